@@ -1,0 +1,10 @@
+"""LTSI: long- and short-term interest models of behavior logs, with explanations.
+
+The flow, one module per stage:
+CSV -> `events` -> `sequences` -> `model` -> `train` -> `evaluate` -> `explain` / `recommend`.
+"""
+
+from ltsi.errors import LTSIError
+
+__all__ = ["LTSIError"]
+__version__ = "0.1.0"

@@ -1,0 +1,168 @@
+"""The LTSI model: an LSTM with attention over short-term and long-term interest, fused by a gate.
+
+Per step t of a user's (left-padded) behavior sequence:
+1. every event is embedded as item + event type + time-gap bucket;
+2. an LSTM reads the events; its state h_t is the "current context";
+3. short-term interest: attention from h_t over the LSTM states of the last `short_window` events;
+4. long-term interest: attention from h_t over the item embeddings of the whole history so far;
+5. a gate g_t in [0, 1] (share of long-term interest) mixes the two;
+6. the score of item i is the inner product of the mixed interest with item i's embedding (tied).
+
+All attention is causal (step t sees steps <= t) and masked so that padding gets exactly zero
+weight; every non-padding row sums to one. `forward` returns the attention and gate it used, so
+explanations show the computation that made the scores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ltsi.sequences import N_GAP_BUCKETS, PADDING_IDX, Batch
+
+
+@dataclass
+class ModelConfig:
+    n_items: int  # vocabulary size, padding included
+    n_event_types: int  # vocabulary size, padding included
+    n_gap_buckets: int = N_GAP_BUCKETS
+    dim: int = 64
+    max_len: int = 50
+    short_window: int = 5  # how many recent events the short-term attention sees
+    dropout: float = 0.2
+    attention: bool = True  # False: short-term interest is the last LSTM state (ablation)
+    long_term: bool = True  # False: no long-term branch, gate fixed at 0 (ablation)
+    gate: bool = True  # False: fixed 50/50 mix of long- and short-term interest (ablation)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LTSIOutput:
+    interest: torch.Tensor  # (B, T, D) fused interest after each step
+    short_attention: torch.Tensor  # (B, T, T) row t: weights over steps <= t in the short window
+    long_attention: torch.Tensor  # (B, T, T) row t: weights over all steps <= t
+    gate: torch.Tensor  # (B, T) share of long-term interest at each step
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis where `mask` is True; masked entries get exactly 0.
+
+    Rows with no True entry (padding queries) come out all zero instead of NaN.
+    """
+    logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+    return torch.softmax(logits, dim=-1) * mask  # exp(min - max) underflows to 0; * mask makes it exact
+
+
+def left_to_right_index(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Gather index that rotates each row so its last `lengths[b]` columns come first."""
+    cols = torch.arange(T, device=lengths.device)  # (T,)
+    return (cols[None, :] + (T - lengths)[:, None]) % T  # (B, T)
+
+
+class Attention(nn.Module):
+    """Scaled dot-product attention from one query per step over masked keys."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(dim, dim, bias=False)
+        self.key = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q = self.query(queries)  # (B, T, D)
+        k = self.key(keys)  # (B, T, D)
+        logits = q @ k.transpose(1, 2) / math.sqrt(q.size(-1))  # (B, T, T)
+        return masked_softmax(logits, mask)  # (B, T, T)
+
+
+class LTSI(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        D = config.dim
+        self.item_embedding = nn.Embedding(config.n_items, D, padding_idx=PADDING_IDX)
+        self.event_embedding = nn.Embedding(config.n_event_types, D, padding_idx=PADDING_IDX)
+        self.gap_embedding = nn.Embedding(config.n_gap_buckets, D, padding_idx=PADDING_IDX)
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(D, D, batch_first=True)
+        self.short_attention = Attention(D)
+        self.long_attention = Attention(D)
+        self.gate = nn.Linear(3 * D, 1)
+        self.output = nn.Sequential(nn.Linear(D, D), nn.LayerNorm(D))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for embedding in (self.item_embedding, self.event_embedding, self.gap_embedding):
+            nn.init.normal_(embedding.weight, std=0.05)
+            with torch.no_grad():
+                embedding.weight[PADDING_IDX].zero_()
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """LSTM over the real events only, so padding never touches the state."""
+        B, T, D = x.shape
+        lengths = mask.sum(1).clamp(min=1)  # (B,) an all-padding row still runs, then is zeroed
+        to_right = left_to_right_index(lengths, T)  # (B, T)
+        x_right = x.gather(1, to_right[..., None].expand(B, T, D))  # (B, T, D) events first, padding after
+        packed = nn.utils.rnn.pack_padded_sequence(x_right, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        h_right, _ = self.lstm(packed)
+        h_right, _ = nn.utils.rnn.pad_packed_sequence(h_right, batch_first=True, total_length=T)  # (B, T, D)
+        to_left = left_to_right_index(T - lengths, T)  # (B, T) the inverse rotation
+        h = h_right.gather(1, to_left[..., None].expand(B, T, D))  # (B, T, D) back to left padding
+        return h * mask[..., None]  # (B, T, D)
+
+    def forward(self, items: torch.Tensor, events: torch.Tensor, gaps: torch.Tensor) -> LTSIOutput:
+        cfg = self.config
+        B, T = items.shape
+        mask = items != PADDING_IDX  # (B, T)
+
+        item_vectors = self.item_embedding(items)  # (B, T, D)
+        x = item_vectors + self.event_embedding(events) + self.gap_embedding(gaps)  # (B, T, D)
+        x = self.dropout(x)
+        h = self.encode(x, mask)  # (B, T, D)
+
+        steps = torch.arange(T, device=items.device)
+        causal = steps[None, :] <= steps[:, None]  # (T, T) key j <= query t
+        visible = causal[None] & mask[:, None, :] & mask[:, :, None]  # (B, T, T) real query, real key
+
+        if cfg.attention:
+            recent = steps[None, :] > steps[:, None] - cfg.short_window  # (T, T) key j in the last window
+            short_attention = self.short_attention(h, h, visible & recent)  # (B, T, T)
+        else:  # the ablation uses the current state alone: weight 1 on step t itself
+            short_attention = torch.eye(T, device=items.device, dtype=h.dtype)[None] * mask[:, :, None]  # (B, T, T)
+        short = short_attention @ h  # (B, T, D)
+
+        if cfg.long_term:
+            long_attention = self.long_attention(h, item_vectors, visible)  # (B, T, T)
+            long = long_attention @ self.dropout(item_vectors)  # (B, T, D)
+        else:
+            long_attention = torch.zeros_like(short_attention)  # (B, T, T)
+            long = torch.zeros_like(short)  # (B, T, D)
+
+        if not cfg.long_term:
+            gate = torch.zeros(B, T, device=items.device, dtype=h.dtype)  # (B, T)
+        elif cfg.gate:
+            gate = torch.sigmoid(self.gate(torch.cat([long, short, h], dim=-1))).squeeze(-1)  # (B, T)
+        else:
+            gate = torch.full((B, T), 0.5, device=items.device, dtype=h.dtype)  # (B, T)
+        gate = gate * mask  # (B, T) no interest at padding
+
+        mixed = gate[..., None] * long + (1 - gate[..., None]) * short  # (B, T, D)
+        interest = self.output(self.dropout(mixed))  # (B, T, D)
+        return LTSIOutput(interest, short_attention, long_attention, gate)
+
+    def scores(self, interest: torch.Tensor, mask_padding: bool = True) -> torch.Tensor:
+        """Score of every item: inner product with the tied item embeddings; (..., D) -> (..., N)."""
+        logits = interest @ self.item_embedding.weight.T  # (..., N)
+        if mask_padding:
+            logits[..., PADDING_IDX] = float("-inf")  # padding is never a recommendation
+        return logits
+
+    def last_scores(self, batch: Batch) -> torch.Tensor:
+        """Scores after the most recent event of each row; (B, N)."""
+        out = self(batch.items, batch.events, batch.gaps)
+        return self.scores(out.interest[:, -1])  # (B, N)

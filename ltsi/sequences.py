@@ -1,0 +1,405 @@
+"""Events -> integer vocabularies, per-user chronological sequences, splits and padded batches.
+
+Layout: all users' events live in flat arrays ordered by (user, timestamp, original row order);
+`offsets[u]:offsets[u + 1]` is user u's slice (CSR style), so millions of events cost a few arrays,
+not millions of Python lists. Index 0 of every vocabulary is padding, and batches are left-padded:
+the most recent event is always in the last column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ltsi.errors import LTSIError
+
+PADDING_IDX = 0
+PAD_TOKEN = "<pad>"
+# Gap buckets: 0 = padding, 1 = first event of a user (no previous event), 2.. = 2 + floor(log2(1 + seconds)).
+# log2 of a century in seconds is ~31.6, so 34 buckets cover every gap a real log can have.
+N_GAP_BUCKETS = 34
+FIRST_EVENT_BUCKET = 1
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Tokens <-> integer ids; id 0 is always padding."""
+
+    tokens: tuple[str, ...]
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.tokens or self.tokens[0] != PAD_TOKEN:
+            raise LTSIError(f"A vocabulary must start with the padding token {PAD_TOKEN!r}.")
+        index = {token: i for i, token in enumerate(self.tokens)}
+        if len(index) != len(self.tokens):
+            raise LTSIError("A vocabulary has the same token twice.")
+        object.__setattr__(self, "_index", index)
+
+    @classmethod
+    def from_values(cls, values: list[str]) -> Vocabulary:
+        return cls((PAD_TOKEN, *values))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._index
+
+    def encode(self, values, what: str = "value") -> np.ndarray:
+        """Ids of `values`; an unknown value is an LTSIError that names it."""
+        out = np.empty(len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            idx = self._index.get(str(value))
+            if idx is None or idx == PADDING_IDX:
+                raise LTSIError(f"Unknown {what} {value!r}: it does not occur in the training data.")
+            out[i] = idx
+        return out
+
+    def decode(self, ids) -> list[str]:
+        return [self.tokens[int(i)] for i in ids]
+
+
+def gap_buckets(timestamps_s: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Log2-bucketed seconds since the previous event; `first` marks each user's first event."""
+    gaps = np.diff(timestamps_s, prepend=timestamps_s[:1]).astype(np.float64)  # (E,)
+    gaps = np.clip(gaps, 0, None)
+    buckets = 2 + np.floor(np.log2(1.0 + gaps)).astype(np.int64)
+    buckets = np.minimum(buckets, N_GAP_BUCKETS - 1)
+    buckets[first] = FIRST_EVENT_BUCKET
+    return buckets
+
+
+@dataclass
+class Sequences:
+    """Every user's chronological events as flat arrays (see module docstring)."""
+
+    users: tuple[str, ...]  # user ids, position = user index
+    items: Vocabulary
+    event_types: Vocabulary
+    offsets: np.ndarray  # (U + 1,) int64, user u's events are offsets[u]:offsets[u + 1]
+    item_ids: np.ndarray  # (E,) int64 item index, never padding
+    event_ids: np.ndarray  # (E,) int64 event-type index, never padding
+    gap_ids: np.ndarray  # (E,) int64 gap bucket, never padding
+    timestamps: np.ndarray  # (E,) int64 seconds since the epoch
+    _user_index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n_events = len(self.item_ids)
+        for name in ("event_ids", "gap_ids", "timestamps"):
+            if len(getattr(self, name)) != n_events:
+                raise LTSIError(f"Sequences: '{name}' has {len(getattr(self, name))} entries, expected {n_events}.")
+        if len(self.offsets) != len(self.users) + 1 or self.offsets[0] != 0 or self.offsets[-1] != n_events:
+            raise LTSIError("Sequences: 'offsets' must start at 0, end at the number of events, one per user + 1.")
+        if np.any(np.diff(self.offsets) <= 0):
+            raise LTSIError("Sequences: every user needs at least one event ('offsets' must increase).")
+        if n_events and (self.item_ids.min() <= PADDING_IDX or self.item_ids.max() >= len(self.items)):
+            raise LTSIError("Sequences: 'item_ids' must lie in 1..len(items) - 1 (0 is padding).")
+        if n_events and (self.event_ids.min() <= PADDING_IDX or self.event_ids.max() >= len(self.event_types)):
+            raise LTSIError("Sequences: 'event_ids' must lie in 1..len(event_types) - 1 (0 is padding).")
+        self._user_index = {user: u for u, user in enumerate(self.users)}
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def user_index(self, user_id: str) -> int:
+        u = self._user_index.get(str(user_id))
+        if u is None:
+            raise LTSIError(f"Unknown user {user_id!r}: there is no such user in this log.")
+        return u
+
+    def user_events(self, u: int) -> pd.DataFrame:
+        """One row per event of user u, in order: position, timestamp, item_id, event."""
+        s = slice(self.offsets[u], self.offsets[u + 1])
+        return pd.DataFrame(
+            {
+                "position": np.arange(s.stop - s.start),
+                "timestamp": pd.to_datetime(self.timestamps[s], unit="s", utc=True),
+                "item_id": self.items.decode(self.item_ids[s]),
+                "event": self.event_types.decode(self.event_ids[s]),
+            }
+        )
+
+
+def filter_events(events: pd.DataFrame, min_events: int = 1, k_core: int | None = None) -> pd.DataFrame:
+    """Drop users with fewer than `min_events`; with `k_core`, repeat until every user and item has >= k."""
+    while True:
+        n_before = len(events)
+        user_counts = events["user_id"].map(events["user_id"].value_counts())
+        keep = user_counts >= max(min_events, k_core or 1)
+        if k_core:
+            keep &= events["item_id"].map(events["item_id"].value_counts()) >= k_core
+        events = events[keep.to_numpy()]
+        if not k_core or len(events) == n_before:
+            break
+    if events.empty:
+        raise LTSIError("No events are left after removing users (and items) with too few events; lower the minimum.")
+    return events
+
+
+def build_sequences(events: pd.DataFrame) -> Sequences:
+    """Vocabularies and chronological per-user sequences from a canonical event table.
+
+    Events of a user are ordered by timestamp; ties keep the table's row order (stable sort).
+    Item ids are numbered by popularity (most frequent first, ties by id) so that the numbering
+    is deterministic and independent of row order.
+    """
+    for column in ("user_id", "item_id", "timestamp"):
+        if column not in events.columns:
+            raise LTSIError(f"The event table has no '{column}' column.")
+    if events.empty:
+        raise LTSIError("The event table is empty.")
+    frame = pd.DataFrame(
+        {
+            "user_id": events["user_id"].astype(str).to_numpy(),
+            "item_id": events["item_id"].astype(str).to_numpy(),
+            "timestamp": _epoch_seconds(events["timestamp"]),
+            "event": (events["event"].astype(str).to_numpy() if "event" in events else "interaction"),
+        }
+    )
+    frame = frame.sort_values(["user_id", "timestamp"], kind="stable")  # stable: ties keep row order
+
+    item_counts = frame["item_id"].value_counts()
+    item_order = sorted(item_counts.index, key=lambda item: (-item_counts[item], item))
+    items = Vocabulary.from_values(item_order)
+    event_types = Vocabulary.from_values(sorted(frame["event"].unique()))
+
+    user_codes, users = pd.factorize(frame["user_id"], sort=True)
+    lengths = np.bincount(user_codes, minlength=len(users))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    item_ids = pd.Categorical(frame["item_id"], categories=items.tokens).codes.astype(np.int64)
+    event_ids = pd.Categorical(frame["event"], categories=event_types.tokens).codes.astype(np.int64)
+    timestamps = frame["timestamp"].to_numpy(np.int64)
+    first = np.zeros(len(frame), dtype=bool)
+    first[offsets[:-1]] = True
+    return Sequences(
+        users=tuple(str(u) for u in users),
+        items=items,
+        event_types=event_types,
+        offsets=offsets,
+        item_ids=item_ids,
+        event_ids=event_ids,
+        gap_ids=gap_buckets(timestamps, first),
+        timestamps=timestamps,
+    )
+
+
+def _epoch_seconds(timestamps: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(timestamps):
+        return (timestamps.astype("datetime64[ns, UTC]").astype("int64") // 1_000_000_000).to_numpy()
+    return pd.to_numeric(timestamps).to_numpy(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+
+
+@dataclass
+class EvalCases:
+    """Next-item cases: predict event `ends[i]` of user `users[i]` from its events [0, ends[i])."""
+
+    users: np.ndarray  # (N,) user index
+    ends: np.ndarray  # (N,) number of history events; the target is the event at this position
+    targets: np.ndarray  # (N,) item index of the target
+
+    def __post_init__(self) -> None:
+        if not (len(self.users) == len(self.ends) == len(self.targets)):
+            raise LTSIError("EvalCases: 'users', 'ends' and 'targets' must have the same length.")
+        if len(self.ends) and self.ends.min() < 1:
+            raise LTSIError("EvalCases: every case needs at least one history event ('ends' >= 1).")
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+@dataclass
+class Split:
+    """Which events train, which validate and which test."""
+
+    protocol: str  # "leave-one-out" or "time"
+    train_ends: np.ndarray  # (U,) user u trains on its events [0, train_ends[u])
+    valid: EvalCases
+    test: EvalCases
+    cutoff: pd.Timestamp | None = None
+
+
+def _cases(seqs: Sequences, users: np.ndarray, ends: np.ndarray) -> EvalCases:
+    return EvalCases(users=users, ends=ends, targets=seqs.item_ids[seqs.offsets[users] + ends])
+
+
+def leave_one_out(seqs: Sequences) -> Split:
+    """Last event of each user = test target, the one before = validation target, the rest = training.
+
+    Users with fewer than 3 events are used for training only. The test history includes the
+    validation event, as in SASRec/RecBole.
+    """
+    lengths = seqs.lengths
+    evaluated = np.flatnonzero(lengths >= 3)
+    train_ends = lengths.copy()
+    train_ends[evaluated] -= 2
+    return Split(
+        protocol="leave-one-out",
+        train_ends=train_ends,
+        valid=_cases(seqs, evaluated, lengths[evaluated] - 2),
+        test=_cases(seqs, evaluated, lengths[evaluated] - 1),
+    )
+
+
+def time_split(seqs: Sequences, cutoff: pd.Timestamp | str) -> Split:
+    """Events at or after `cutoff` are test: each user's first such event is its test target.
+
+    Before the cutoff, a user's last event is its validation target (users with >= 3 such events).
+    Users with no event before the cutoff cannot be tested (no history) and are left out.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+    cut_s = int(cutoff.timestamp())
+    before = np.add.reduceat((seqs.timestamps < cut_s).astype(np.int64), seqs.offsets[:-1])  # (U,)
+    lengths = seqs.lengths
+    tested = np.flatnonzero((before >= 1) & (before < lengths))
+    validated = np.flatnonzero(before >= 3)
+    train_ends = before.copy()
+    train_ends[validated] -= 1
+    if len(tested) == 0:
+        raise LTSIError(f"No user has events both before and after {cutoff.date()}; choose another cut-off date.")
+    return Split(
+        protocol="time",
+        train_ends=train_ends,
+        valid=_cases(seqs, validated, before[validated] - 1),
+        test=_cases(seqs, tested, before[tested]),
+        cutoff=cutoff,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+@dataclass
+class Batch:
+    """Left-padded model inputs; column -1 is the most recent event."""
+
+    items: torch.Tensor  # (B, L) int64, PADDING_IDX where there is no event
+    events: torch.Tensor  # (B, L) int64
+    gaps: torch.Tensor  # (B, L) int64
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(*(t.to(device, non_blocking=True) for t in (self.items, self.events, self.gaps)))
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.items != PADDING_IDX  # (B, L)
+
+
+def _window_index(seqs: Sequences, users: np.ndarray, ends: np.ndarray, max_len: int):
+    """Flat event index of the last `max_len` events before `ends`, and where they are real."""
+    lengths = np.minimum(ends, max_len)  # (B,)
+    cols = np.arange(max_len)  # (L,)
+    valid = cols[None, :] >= (max_len - lengths)[:, None]  # (B, L)
+    index = (seqs.offsets[users] + ends)[:, None] - max_len + cols[None, :]  # (B, L)
+    return np.where(valid, index, 0), valid
+
+
+def _gather(values: np.ndarray, index: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.where(valid, values[index], PADDING_IDX))
+
+
+def history_batch(seqs: Sequences, users: np.ndarray, ends: np.ndarray, max_len: int) -> Batch:
+    """The last `max_len` events before position `ends[i]` of each user, left-padded."""
+    users, ends = np.asarray(users, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    index, valid = _window_index(seqs, users, ends, max_len)
+    return Batch(
+        _gather(seqs.item_ids, index, valid),
+        _gather(seqs.event_ids, index, valid),
+        _gather(seqs.gap_ids, index, valid),
+    )
+
+
+def custom_history(
+    seqs: Sequences,
+    item_ids: list[str],
+    max_len: int,
+    events: list[str] | None = None,
+    timestamps: list[pd.Timestamp] | None = None,
+) -> Batch:
+    """A batch of one for an arbitrary (what-if) history of item ids, oldest first.
+
+    Event types default to the most common one; without timestamps every gap is the median bucket
+    of the log, so the model sees an ordinary rhythm.
+    """
+    if not item_ids:
+        raise LTSIError("The history is empty: keep or add at least one event.")
+    items = seqs.items.encode(item_ids, "item")[-max_len:]
+    if events is None:
+        common = np.bincount(seqs.event_ids).argmax()
+        event_ids = np.full(len(items), common, dtype=np.int64)
+    else:
+        event_ids = seqs.event_types.encode(events, "event type")[-max_len:]
+    if timestamps is None:
+        gaps = np.full(len(items), int(np.median(seqs.gap_ids)), dtype=np.int64)
+        gaps[0] = FIRST_EVENT_BUCKET if len(item_ids) <= max_len else gaps[0]
+    else:
+        seconds = np.array([pd.Timestamp(t).timestamp() for t in timestamps], dtype=np.int64)
+        first = np.zeros(len(seconds), dtype=bool)
+        first[0] = True
+        gaps = gap_buckets(seconds, first)[-max_len:]
+    pad = max_len - len(items)
+
+    def row(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.concatenate([np.zeros(pad, dtype=np.int64), values]))[None, :]  # (1, L)
+
+    return Batch(row(items), row(event_ids), row(gaps))
+
+
+class NextItemDataset(torch.utils.data.Dataset):
+    """Training windows that predict every next event (causal, all positions).
+
+    A user's training events [0, train_end) are cut, from the end backwards, into windows of
+    `max_len + 1` events that overlap by one, so every training event is a target exactly once
+    (except each user's first event, which has no history). Item i = `batch(idx)` gives whole
+    batches in one vectorised step; `__getitem__` serves a standard DataLoader.
+    """
+
+    def __init__(self, seqs: Sequences, train_ends: np.ndarray, max_len: int) -> None:
+        if max_len < 1:
+            raise LTSIError("max_len must be at least 1.")
+        users, ends = [], []
+        for u, end in enumerate(train_ends):
+            while end >= 2:  # a window needs one input event and one target
+                users.append(u)
+                ends.append(end)
+                end -= max_len
+        self.seqs, self.max_len = seqs, max_len
+        self.users = np.asarray(users, dtype=np.int64)
+        self.ends = np.asarray(ends, dtype=np.int64)  # window targets are events [end - L, end)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_targets(self) -> int:
+        return int(np.minimum(self.ends - 1, self.max_len).sum())
+
+    def batch(self, idx: np.ndarray) -> tuple[Batch, torch.Tensor]:
+        """Inputs (B, L) and next-item targets (B, L) with PADDING_IDX where there is no target."""
+        users, ends = self.users[idx], self.ends[idx]
+        inputs = history_batch(self.seqs, users, ends - 1, self.max_len)
+        index, valid = _window_index(self.seqs, users, ends - 1, self.max_len)
+        targets = _gather(self.seqs.item_ids, index + 1, valid)  # (B, L) the event after each input
+        return inputs, targets
+
+    def __getitem__(self, i: int) -> tuple[Batch, torch.Tensor]:
+        inputs, targets = self.batch(np.array([i]))
+        return Batch(inputs.items[0], inputs.events[0], inputs.gaps[0]), targets[0]
