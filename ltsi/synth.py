@@ -18,6 +18,7 @@ history.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -149,3 +150,25 @@ def generate(
     )
     causes_frame = pd.DataFrame(causes, columns=["user_id", "target_item", "target_position", "cause_positions", "kind"])
     return SyntheticLog(events=events, items=items.drop(columns="price"), causes=causes_frame)
+
+
+def write_log(log: SyntheticLog, out: str | Path) -> list[Path]:
+    """Write events, items and planted causes as CSV; returns the paths written.
+
+    `out` ending in `.csv` names the events file (items and causes go beside it as
+    `<name>_items.csv` and `<name>_causes.csv`); any other `out` is a folder that receives
+    `events.csv`, `items.csv` and `causes.csv`.
+    """
+    out = Path(out)
+    if out.suffix.lower() == ".csv":
+        paths = [out, out.with_name(out.stem + "_items.csv"), out.with_name(out.stem + "_causes.csv")]
+    else:
+        paths = [out / "events.csv", out / "items.csv", out / "causes.csv"]
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    events = log.events.rename(columns={"value": "price"})
+    events["timestamp"] = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    events.to_csv(paths[0], index=False)
+    log.items[["item_id", "title", "category"]].to_csv(paths[1], index=False)
+    causes = log.causes.assign(cause_positions=log.causes["cause_positions"].map(lambda c: " ".join(map(str, c))))
+    causes.to_csv(paths[2], index=False)
+    return paths

@@ -1,0 +1,150 @@
+"""`python -m ltsi validate`: exit 0 with a report, exit 2 with one line and never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ltsi.cli import app, run_or_exit
+from ltsi.errors import LTSIError
+
+ROOT = Path(__file__).resolve().parents[1]
+RATINGS = ROOT / "data" / "ml-100k" / "ratings.csv"
+MOVIES = ROOT / "data" / "ml-100k" / "movies.csv"
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, contains: str = "") -> str:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    assert contains in lines[0]
+    return lines[0]
+
+
+def test_validate_text_report_on_ml100k():
+    result = invoke("validate", RATINGS, "--items", MOVIES)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "100,000 read, 100,000 kept, 0 dropped" in out
+    assert "Users:    943" in out and "Items:    1,682" in out
+    assert "s (epoch seconds)" in out
+    assert "1,682 of the 1,682 items in the events have a title" in out
+
+
+def test_validate_json_fields():
+    result = invoke("validate", RATINGS, "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["rows_read"] == 100_000 and report["rows_kept"] == 100_000
+    assert report["n_users"] == 943 and report["n_items"] == 1_682
+    assert report["timestamp_unit"] == "s"
+    assert report["mapping"]["user"] == "user_id" and report["mapping"]["value"] == "rating"
+    assert report["dropped"] == {} and report["has_header"] is True
+
+
+def test_validate_an_item_table():
+    result = invoke("validate", MOVIES)
+    assert result.exit_code == 0, result.output
+    assert "item table, not an event log" in result.stdout and "1,682" in result.stdout
+    summary = json.loads(invoke("validate", MOVIES, "--json").stdout)
+    assert summary["kind"] == "item table" and summary["n_items"] == 1_682
+    assert summary["columns"] == ["item_id", "title", "category", "genres"]
+
+
+def test_validate_reports_dropped_rows_but_succeeds(tmp_path):
+    path = tmp_path / "messy.csv"
+    path.write_text("user,item,timestamp\nu1,i1,1600000000\n,i2,1600000001\nu1,i3\n")
+    result = invoke("validate", path, "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["rows_read"] == 3 and report["rows_kept"] == 1
+    assert report["dropped"] == {"user is missing": 1, "line has the wrong number of fields": 1}
+    assert report["examples"]["user is missing"][0]["row"] == 3
+
+
+def test_column_options_override_mapping(tmp_path):
+    path = tmp_path / "es.csv"
+    path.write_text("usuario;producto;fecha;nota\nana;libro;02/01/2024;4\nana;lapiz;03/01/2024;5\n")
+    result = invoke("validate", path, "--json", "--user-col", "usuario", "--item-col", "producto",
+                    "--time-col", "fecha", "--value-col", "", "--dayfirst")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mapping"]["value"] is None
+    assert report["mapping"]["reasons"]["user"] == "given explicitly"
+    assert report["time_min"].startswith("2024-01-02")
+    assert report["timestamp_unit"] == "datetime (day-first strings)"
+
+
+def test_min_events_option(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("user,item,timestamp\na,x,1600000000\na,y,1600000001\nb,x,1600000002\n")
+    report = json.loads(invoke("validate", path, "--json", "--min-events", "2").stdout)
+    assert report["dropped"] == {"user has fewer than 2 events": 1}
+
+
+@pytest.mark.parametrize("content,contains", [
+    (b"", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "PNG image"),
+    (b"user item time\nu i 1\n", "Only one column"),
+    (b"user_id,item_id,timestamp\n", "only a header row"),
+    (b"item,timestamp\ni,1600000000\n", "No user column"),
+    (b"user,item,timestamp\nu,i,never\n", "No usable rows"),
+    (b"\x00\x01\x02\x03" * 100, "binary file"),
+])
+def test_bad_files_exit_2_with_one_line(tmp_path, content, contains):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    assert_one_line_error(invoke("validate", path), contains)
+    assert_one_line_error(invoke("validate", path, "--json"), contains)
+
+
+def test_missing_file_and_unknown_column(tmp_path):
+    assert_one_line_error(invoke("validate", tmp_path / "nope.csv"), "File not found")
+    line = assert_one_line_error(invoke("validate", RATINGS, "--user-col", "usuario"),
+                                 "Column 'usuario' (given for user) is not in the file")
+    assert "user_id, item_id, rating, timestamp" in line
+
+
+def test_unexpected_exception_becomes_one_generic_line(monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("something\ninternal broke")
+
+    monkeypatch.setattr("ltsi.events.load_events", boom)
+    line = assert_one_line_error(invoke("validate", RATINGS), "Unexpected problem (RuntimeError")
+    assert "something internal broke" in line
+
+
+def test_run_or_exit_helper():
+    assert run_or_exit(lambda x: x + 1, 1) == 2
+    with pytest.raises(typer.Exit) as info:
+        run_or_exit(lambda: (_ for _ in ()).throw(LTSIError("bad\ninput")))
+    assert info.value.exit_code == 2
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "ltsi", "validate", str(RATINGS), "--json"],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["n_items"] == 1_682
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
+    res = subprocess.run([sys.executable, "-m", "ltsi", "validate", str(bad)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2
+    assert res.stdout == "" and "Traceback" not in res.stderr
+    assert res.stderr.count("\n") == 1 and "save it as CSV" in res.stderr
