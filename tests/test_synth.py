@@ -1,0 +1,71 @@
+"""The synthetic generator: seeded, and its planted causes are what it says they are."""
+
+import pandas as pd
+import pytest
+
+from ltsi.cli import app
+from ltsi.errors import LTSIError
+from ltsi.synth import generate, write_log
+
+
+@pytest.fixture(scope="module")
+def log():
+    return generate(n_users=60, n_items=240, n_categories=6, mean_events=30, seed=3)
+
+
+def test_same_seed_same_log_other_seed_other_log(log):
+    again = generate(n_users=60, n_items=240, n_categories=6, mean_events=30, seed=3)
+    pd.testing.assert_frame_equal(log.events, again.events)
+    pd.testing.assert_frame_equal(log.causes, again.causes)
+    other = generate(n_users=60, n_items=240, n_categories=6, mean_events=30, seed=4)
+    assert not log.events["item_id"].equals(other.events["item_id"])
+
+
+def test_planted_cause_is_an_earlier_event_whose_companion_is_the_final_item(log):
+    companion = log.items.set_index("item_id")["companion_id"]
+    category = log.items.set_index("item_id")["category"]
+    assert len(log.causes) == 60 and set(log.causes["kind"]) == {"short-term", "long-term"}
+    for row in log.causes.itertuples():
+        history = log.events[log.events["user_id"] == row.user_id]
+        assert row.target_position == len(history) - 1
+        assert history["item_id"].iat[-1] == row.target_item
+        (cause,) = row.cause_positions
+        assert 0 <= cause < row.target_position
+        cause_item = history["item_id"].iat[cause]
+        assert companion[cause_item] == row.target_item
+        assert category[cause_item] == category[row.target_item]
+
+
+def test_events_are_chronological_with_view_cart_purchase(log):
+    for _, history in log.events.groupby("user_id"):
+        assert history["timestamp"].is_monotonic_increasing
+    shares = log.events["event"].value_counts(normalize=True)
+    assert set(shares.index) == {"view", "cart", "purchase"}
+    assert shares["view"] > shares["cart"] and shares["view"] > shares["purchase"]
+
+
+def test_bad_arguments_are_an_ltsi_error():
+    with pytest.raises(LTSIError, match="n_categories"):
+        generate(n_users=10, n_items=10, n_categories=8)
+
+
+def test_write_log_to_folder_and_to_csv_name(tmp_path, log):
+    folder = write_log(log, tmp_path / "demo")
+    assert [p.name for p in folder] == ["events.csv", "items.csv", "causes.csv"]
+    events = pd.read_csv(folder[0])
+    assert list(events.columns) == ["user_id", "item_id", "timestamp", "event", "price"]
+    assert len(events) == len(log.events)
+    named = write_log(log, tmp_path / "shop.csv")
+    assert [p.name for p in named] == ["shop.csv", "shop_items.csv", "shop_causes.csv"]
+
+
+def test_cli_synth_writes_a_log_that_validates(tmp_path):
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["synth", "--users", "20", "--items", "100", "--out", str(tmp_path / "s"), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.output
+    result = runner.invoke(app, ["validate", str(tmp_path / "s" / "events.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"n_users": 20' in result.output
