@@ -152,5 +152,155 @@ def synth(
                + ", ".join(str(p) for p in paths))
 
 
+@app.command("explain")
+def explain_command(
+    run_dir: str = typer.Argument(..., help="A trained run folder (from `python -m ltsi train ... --out`)."),
+    user: str = typer.Option(..., "--user", help="The user to explain."),
+    item: Optional[list[str]] = typer.Option(None, "--item", help="Item id to explain (repeat for several); "
+                                                                  "default: the user's top recommendation."),
+    steps: int = typer.Option(50, "--steps", help="Integrated Gradients steps (doubled, up to 400, while the "
+                                                  "convergence delta is above 1% of score - baseline)."),
+    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Rank as if seen items were hidden."),
+    rows: int = typer.Option(20, "--rows", help="Most recent events shown per item (text output)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full explanation as JSON."),
+) -> None:
+    """Why an item is recommended: attention, gate, attributions and occlusion for each past event."""
+    from ltsi.explain import explain
+    from ltsi.runs import load_run
+
+    run = run_or_exit(load_run, run_dir)
+    result = run_or_exit(explain, run.model, run.seqs, user, targets=item or None, items=run.items,
+                         n_steps=steps, exclude_seen=exclude_seen)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(result.to_text(max_events=rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# Model: train, evaluate, recommend
+
+
+class _ProgressPrinter:
+    """Training progress for the terminal: one redrawn bar on a TTY, one line per epoch otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        import sys
+
+        self.quiet, self.tty = quiet, sys.stderr.isatty()
+
+    def __call__(self, p) -> None:
+        if self.quiet:
+            return
+        if not self.tty:
+            if p.metrics is not None or p.epoch == 0:
+                typer.echo(p.message, err=True)
+            return
+        width = 24
+        done = int(width * p.step / max(p.steps, 1))
+        line = f"\repoch {p.epoch}/{p.epochs} [{'#' * done}{'.' * (width - done)}] {p.message}"
+        end_of_epoch = p.metrics is not None or p.message.startswith("done")
+        typer.echo(f"{line[:150]:<150}", err=True, nl=end_of_epoch)
+
+
+@app.command()
+def train(
+    path: str = typer.Argument(..., help="Event log (CSV, TSV, Parquet, JSON lines, .dat)."),
+    out: str = typer.Option(..., "--out", help="Folder for the trained run."),
+    items: Optional[str] = typer.Option(None, "--items", help="Item table (item_id, title, category)."),
+    epochs: int = typer.Option(None, "--epochs", help="Most epochs (default: the library default; "
+                                                      "early stopping usually ends sooner)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same model on CPU."),
+    max_len: int = typer.Option(50, "--max-len", help="Events of history the model reads."),
+    dim: int = typer.Option(64, "--dim", help="Embedding size."),
+    ablations: bool = typer.Option(False, "--ablations", help="Also train LTSI without attention, without "
+                                                               "the long-term branch and without the gate."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
+) -> None:
+    """Train LTSI on an event log (leave-one-out split) and save the run folder."""
+    from ltsi.evaluate import compare
+    from ltsi.events import load_events
+    from ltsi.model import ModelConfig
+    from ltsi.runs import model_scorers, save_run
+    from ltsi.sequences import build_sequences, leave_one_out
+    from ltsi.train import ABLATIONS, TrainConfig
+    from ltsi.train import train as fit
+
+    log = run_or_exit(load_events, path, items=items, min_events=min_events)
+    seqs = run_or_exit(build_sequences, log.events)
+    split = run_or_exit(leave_one_out, seqs)
+    if not quiet:
+        typer.echo(f"{seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items; "
+                   f"{len(split.test):,} users held out for validation and test.", err=True)
+    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types),
+                               dim=dim, max_len=max_len)
+    train_config = TrainConfig(device=device, seed=seed, **({"epochs": epochs} if epochs else {}))
+    result = run_or_exit(fit, seqs, split, model_config, train_config, callback=_ProgressPrinter(quiet))
+    extra = {}
+    if ablations:
+        for name, switches in ABLATIONS.items():
+            if not quiet:
+                typer.echo(f"ablation: {name}", err=True)
+            config = ModelConfig(**{**model_config.to_dict(), **switches})
+            extra[name] = run_or_exit(fit, seqs, split, config, train_config, callback=_ProgressPrinter(quiet))
+    # every model on the test cases; the table is stored with the run
+    scorers = model_scorers(result.model, {name: r.model for name, r in extra.items()}, seqs, split)
+    table = run_or_exit(compare, scorers, seqs, split.test, max_len)
+    metrics = [{"split": "test", **row} for row in table.to_dict(orient="records")]
+    run_or_exit(save_run, out, result, seqs, split, items_table=log.items, metrics=metrics, ablations=extra)
+    typer.echo(f"Trained in {result.seconds:.1f} s on {result.device} ({result.stopped}); best epoch "
+               f"{result.best_epoch}. Saved to {out}")
+    typer.echo(_metrics_text(table))
+
+
+def _metrics_text(table) -> str:
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+@app.command()
+def evaluate(
+    run_dir: str = typer.Argument(..., help="A run folder written by `ltsi train`."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {model, HR@10, ...}."),
+    split: str = typer.Option("test", "--split", help="test or valid."),
+    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Remove each user's history items from "
+                                                                     "the ranking."),
+) -> None:
+    """Full-ranking HR/NDCG/MRR@10,20 of the model, its stored ablations and the baselines."""
+    from ltsi.runs import evaluate_run, load_run
+
+    run = run_or_exit(load_run, run_dir)
+    table = run_or_exit(evaluate_run, run, split=split, exclude_history=exclude_seen)
+    if as_json:
+        typer.echo(json.dumps(table.to_dict(orient="records"), indent=2))
+        return
+    history = "history items excluded" if exclude_seen else "history items ranked like any other"
+    typer.echo(f"{split} split: {len(getattr(run.split, split)):,} users, full ranking over "
+               f"{len(run.seqs.items) - 1:,} items, {history}.")
+    typer.echo(_metrics_text(table))
+
+
+@app.command()
+def recommend(
+    run_dir: str = typer.Argument(..., help="A run folder written by `ltsi train`."),
+    user: str = typer.Option(..., "--user", help="The user id, as in the event log."),
+    k: int = typer.Option(10, "--k", help="How many items."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
+    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Leave out items the user already has."),
+) -> None:
+    """Top-K next items for a user, after their whole history."""
+    from ltsi.recommend import recommend as top_k
+    from ltsi.runs import load_run
+
+    run = run_or_exit(load_run, run_dir)
+    table = run_or_exit(top_k, run, user_id=user, k=k, exclude_seen=exclude_seen)
+    if as_json:
+        typer.echo(table.to_json(orient="records", force_ascii=False, indent=2))
+        return
+    shown = [c for c in ("rank", "item_id", "title", "category", "score", "probability") if c in table]
+    typer.echo(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
 def main() -> None:
     app()

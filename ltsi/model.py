@@ -4,9 +4,13 @@ Per step t of a user's (left-padded) behavior sequence:
 1. every event is embedded as item + event type + time-gap bucket;
 2. an LSTM reads the events; its state h_t is the "current context";
 3. short-term interest: attention from h_t over the LSTM states of the last `short_window` events;
-4. long-term interest: attention from h_t over the item embeddings of the whole history so far;
-5. a gate g_t in [0, 1] (share of long-term interest) mixes the two;
-6. the score of item i is the inner product of the mixed interest with item i's embedding (tied).
+   [h_t; attended context] -> Linear -> LayerNorm (NARM's global + local encoder);
+4. long-term interest: attention from h_t over the whole history so far (keys: item + event type +
+   gap, so it can look for e.g. purchases), pooling linearly projected item embeddings -> LayerNorm;
+5. a gate g_t in [0, 1] (share of long-term interest) mixes the two; both are layer-normalised, so
+   their scales are equal and the gate alone says how much each contributes;
+6. the score of item i is the inner product of Linear -> LayerNorm of the mixed interest with item
+   i's embedding (tied input/output embeddings).
 
 All attention is causal (step t sees steps <= t) and masked so that padding gets exactly zero
 weight; every non-padding row sums to one. `forward` returns the attention and gate it used, so
@@ -32,8 +36,8 @@ class ModelConfig:
     n_gap_buckets: int = N_GAP_BUCKETS
     dim: int = 64
     max_len: int = 50
-    short_window: int = 5  # how many recent events the short-term attention sees
-    dropout: float = 0.2
+    short_window: int = 10  # how many recent events the short-term attention sees
+    dropout: float = 0.1
     attention: bool = True  # False: short-term interest is the last LSTM state (ablation)
     long_term: bool = True  # False: no long-term branch, gate fixed at 0 (ablation)
     gate: bool = True  # False: fixed 50/50 mix of long- and short-term interest (ablation)
@@ -91,7 +95,11 @@ class LTSI(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(D, D, batch_first=True)
         self.short_attention = Attention(D)
+        self.short_mix = nn.Linear(2 * D, D)  # [current state; attended context] -> short-term interest (NARM)
+        self.short_norm = nn.LayerNorm(D)  # both interests at one scale, so the gate alone decides the mix
+        self.long_norm = nn.LayerNorm(D)
         self.long_attention = Attention(D)
+        self.long_value = nn.Linear(D, D, bias=False)  # item embedding -> long-term interest space
         self.gate = nn.Linear(3 * D, 1)
         self.output = nn.Sequential(nn.Linear(D, D), nn.LayerNorm(D))
         self.reset_parameters()
@@ -103,14 +111,21 @@ class LTSI(nn.Module):
                 embedding.weight[PADDING_IDX].zero_()
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """LSTM over the real events only, so padding never touches the state."""
+        """LSTM over the real events only, so padding never touches the state.
+
+        Each row is rotated so its events come first and its padding after; the LSTM then reads the
+        events from a zero state, and its outputs at the (trailing) padding, which never feed back
+        into a real step, are dropped. Same result as a packed sequence, without the packing cost.
+        """
         B, T, D = x.shape
         lengths = mask.sum(1).clamp(min=1)  # (B,) an all-padding row still runs, then is zeroed
         to_right = left_to_right_index(lengths, T)  # (B, T)
         x_right = x.gather(1, to_right[..., None].expand(B, T, D))  # (B, T, D) events first, padding after
-        packed = nn.utils.rnn.pack_padded_sequence(x_right, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        h_right, _ = self.lstm(packed)
-        h_right, _ = nn.utils.rnn.pad_packed_sequence(h_right, batch_first=True, total_length=T)  # (B, T, D)
+        if x.device.type == "cpu":  # oneDNN has no bf16 LSTM on most CPUs: keep it fp32 under CPU autocast
+            with torch.autocast("cpu", enabled=False):
+                h_right, _ = self.lstm(x_right.float())  # (B, T, D)
+        else:
+            h_right, _ = self.lstm(x_right)  # (B, T, D) rows exact up to their length, junk after
         to_left = left_to_right_index(T - lengths, T)  # (B, T) the inverse rotation
         h = h_right.gather(1, to_left[..., None].expand(B, T, D))  # (B, T, D) back to left padding
         return h * mask[..., None]  # (B, T, D)
@@ -134,11 +149,12 @@ class LTSI(nn.Module):
             short_attention = self.short_attention(h, h, visible & recent)  # (B, T, T)
         else:  # the ablation uses the current state alone: weight 1 on step t itself
             short_attention = torch.eye(T, device=items.device, dtype=h.dtype)[None] * mask[:, :, None]  # (B, T, T)
-        short = short_attention @ h  # (B, T, D)
+        context = short_attention @ h  # (B, T, D)
+        short = self.short_norm(self.short_mix(torch.cat([h, context], dim=-1)))  # (B, T, D)
 
         if cfg.long_term:
-            long_attention = self.long_attention(h, item_vectors, visible)  # (B, T, T)
-            long = long_attention @ self.dropout(item_vectors)  # (B, T, D)
+            long_attention = self.long_attention(h, x, visible)  # (B, T, T) keys: item + event type + gap
+            long = self.long_norm(long_attention @ self.long_value(self.dropout(item_vectors)))  # (B, T, D)
         else:
             long_attention = torch.zeros_like(short_attention)  # (B, T, T)
             long = torch.zeros_like(short)  # (B, T, D)

@@ -90,7 +90,8 @@ def generate(
     rows_user, rows_item, rows_time, rows_event, causes = [], [], [], [], []
     for u in range(n_users):
         n_events = int(np.clip(rng.lognormal(np.log(mean_events) - 0.3, 0.7), 8, 20 * mean_events))
-        taste = rng.choice(n_categories, size=rng.integers(2, 4), replace=False)
+        # at least one category is left for bursts (with 2-3 categories a taste could otherwise cover all)
+        taste = rng.choice(n_categories, size=min(int(rng.integers(2, 4)), n_categories - 1), replace=False)
         taste_cdf = np.cumsum(rng.dirichlet(np.ones(len(taste)) * 2))
         others = np.setdiff1d(np.arange(n_categories), taste)
         seq_items, seq_events, cause_of_last, kind_of_last = [], [], [], ""

@@ -1,0 +1,99 @@
+"""Accuracy of LTSI, its ablations and the baselines on one log, with fixed seeds.
+
+    python bench/accuracy.py data/ml-100k/ratings.csv            # a real log (any format ltsi reads)
+    python bench/accuracy.py synthetic                           # the synthetic log with planted causes
+    python bench/accuracy.py synthetic --users 4000 --items 1000 --json out.json
+
+Protocol (DESIGN.md section 5): leave-one-out, full ranking over every item, history items ranked
+like any other (unless --exclude-seen), HR/NDCG/MRR at 10 and 20 on the test users. Every model is
+trained with the library defaults (only --epochs / --device / --seed change them) and early-stopped
+on validation NDCG@10; the table shows validation NDCG@10, best epoch and training time beside the
+test metrics. Test numbers are for reporting only: nothing here is tuned on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ltsi.baselines import fit_baselines  # noqa: E402
+from ltsi.evaluate import evaluate  # noqa: E402
+from ltsi.model import ModelConfig  # noqa: E402
+from ltsi.sequences import build_sequences, leave_one_out  # noqa: E402
+from ltsi.train import ABLATIONS, TrainConfig, train  # noqa: E402
+
+
+def load(args) -> tuple[pd.DataFrame, str]:
+    if args.data == "synthetic":
+        from ltsi.synth import generate
+
+        log = generate(n_users=args.users, n_items=args.items_n, n_categories=args.categories,
+                       mean_events=args.mean_events, seed=args.data_seed)
+        return log.events, (f"synthetic ({args.users} users, {args.items_n} items, {args.categories} categories, "
+                            f"{args.mean_events} events per user on average, seed {args.data_seed})")
+    from ltsi.events import load_events
+
+    return load_events(args.data).events, args.data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", help="an event log file, or 'synthetic'")
+    parser.add_argument("--users", type=int, default=4000, help="synthetic: users")
+    parser.add_argument("--items", dest="items_n", type=int, default=800, help="synthetic: items")
+    parser.add_argument("--categories", type=int, default=12, help="synthetic: categories")
+    parser.add_argument("--mean-events", type=int, default=40, help="synthetic: events per user")
+    parser.add_argument("--data-seed", type=int, default=0, help="synthetic: generator seed")
+    parser.add_argument("--epochs", type=int, default=None, help="override TrainConfig.epochs")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = library default)")
+    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--exclude-seen", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    events, name = load(args)
+    seqs = build_sequences(events)
+    split = leave_one_out(seqs)
+    print(f"{name}: {seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items, "
+          f"{len(split.test):,} test users", flush=True)
+    base = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types))
+    tc = TrainConfig(device=args.device, seed=args.seed, threads=args.threads,
+                     **({"epochs": args.epochs} if args.epochs else {}))
+    variants = {"LTSI": {}}
+    if not args.no_ablations:
+        variants.update({f"LTSI ({k})": v for k, v in ABLATIONS.items()})
+
+    rows = []
+    for label, switches in variants.items():
+        result = train(seqs, split, ModelConfig(**{**base.to_dict(), **switches}), tc)
+        test = evaluate(result.model, seqs, split.test, base.max_len, exclude_history=args.exclude_seen)
+        rows.append({"model": label, **test, "valid NDCG@10": result.valid_metrics.get("NDCG@10"),
+                     "best epoch": result.best_epoch, "epochs": len(result.history),
+                     "train s": round(result.seconds, 1), "device": result.device})
+        print(json.dumps(rows[-1]), flush=True)
+    for label, baseline in fit_baselines(seqs, split).items():
+        t = time.perf_counter()
+        test = evaluate(baseline, seqs, split.test, base.max_len, exclude_history=args.exclude_seen)
+        valid = evaluate(baseline, seqs, split.valid, base.max_len, exclude_history=args.exclude_seen)
+        rows.append({"model": label, **test, "valid NDCG@10": valid["NDCG@10"], "best epoch": None,
+                     "epochs": None, "train s": round(time.perf_counter() - t, 1), "device": "cpu"})
+    table = pd.DataFrame(rows)
+    history = "history items excluded" if args.exclude_seen else "history items ranked like any other"
+    print(f"\n{name}: test split, full ranking, {history}")
+    with pd.option_context("display.width", 220, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        args.json.write_text(json.dumps({"data": name, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

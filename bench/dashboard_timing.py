@@ -1,0 +1,141 @@
+"""Dashboard timings in a real browser (Playwright + Debian's Chromium), as a new user would see them.
+
+    .venv/bin/python bench/dashboard_timing.py [--budget S] [--switches N]
+
+1. Train -> first heatmap: on the e-commerce demo with the Train page's default settings, the time
+   from clicking Train until the Users page shows the heatmap (the script clicks "Open the Users
+   page" as soon as training has finished; the page's own polling interval is included).
+2. User switch: picking another user in the Users page's selectbox until the new heatmap is drawn
+   and the script is idle (median and max over N switches, explanations not cached).
+3. Demo: "Open the demo" on the Start page until the heatmap is drawn (pre-trained model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
+HEATMAP = "[data-testid='stPlotlyChart'] .heatmaplayer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def idle(page, timeout: float = 120_000) -> None:
+    page.wait_for_timeout(100)
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=None, help="override the Train page's time budget (s)")
+    parser.add_argument("--switches", type=int, default=8)
+    args = parser.parse_args()
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    log_path = ROOT / "bench" / "out" / "dashboard_timing_server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")  # noqa: SIM115
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                               str(port), "--server.headless", "true"], cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT, env={**os.environ, "LTSI_DASHBOARD_TIMING": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(180_000)
+
+            # 3. the one-click demo
+            page.goto(url)
+            idle(page)
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Open the demo").click()
+            page.wait_for_selector(HEATMAP)
+            idle(page)
+            demo_s = time.perf_counter() - t0
+
+            # 1. Train -> first heatmap (the demo data is active: it is the e-commerce log)
+            page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()  # same session
+            page.wait_for_url("**/train")
+            idle(page)
+            if args.budget is not None:
+                page.get_by_role("spinbutton", name="Time budget (s)").fill(str(args.budget))
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.get_by_role("button", name="Open the Users page").click()
+            page.wait_for_selector(HEATMAP)
+            idle(page)
+            train_s = time.perf_counter() - t0
+            summary = page.get_by_test_id("stSidebar").inner_text()
+            page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()
+            page.wait_for_url("**/train")
+            idle(page)
+            caption = page.get_by_text("trained in").first.inner_text()
+            stopped = caption.split("·")[-1].strip()
+            page.get_by_test_id("stSidebarNav").get_by_text("Users", exact=True).click()
+            page.wait_for_url("**/users")
+            idle(page)
+            page.wait_for_selector(HEATMAP)
+
+            # 2. user switches
+            times = []
+            box = page.get_by_test_id("stSelectbox").filter(has_text="User (type to search)")
+            for i in range(args.switches):
+                box.click()
+                page.keyboard.type(f"U{100 + 97 * i:05d}")  # the demo's users are U00001 ... U01000
+                page.get_by_role("option").first.wait_for()
+                t0 = time.perf_counter()
+                page.keyboard.press("Enter")
+                try:  # the rerun starts ...
+                    page.wait_for_selector(RUNNING, timeout=3_000)
+                except PlaywrightTimeout:
+                    pass  # ... or was over before we looked
+                page.wait_for_selector(IDLE)  # ... and ends: the new heatmap is on the page
+                page.wait_for_selector(HEATMAP)
+                times.append(time.perf_counter() - t0)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+    script = [float(line.split("script_s=")[1]) for line in log_path.read_text().splitlines()
+              if line.startswith("ltsi-timing page=Users")]
+
+    print(f"open the demo -> heatmap:        {demo_s:6.1f} s")
+    print(f"Train (defaults) -> heatmap:     {train_s:6.1f} s")
+    print(f"  (training stopped: {stopped})")
+    print(f"user switch redraw:              median {statistics.median(times):.2f} s, max {max(times):.2f} s "
+          f"over {len(times)} switches")
+    last = script[-len(times):] if script else []
+    if last:
+        print(f"  of which the Users page script on the server: median {statistics.median(last):.2f} s "
+              f"(the rest: websocket, browser rendering)")
+    print("active model:", " | ".join(line for line in summary.splitlines() if line.strip())[-200:])
+
+
+if __name__ == "__main__":
+    main()

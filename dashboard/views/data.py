@@ -1,0 +1,159 @@
+"""Data: pick a demo or upload a log; column mapping; validation report; summary charts."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import figures, state
+
+SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
+NONE = "(none)"
+ROLE_LABELS = {"user": "User", "item": "Item", "timestamp": "Time", "event": "Event type", "value": "Value"}
+ROLE_HELP = {
+    "user": "Who did it: a user, customer, visitor or session id. Required.",
+    "item": "What it was about: a product, movie, song or article id. Required.",
+    "timestamp": "When: epoch seconds/ms/µs/ns or a date-time text. Without it, file order is time order.",
+    "event": "What kind of event: view, click, cart, purchase, rating… Optional.",
+    "value": "A number per event: rating, price, dwell time… Optional, shown in the report only.",
+}
+UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "parquet", "pq", "json", "jsonl", "gz", "zip", "bz2", "xz"]
+
+st.title("Data")
+st.caption("One row per event: who (user), what (item), when (time), and optionally the kind of event. "
+           "Pick a demo or upload your own log; the report below says what was read and what was dropped.")
+
+current = state.dataset()
+if "data_source" not in st.session_state:
+    st.session_state["data_source"] = current.kind if current is not None else "ecommerce"
+source = st.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="data_source",
+                  label_visibility="collapsed")
+
+if source in state.DEMOS:
+    if current is None or current.kind != source:
+        with state.guard("loading the demo"):
+            state.set_dataset(state.load_demo(source))
+            current = state.dataset()
+else:
+    left, right = st.columns(2)
+    with left:
+        upload = st.file_uploader(
+            "Event log", type=UPLOAD_TYPES, key="upload_events",
+            help="CSV/TSV (any of , ; tab |), Parquet, JSON lines or MovieLens .dat, optionally gzip/zip. "
+                 "Up to 1 GB here; for bigger logs use the command line (`python -m ltsi validate`).")
+    with right:
+        item_upload = st.file_uploader(
+            "Item table (optional)", type=UPLOAD_TYPES, key="upload_items",
+            help="item id + title/name + category/genres: makes every chart readable.")
+    if upload is not None:
+        data = upload.getvalue()
+        items = item_upload.getvalue() if item_upload is not None else None
+        key = state.digest(data)
+        items_key = state.digest(items) if items is not None else None
+        loaded_items_key = state.digest(current.source[2]) if current is not None and current.source and \
+            current.source[2] is not None else None
+        if current is None or current.kind != "upload" or current.key != key or loaded_items_key != items_key:
+            with state.guard("reading the file"):
+                state.set_dataset(state.read_dataset(data, upload.name, "upload", items,
+                                                     item_upload.name if item_upload is not None else None))
+                current = state.dataset()
+    elif current is None or current.kind != "upload":
+        st.info("Drop a file above. The demos are one click away if you just want to look around.",
+                icon=":material/upload_file:")
+        current = None
+
+if current is None:
+    st.stop()
+
+report = current.report
+mapping = report.mapping
+
+# ---- column mapping
+with st.expander("Column mapping and reading options", expanded=current.kind == "upload",
+                 icon=":material/view_column:"):
+    st.caption("Detected automatically from the column names and contents; change any of them and apply.")
+    with st.form("mapping_form", border=False):
+        cols = st.columns(5)
+        chosen = {}
+        for column, role in zip(cols, ROLE_LABELS):
+            options = list(current.columns) if role in ("user", "item") else [NONE, *current.columns]
+            value = getattr(mapping, role)
+            index = options.index(value) if value in options else 0
+            reason = mapping.reasons.get(role, "")
+            with column:
+                chosen[role] = st.selectbox(ROLE_LABELS[role], options, index=index, key=f"map_{role}",
+                                            help=f"{ROLE_HELP[role]}  \nNow: {reason or 'not found'}.")
+        o1, o2 = st.columns([1, 4])
+        with o1:
+            min_events = st.number_input("Min. events per user", 1, 1000, value=current.min_events, step=1,
+                                         key="map_min_events",
+                                         help="Users with fewer events are dropped (and counted in the report).")
+        with o2:
+            day_options = {"auto": "automatic", "day": "day first (31/12/2025)", "month": "month first (12/31/2025)"}
+            day_values = {"auto": None, "day": True, "month": False}
+            now = {None: "auto", True: "day", False: "month"}[current.dayfirst]
+            dayfirst = day_values[st.radio("Ambiguous dates like 02/01/2025", list(day_options),
+                                           format_func=day_options.get, index=list(day_options).index(now),
+                                           horizontal=True, key="map_dayfirst")]
+        if st.form_submit_button("Apply", icon=":material/refresh:"):
+            overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
+            with state.guard("re-reading the file"):
+                state.set_dataset(state.reread(current, overrides, int(min_events), dayfirst))
+                st.rerun()
+    st.markdown("  \n".join(
+        f"**{ROLE_LABELS[r]}** ← `{getattr(mapping, r)}` — {mapping.reasons.get(r, '')}"
+        if getattr(mapping, r) else f"**{ROLE_LABELS[r]}** ← none — {mapping.reasons.get(r, 'not found')}"
+        for r in ROLE_LABELS))
+
+# ---- validation report
+st.subheader("Validation report")
+m = st.columns(6)
+m[0].metric("Rows read", f"{report.rows_read:,}")
+m[1].metric("Rows kept", f"{report.rows_kept:,}")
+m[2].metric("Rows dropped", f"{report.rows_dropped:,}")
+m[3].metric("Users", f"{report.n_users:,}")
+m[4].metric("Items", f"{report.n_items:,}")
+m[5].metric("Event types", f"{len(report.event_counts):,}")
+delimiter = {None: "", "\t": ", tab-separated", "::": ", '::'-separated"}.get(report.delimiter,
+                                                                            f", delimiter '{report.delimiter}'")
+when = (f"{report.time_min:%Y-%m-%d} to {report.time_max:%Y-%m-%d}" if report.time_min is not None else "–")
+st.caption(f"**{report.source}**: {report.file_format}, {report.encoding}{delimiter}"
+           f"{', header row' if report.has_header else ', no header row'} · time {when} · "
+           f"time unit: {report.timestamp_unit}")
+
+if report.dropped:
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(figures.dropped_rows(report.dropped, report.rows_read), key="dropped_chart")
+    with right:
+        st.markdown("**Examples of dropped rows** (row = line in the file)")
+        for reason, count in report.dropped.items():
+            with st.expander(f"{reason}: {count:,} rows"):
+                examples = report.examples.get(reason, [])
+                if examples:
+                    st.dataframe(pd.DataFrame(examples).astype(str), hide_index=True)
+                else:
+                    st.caption("no examples recorded")
+else:
+    st.success("Every row was kept: nothing was missing, unreadable or duplicated.", icon=":material/check_circle:")
+if report.notes:
+    st.info("\n".join(f"- {note}" for note in report.notes), icon=":material/info:")
+
+# ---- summary charts
+st.subheader("What is in the log")
+events = current.events
+charts = current.cached("figures", lambda: [figures.events_over_time(events), figures.event_types(events),
+                                            figures.events_per_user(events), figures.item_popularity(events)])
+top = st.columns([3, 2])
+top[0].plotly_chart(charts[0], key="chart_time")
+top[1].plotly_chart(charts[1], key="chart_types")
+bottom = st.columns(2)
+bottom[0].plotly_chart(charts[2], key="chart_users")
+bottom[1].plotly_chart(charts[3], key="chart_items")
+
+with st.expander("First rows of the validated table"):
+    preview = events.head(200)
+    if current.items is not None:
+        preview = preview.merge(current.items[["item_id", "title", "category"]], on="item_id", how="left")
+    st.dataframe(preview, hide_index=True)
+
+if st.button("Next: train a model", type="primary", icon=":material/arrow_forward:", key="data_next"):
+    st.switch_page("views/train.py")

@@ -1,0 +1,61 @@
+"""Export: recommendations for every user (CSV), the run folder (zip), a one-user HTML report."""
+
+import streamlit as st
+
+from dashboard import state
+
+st.title("Export")
+st.caption("Everything is generated when you click a button, from the active model of this session.")
+active = state.run()
+if active is None:
+    st.info("There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
+            icon=":material/info:")
+    if st.button("Open the demo", type="primary", key="export_demo"):
+        with state.guard("opening the demo"):
+            state.start_demo()
+            st.rerun()
+    st.stop()
+
+seqs = active.seqs
+slug = "".join(ch if ch.isalnum() else "_" for ch in active.name.lower()).strip("_")[:40] or "run"
+
+# ---- recommendations for all users
+with st.container(border=True):
+    st.subheader("Recommendations for every user (CSV)")
+    c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
+    k = c1.number_input("Items per user", 1, 100, 10, key="export_k")
+    exclude_seen = c2.checkbox("Leave out items the user already had", key="export_exclude_seen",
+                               help="Off: a repeat purchase or re-watch can be recommended, as in the evaluation.")
+    c3.download_button("Download recommendations (CSV)", data=lambda: state.recommendations_csv(active, int(k),
+                                                                                               exclude_seen),
+                       file_name=f"ltsi_recommendations_{slug}.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:", key="export_csv", type="primary")
+    st.caption(f"{seqs.n_users:,} users × {int(k)} rows: user_id, rank, item_id, score, probability (and title, "
+               "category when an item table is known), after each user's whole history. Text cells that start with "
+               "= + - or @ get a leading ' so that spreadsheet programs do not run them as formulas. Preview of the "
+               "first three users:")
+    with state.guard("previewing the recommendations"):
+        st.dataframe(state.recommendations_preview(active, int(k), exclude_seen), hide_index=True,
+                     key="export_preview")
+
+# ---- the run folder
+with st.container(border=True):
+    st.subheader("The trained model (run folder as .zip)")
+    st.download_button("Download the run (.zip)", data=lambda: state.run_zip(active), file_name=f"ltsi_{slug}.zip",
+                       mime="application/zip", on_click="ignore", icon=":material/folder_zip:", key="export_zip")
+    st.caption("model.safetensors (weights) + JSON (configuration, vocabularies, metrics) + history.csv. Load it "
+               "again on the Train page, or from the command line: `python -m ltsi evaluate RUN_DIR`. "
+               "Loading never unpickles anything.")
+
+# ---- one user's HTML report
+with st.container(border=True):
+    st.subheader("One user's report for a stakeholder (HTML)")
+    users = list(seqs.users)
+    default = st.session_state.get("user")
+    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+    user = c1.selectbox("User", users, index=users.index(default) if default in users else 0, key="export_user")
+    c2.download_button("Download the HTML report", data=lambda: state.user_report(active, user),
+                       file_name=f"ltsi_user_{user}.html", mime="text/html", on_click="ignore",
+                       icon=":material/description:", key="export_html")
+    st.caption("One self-contained file (charts included, works offline): the gate in words, the timeline heatmap, "
+               "the top recommendations with the held-out event, and the events that mattered most.")

@@ -1,0 +1,221 @@
+"""Users: one user's timeline as a heatmap (attention, long-term weight, attribution), gate, recommendations, what-if."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import figures, state
+
+K = 10
+
+st.title("Users")
+active = state.run()
+if active is None:
+    st.info("There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
+            icon=":material/info:")
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Open the demo", type="primary", key="users_demo"):
+        with state.guard("opening the demo"):
+            state.start_demo()
+            st.rerun()
+    if c2.button("Go to Train", key="users_to_train"):
+        st.switch_page("views/train.py")
+    st.stop()
+
+seqs = active.seqs
+titles = None
+if active.items is not None and "title" in active.items:
+    titles = active.items.drop_duplicates("item_id").set_index("item_id")["title"]
+
+
+def item_name(item_id: str) -> str:
+    if titles is not None and item_id in titles.index:
+        return f"{titles[item_id]} ({item_id})"
+    return str(item_id)
+
+
+# ---- choose a user: suggestions + searchable picker
+picks = {}
+with state.guard("finding interesting users"):
+    picks = state.suggestions(active)
+users = list(seqs.users)
+known = set(users)
+if st.session_state.get("user") not in known:  # start on a test hit: the held-out item is in the list
+    first = picks.get("Test hit") or next(iter(picks.values()), None)
+    st.session_state["user"] = first[0] if first else users[0]
+
+
+def choose(user_id: str) -> None:
+    st.session_state["user"] = user_id
+    st.session_state["user_pick"] = user_id
+
+
+if picks:
+    st.caption("Users worth a look (click one; hover for why):")
+    cols = st.columns(len(picks))
+    for col, (label, (uid, why)) in zip(cols, picks.items()):
+        col.button(f"{label}: {uid}", key=f"pick_{label}", help=why, on_click=choose, args=(uid,), width="stretch")
+
+lengths = dict(zip(seqs.users, seqs.lengths))
+if len(users) > state.MAX_SELECTBOX_USERS:  # a selectbox sends all its options to the browser on every run
+    query = st.text_input("Search users (part of the id)", key="user_query", placeholder="type part of a user id")
+    options = [u for u in users if query in u][:state.MAX_SELECTBOX_USERS] if query else users[:200]
+    if st.session_state["user"] not in options:
+        options = [st.session_state["user"], *options]
+else:
+    options = users
+if st.session_state.get("user_pick") not in options:
+    st.session_state["user_pick"] = st.session_state["user"]
+left, right = st.columns([2, 3], vertical_alignment="bottom")
+with left:
+    user = st.selectbox("User (type to search)", options, key="user_pick",
+                        format_func=lambda u: f"{u} · {lengths[u]} events")
+st.session_state["user"] = user
+held = state.heldout(active, user)
+with right:
+    evaluation = st.toggle("Hide the user's last event and check whether the model predicts it", value=True,
+                           key="evaluation_view", disabled=held is None,
+                           help="On: the model sees every event but the last, and the recommendations are compared "
+                                "with that held-out event (how the model was tested). Off: the whole history, as "
+                                "for a recommendation made today.")
+end = held["end"] if (held is not None and evaluation) else None
+
+# ---- which item the attribution row explains (a clicked recommendation, the held-out item, else the top one)
+target_key = ("target", user, end)
+chosen = st.session_state.get("target")
+target_item = chosen[3] if isinstance(chosen, tuple) and chosen[:3] == target_key else None
+
+with state.guard("explaining this user"):
+    base = state.explanation(active, user, end, None, K)
+    recs = base.recommendations
+    top_item = recs["item_id"].iat[0]
+    target_item = target_item or top_item
+    exp = base if target_item == top_item else state.explanation(active, user, end, target_item, K)
+    rows = exp.for_target(target_item)
+    target_row = exp.targets[exp.targets["target_item"] == target_item].iloc[0]
+
+    # the what-if table's unticked rows (its widget state is known before it is drawn again below)
+    window = rows.sort_values("position", ascending=False).reset_index(drop=True)  # most recent first
+    editor_key = f"whatif_{user}_{end}"
+    edits = (st.session_state.get(editor_key) or {}).get("edited_rows", {})
+    removed = tuple(sorted(int(window["position"].iat[int(i)]) for i, change in edits.items()
+                           if change.get("keep") is False and int(i) < len(window)))
+
+    # ---- summary: the gate in words + the held-out event
+    g = float(exp.gate)
+    s1, s2 = st.columns([2, 3])
+    with s1:
+        st.metric("Share of long-term interest", f"{g:.0%}",
+                  help="The gate: how much of the next recommendation comes from the whole history (long-term) "
+                       "versus the last few events (short-term).")
+        st.markdown(figures.gate_bar_html(g), unsafe_allow_html=True)  # plain HTML: no chart to redraw per user
+        st.caption(state.gate_words(g))
+    with s2:
+        n_hist = exp.n_history
+        window_note = (f"the model reads the last {exp.n_window} of them" if exp.n_window < n_hist
+                       else "the model reads all of them")
+        shown = "before the held-out one" if end is not None else "in all"
+        st.markdown(f"**{user}** has {lengths[user]} events; {n_hist} {shown} ({window_note}).")
+        if held is not None and evaluation:
+            rank = state.heldout_rank(active, user)
+            verdict = f":green[in the top {K}]" if rank <= K else f":orange[not in the top {K}]"
+            st.markdown(f"Held-out next event: **{item_name(held['item_id'])}** — {verdict}, ranked "
+                        f"{state.fmt_rank(rank)} of {len(seqs.items) - 1:,} items.")
+            if target_item != held["item_id"] and st.button("Explain the held-out item", key="explain_heldout",
+                                                            icon=":material/manage_search:"):
+                st.session_state["target"] = (*target_key, held["item_id"])
+                st.rerun()
+        elif held is None:
+            st.caption("This user has fewer than 3 events, so no event was held out for testing.")
+        if target_item != top_item and st.button("Back to the top recommendation", key="explain_top",
+                                                 icon=":material/undo:"):
+            st.session_state["target"] = (*target_key, top_item)
+            st.rerun()
+
+    # ---- the heatmap
+    signals = [("Short-term attention (last few events)", "short_attention", "weight"),
+               ("Long-term weight (whole history)", "long_attention", "weight"),
+               (f"Attribution to “{figures._short(item_name(target_item), 48)}” (blue pushes it up, red down)",
+                "attribution", "attribution")]
+    fig = figures.user_heatmap(rows, signals, removed=removed)
+    clicked = st.plotly_chart(fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points",
+                              config={"displayModeBar": False})
+    st.caption(f"Attribution: Integrated Gradients of the score of {item_name(target_item)} (score "
+               f"{float(target_row['score']):.2f}, rank {state.fmt_rank(float(target_row['rank']))}). The numbers "
+               f"sum to the score minus an all-padding baseline, up to a convergence delta of "
+               f"{float(target_row['delta']):.2g}." + (" Grey columns are left out in the what-if below."
+                                                       if removed else ""))
+
+    points = getattr(getattr(clicked, "selection", None), "points", None) or []
+    if points:
+        pos = points[0].get("customdata", points[0].get("x"))
+        pos = int(pos[0] if isinstance(pos, (list, tuple)) else pos)
+        hit = rows[rows["position"] == pos]
+        if len(hit):
+            e = hit.iloc[0]
+            st.info(f"**Event #{pos}**: {item_name(e['item_id'])} · {e['event']} · "
+                    f"{pd.Timestamp(e['timestamp']):%Y-%m-%d %H:%M}  \nshort-term attention "
+                    f"{e['short_attention']:.3f} · long-term weight {e['long_attention']:.3f} · attribution "
+                    f"{e['attribution']:+.3f}. Untick it in the what-if table below to see the list without it.",
+                    icon=":material/touch_app:")
+
+    # ---- recommendations (click a row to explain it)
+    st.subheader("Top recommendations")
+    st.caption("Click a row: the attribution row of the heatmap switches to that item.")
+    table = recs.copy()
+    if held is not None and evaluation:
+        table.insert(1, "held-out", np.where(table["item_id"] == held["item_id"], "✔ next event", ""))
+    table.insert(1, "explained", np.where(table["item_id"] == target_item, "◀ in heatmap", ""))
+    show = [c for c in ["rank", "explained", "held-out", "title", "category", "item_id", "score"] if c in table]
+    recs_key = f"recs_{user}_{end}"
+
+    def pick_recommendation() -> None:
+        selection = st.session_state.get(recs_key)
+        picked = getattr(getattr(selection, "selection", None), "rows", None)
+        if picked is None and isinstance(selection, dict):
+            picked = selection.get("selection", {}).get("rows")
+        st.session_state["target"] = (*target_key, recs["item_id"].iat[picked[0]] if picked else top_item)
+
+    st.dataframe(table[show], hide_index=True, key=recs_key, on_select=pick_recommendation,
+                 selection_mode="single-row",
+                 column_config={"score": st.column_config.NumberColumn(format="%.3f"),
+                                "explained": st.column_config.TextColumn("explained", width="small")})
+
+    # ---- what-if
+    st.subheader("What if some events had not happened?")
+    st.caption("Untick events (most recent first) and see how the recommendations and the explained item's rank "
+               "change. Removed events also turn grey in the heatmap.")
+    editor = pd.DataFrame({
+        "keep": True,
+        "#": window["position"].to_numpy(),
+        "item": [item_name(i) for i in window["item_id"]],
+        "event": window["event"].astype(str).to_numpy(),
+        "time": pd.to_datetime(window["timestamp"]).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+        "attribution": window["attribution"].round(3).to_numpy(),
+    })
+    st.data_editor(editor, hide_index=True, key=editor_key, disabled=["#", "item", "event", "time", "attribution"],
+                   column_config={"keep": st.column_config.CheckboxColumn("keep", width="small")},
+                   height=min(38 + 35 * len(editor), 320))
+    if removed:
+        if len(removed) >= exp.n_history:
+            st.warning("Keep at least one event.", icon=":material/warning:")
+        else:
+            w = state.what_if(active, user, end, removed, target_item, K)
+            it = w.item
+            change = it["rank_after"] - it["rank_before"]
+            direction = "falls" if change > 0 else ("rises" if change < 0 else "stays")
+            st.markdown(f"Without {len(removed)} event{'s' if len(removed) > 1 else ''}, "
+                        f"**{item_name(target_item)}** {direction}: {state.fmt_rank(it['rank_before'])} → "
+                        f"**{state.fmt_rank(it['rank_after'])}** (score {it['score_before']:.2f} → "
+                        f"{it['score_after']:.2f}).")
+            c1, c2 = st.columns(2)
+            cols_ = [c for c in ["rank", "title", "item_id", "score"] if c in w.before]
+            with c1:
+                st.markdown("**Before**")
+                st.dataframe(w.before[cols_], hide_index=True, key="whatif_before")
+            with c2:
+                st.markdown("**After**")
+                after_table = w.after[cols_].copy()
+                new = set(w.after["item_id"]) - set(w.before["item_id"])
+                after_table.insert(1, "new", ["★" if i in new else "" for i in w.after["item_id"]])
+                st.dataframe(after_table, hide_index=True, key="whatif_after")

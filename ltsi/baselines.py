@@ -1,0 +1,94 @@
+"""Non-neural baselines behind the same `score(batch) -> (B, N)` interface as the model.
+
+Both learn from the training part of the split only (events [0, train_ends[u]) of each user), so
+validation and test targets never leak into them.
+
+- `MostPopular`: every user gets the items by training frequency.
+- `LastItemTransitions`: item-to-item transitions; the score of item j after a history ending in i
+  is how often j directly followed i in training, with popularity breaking ties (and filling in for
+  items never seen as a predecessor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ltsi.errors import LTSIError
+from ltsi.sequences import PADDING_IDX, Batch, Sequences, Split
+
+
+def _train_mask(seqs: Sequences, split: Split) -> np.ndarray:
+    """(E,) True for events in the training part of the split."""
+    position = np.arange(seqs.n_events) - np.repeat(seqs.offsets[:-1], seqs.lengths)  # (E,) index within user
+    return position < np.repeat(split.train_ends, seqs.lengths)
+
+
+def _popularity(seqs: Sequences, train: np.ndarray) -> np.ndarray:
+    counts = np.bincount(seqs.item_ids[train], minlength=len(seqs.items)).astype(np.float64)  # (N,)
+    counts[PADDING_IDX] = 0
+    return counts
+
+
+class MostPopular:
+    """Score = log(1 + training count) of each item, the same for every user."""
+
+    name = "most popular"
+
+    def fit(self, seqs: Sequences, split: Split) -> MostPopular:
+        self.counts = _popularity(seqs, _train_mask(seqs, split))  # (N,)
+        self.log_counts = torch.from_numpy(np.log1p(self.counts)).float()  # (N,)
+        return self
+
+    def score(self, batch: Batch) -> torch.Tensor:
+        if not hasattr(self, "log_counts"):
+            raise LTSIError("The most-popular baseline has not been fitted yet.")
+        return self.log_counts[None, :].expand(batch.items.size(0), -1).clone()  # (B, N)
+
+
+class LastItemTransitions:
+    """Score of j after last item i = count(i -> j in training) + popularity(j) / (max popularity + 1).
+
+    The popularity term is < 1, so it only orders items with equal transition counts. Transitions
+    are kept as CSR arrays (rows = previous item), so a 50k-item catalogue costs the observed pairs,
+    not 50k x 50k.
+    """
+
+    name = "last-item transitions"
+
+    def fit(self, seqs: Sequences, split: Split) -> LastItemTransitions:
+        train = _train_mask(seqs, split)  # (E,)
+        n = len(seqs.items)
+        # a pair (event e, event e + 1) counts when both are training events of the same user
+        same_user = np.ones(seqs.n_events, dtype=bool)
+        same_user[seqs.offsets[1:] - 1] = False  # the last event of a user has no successor
+        pair = same_user & train & np.roll(train, -1)  # (E,) event e -> e + 1 is a training transition
+        src, dst = seqs.item_ids[pair], seqs.item_ids[np.flatnonzero(pair) + 1]
+        keys, counts = np.unique(src * n + dst, return_counts=True)  # sorted by (src, dst)
+        self.n_items = n
+        self.indptr = np.searchsorted(keys // n, np.arange(n + 1)).astype(np.int64)  # (N + 1,)
+        self.indices = (keys % n).astype(np.int64)  # (P,)
+        self.values = counts.astype(np.float32)  # (P,)
+        popularity = _popularity(seqs, train)
+        self.prior = torch.from_numpy(popularity / (popularity.max() + 1.0)).float()  # (N,) in [0, 1)
+        return self
+
+    def score(self, batch: Batch) -> torch.Tensor:
+        if not hasattr(self, "indptr"):
+            raise LTSIError("The last-item transition baseline has not been fitted yet.")
+        last = batch.items[:, -1].numpy()  # (B,) most recent item (left padding: last column)
+        starts, stops = self.indptr[last], self.indptr[last + 1]  # (B,)
+        lengths = stops - starts
+        rows = np.repeat(np.arange(len(last)), lengths)  # (P_b,)
+        flat = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+        scores = self.prior[None, :].repeat(len(last), 1)  # (B, N)
+        scores[torch.from_numpy(rows), torch.from_numpy(self.indices[flat])] += torch.from_numpy(self.values[flat])
+        return scores  # (B, N)
+
+
+BASELINES = {"most popular": MostPopular, "last-item transitions": LastItemTransitions}
+
+
+def fit_baselines(seqs: Sequences, split: Split) -> dict[str, object]:
+    """Every baseline, fitted on the training part: {name: fitted baseline}."""
+    return {name: cls().fit(seqs, split) for name, cls in BASELINES.items()}

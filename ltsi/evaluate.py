@@ -1,0 +1,152 @@
+"""Full-ranking next-item evaluation: HR@K, NDCG@K and MRR@K over every item of the catalogue.
+
+Protocol (DESIGN.md section 5): each case predicts one held-out event from the events before it;
+the model scores *all* items (no sampled negatives) and the target's rank is
+
+    rank = 1 + number of items scored strictly above the target.
+
+Ties are therefore resolved in the target's favour (an item tied with the target does not push it
+down); a model that scores everything alike gets rank 1, so a scorer must not return constant
+scores. NaN scores count as -inf. Padding (item 0) is never ranked. Then, per case,
+
+    HR@K = [rank <= K],   NDCG@K = [rank <= K] / log2(rank + 1),   MRR@K = [rank <= K] / rank
+
+averaged over the cases. With `exclude_history=True` every item of the user's history before the
+case (the whole history, not only the model's window) is removed from the ranking; a target that is
+itself in that history is then a miss, as it would be for a system that never re-recommends.
+
+Scores are computed in batches of `batch_size` cases, so 100k users x 50k items never exist at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ltsi.errors import LTSIError
+from ltsi.sequences import PADDING_IDX, Batch, EvalCases, Sequences, history_batch
+
+Scorer = Callable[[Batch], torch.Tensor]
+METRICS = ("HR", "NDCG", "MRR")
+
+
+def metric_names(ks: Iterable[int] = (10, 20)) -> list[str]:
+    """Column names in report order: HR@10, NDCG@10, MRR@10, HR@20, ..."""
+    return [f"{m}@{k}" for k in ks for m in METRICS]
+
+
+def as_scorer(obj) -> Scorer:
+    """A function Batch -> (B, N) scores from a model, a baseline or a plain callable.
+
+    Order of preference: a `score(batch)` method (baselines), a `last_scores(batch)` method (the
+    LTSI model; it is put in eval mode and fed on its own device), else the object itself.
+    """
+    if hasattr(obj, "score") and callable(obj.score):
+        return obj.score
+    if isinstance(obj, torch.nn.Module) and hasattr(obj, "last_scores"):
+        device = next(obj.parameters()).device
+
+        def score(batch: Batch) -> torch.Tensor:
+            obj.eval()
+            return obj.last_scores(batch.to(device))
+
+        return score
+    if callable(obj):
+        return obj
+    raise LTSIError(f"Cannot evaluate a {type(obj).__name__}: it has no score(batch) method and is not callable.")
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """Rank of each target among all items: 1 + #items scored strictly higher; (B, N), (B,) -> (B,).
+
+    `excluded` (B, N) bool removes items from the ranking; an excluded target gets rank +inf.
+    """
+    scores = scores.float().nan_to_num(nan=-math.inf)  # (B, N)
+    scores[:, PADDING_IDX] = -math.inf  # padding is never a candidate
+    if excluded is not None:
+        scores = scores.masked_fill(excluded, -math.inf)  # (B, N)
+    target_scores = scores.gather(1, targets[:, None])  # (B, 1)
+    ranks = 1.0 + (scores > target_scores).sum(1).float()  # (B,)
+    missing = target_scores.squeeze(1) == -math.inf  # excluded or hopeless target
+    return ranks.masked_fill(missing, math.inf)  # (B,)
+
+
+def metrics_from_ranks(ranks: torch.Tensor, ks: Iterable[int] = (10, 20)) -> dict[str, torch.Tensor]:
+    """Per-case HR/NDCG/MRR at each K from ranks (B,); each value is (B,)."""
+    out = {}
+    for k in ks:
+        hit = ranks <= k  # (B,)
+        out[f"HR@{k}"] = hit.float()
+        out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks.clamp(max=1e9) + 1.0), 0.0)
+        out[f"MRR@{k}"] = torch.where(hit, 1.0 / ranks.clamp(max=1e9), 0.0)
+    return {name: out[name] for name in metric_names(ks)}
+
+
+def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (10, 20),
+                 excluded: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean HR@K, NDCG@K, MRR@K of one score matrix (B, N) against target item indices (B,)."""
+    ranks = target_ranks(scores, targets.to(scores.device), excluded)
+    return {name: float(v.mean()) for name, v in metrics_from_ranks(ranks, ks).items()}
+
+
+def history_mask(seqs: Sequences, users: np.ndarray, ends: np.ndarray, n_items: int) -> torch.Tensor:
+    """(B, N) True where the item occurs in events [0, ends[i]) of user users[i]."""
+    starts = seqs.offsets[users]  # (B,)
+    lengths = ends  # (B,)
+    rows = np.repeat(np.arange(len(users)), lengths)  # (H,)
+    flat = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    mask = torch.zeros(len(users), n_items, dtype=torch.bool)
+    mask[torch.from_numpy(rows), torch.from_numpy(seqs.item_ids[flat])] = True
+    return mask
+
+
+@torch.no_grad()
+def evaluate(
+    scorer,
+    seqs: Sequences,
+    cases: EvalCases,
+    max_len: int,
+    ks: Iterable[int] = (10, 20),
+    exclude_history: bool = False,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """Mean metrics of `scorer` over `cases` (see module docstring), e.g. {"HR@10": ..., "NDCG@10": ...}."""
+    ks = tuple(ks)
+    if len(cases) == 0:
+        raise LTSIError("There is nothing to evaluate: no user has enough events for a held-out target.")
+    score = as_scorer(scorer)
+    sums = {name: 0.0 for name in metric_names(ks)}
+    for start in range(0, len(cases), batch_size):
+        users = cases.users[start : start + batch_size]
+        ends = cases.ends[start : start + batch_size]
+        batch = history_batch(seqs, users, ends, max_len)
+        scores = score(batch)  # (B, N)
+        if scores.shape != (len(users), len(seqs.items)):
+            raise LTSIError(f"A scorer returned scores of shape {tuple(scores.shape)}, "
+                            f"expected ({len(users)}, {len(seqs.items)}).")
+        excluded = history_mask(seqs, users, ends, len(seqs.items)).to(scores.device) if exclude_history else None
+        targets = torch.from_numpy(cases.targets[start : start + batch_size]).to(scores.device)  # (B,)
+        for name, values in metrics_from_ranks(target_ranks(scores, targets, excluded), ks).items():
+            sums[name] += float(values.sum())
+    return {name: total / len(cases) for name, total in sums.items()}
+
+
+def compare(
+    scorers: dict[str, object],
+    seqs: Sequences,
+    cases: EvalCases,
+    max_len: int,
+    ks: Iterable[int] = (10, 20),
+    exclude_history: bool = False,
+    batch_size: int = 512,
+) -> pd.DataFrame:
+    """One row per scorer (column "model" + one column per metric), in the order given."""
+    rows = [
+        {"model": name, **evaluate(s, seqs, cases, max_len, ks, exclude_history, batch_size)}
+        for name, s in scorers.items()
+    ]
+    return pd.DataFrame(rows, columns=["model", *metric_names(ks)])

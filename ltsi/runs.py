@@ -1,0 +1,296 @@
+"""A trained run as a self-contained folder: weights, configs, data, split, metrics, history.
+
+    RUN_DIR/
+      config.json            format tag, model + train config, vocabularies (users, items, event
+                             types), split protocol, data fingerprint, training summary, versions
+      model.safetensors      LTSI weights
+      ablation-<name>.safetensors   weights of stored ablations (their configs are in config.json)
+      sequences.safetensors  the event sequences (flat int64 arrays) and the split's arrays
+      metrics.json           list of {"model", "split", "HR@10", ...} rows
+      history.csv            one row per training epoch
+      items.csv              the item table, when one was given
+
+Everything a later `evaluate`, `recommend` or `explain` needs is in the folder, so a run can be
+copied, shipped as a demo and reloaded instantly. Loading never unpickles (safetensors + JSON +
+CSV only); a folder that is not a complete LTSI run raises LTSIError saying what is missing or
+damaged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+import ltsi
+from ltsi.errors import LTSIError
+from ltsi.model import LTSI, ModelConfig
+from ltsi.sequences import EvalCases, Sequences, Split, Vocabulary
+from ltsi.train import TrainConfig, TrainResult
+
+FORMAT = "ltsi-run"
+FORMAT_VERSION = 1
+REQUIRED = ("config.json", "model.safetensors", "sequences.safetensors")
+SEQUENCE_ARRAYS = ("offsets", "item_ids", "event_ids", "gap_ids", "timestamps")
+
+
+@dataclass
+class Run:
+    model: LTSI  # eval mode, CPU
+    model_config: ModelConfig
+    train_config: TrainConfig
+    seqs: Sequences
+    split: Split
+    items: pd.DataFrame | None  # item table (item_id as text first), or None
+    metrics: list[dict]  # rows of {"model", "split", "HR@10", ...}
+    history: pd.DataFrame  # per-epoch training history
+    ablations: dict[str, LTSI] = field(default_factory=dict)  # name -> model, eval mode
+    info: dict = field(default_factory=dict)  # training summary, fingerprint, versions, path
+
+
+def fingerprint(seqs: Sequences) -> str:
+    """SHA-256 of the sequences (arrays + vocabularies): identifies the data a model was trained on."""
+    digest = hashlib.sha256()
+    for name in SEQUENCE_ARRAYS:
+        digest.update(np.ascontiguousarray(getattr(seqs, name), dtype=np.int64).tobytes())
+    for tokens in (seqs.users, seqs.items.tokens, seqs.event_types.tokens):
+        digest.update(json.dumps(list(tokens), ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _state(model: LTSI) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _split_arrays(split: Split) -> dict[str, torch.Tensor]:
+    arrays = {"split.train_ends": split.train_ends}
+    for part in ("valid", "test"):
+        cases = getattr(split, part)
+        for name in ("users", "ends", "targets"):
+            arrays[f"split.{part}.{name}"] = getattr(cases, name)
+    return {k: torch.from_numpy(np.array(v, dtype=np.int64, copy=True)) for k, v in arrays.items()}  # no sharing
+
+
+def save_run(
+    path: str | Path,
+    result: TrainResult,
+    seqs: Sequences,
+    split: Split,
+    items_table: pd.DataFrame | None = None,
+    metrics: list[dict] | pd.DataFrame | None = None,
+    ablations: dict[str, TrainResult] | None = None,
+) -> Path:
+    """Write `result` (and optional ablation results) as a run folder at `path`; returns the path."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise LTSIError(f"Cannot save the run to {path}: a file with that name exists; choose a folder name.")
+    path.mkdir(parents=True, exist_ok=True)
+    model_config = result.model_config or result.model.config
+    train_config = result.train_config or TrainConfig()
+    ablations = ablations or {}
+    if isinstance(metrics, pd.DataFrame):
+        metrics = metrics.to_dict(orient="records")
+
+    save_file(_state(result.model), str(path / "model.safetensors"), metadata={"format": FORMAT})
+    for name, ablation in ablations.items():
+        save_file(_state(ablation.model), str(path / f"ablation-{_slug(name)}.safetensors"),
+                  metadata={"format": FORMAT})
+    arrays = {name: torch.from_numpy(np.array(getattr(seqs, name), dtype=np.int64, copy=True))
+              for name in SEQUENCE_ARRAYS}
+    save_file({**arrays, **_split_arrays(split)}, str(path / "sequences.safetensors"), metadata={"format": FORMAT})
+
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": model_config.to_dict(),
+        "train_config": train_config.to_dict(),
+        "vocabularies": {"users": list(seqs.users), "items": list(seqs.items.tokens),
+                         "event_types": list(seqs.event_types.tokens)},
+        "split": {"protocol": split.protocol, "cutoff": None if split.cutoff is None else split.cutoff.isoformat()},
+        "data": {"fingerprint": fingerprint(seqs), "n_users": seqs.n_users, "n_items": len(seqs.items) - 1,
+                 "n_events": seqs.n_events},
+        "training": _summary(result),
+        "ablations": {name: {"file": f"ablation-{_slug(name)}.safetensors",
+                             "model_config": (a.model_config or a.model.config).to_dict(), **_summary(a)}
+                      for name, a in ablations.items()},
+        "versions": {"ltsi": ltsi.__version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    (path / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
+    (path / "metrics.json").write_text(json.dumps(_jsonable(metrics or []), indent=1))
+    result.history.to_csv(path / "history.csv", index=False)
+    if items_table is not None:
+        items_table.to_csv(path / "items.csv", index=False)
+    elif (path / "items.csv").exists():
+        (path / "items.csv").unlink()  # a stale table from an earlier run in the same folder
+    return path
+
+
+def _summary(result: TrainResult) -> dict:
+    return {"best_epoch": result.best_epoch, "valid_metrics": result.valid_metrics, "stopped": result.stopped,
+            "seconds": round(result.seconds, 3), "device": result.device}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder written by `save_run`; LTSIError names what is missing or damaged."""
+    path = Path(path)
+    if not path.is_dir():
+        raise LTSIError(f"There is no run folder at {path}. Train one with: python -m ltsi train DATA --out {path}")
+    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    if missing:
+        raise LTSIError(f"{path} is not a complete LTSI run folder: {', '.join(missing)} "
+                        f"{'is' if len(missing) == 1 else 'are'} missing. Train again or copy the whole folder.")
+    config = _read_json(path / "config.json")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise LTSIError(f"{path / 'config.json'} is not an LTSI run configuration (no \"format\": \"{FORMAT}\").")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise LTSIError(f"{path} was written by a newer LTSI (run format {config['format_version']}); "
+                        "update LTSI to read it.")
+    try:
+        vocab = config["vocabularies"]
+        model_config = _dataclass_from(ModelConfig, config["model_config"], "model_config")
+        train_config = _dataclass_from(TrainConfig, config.get("train_config", {}), "train_config")
+        items_vocab, events_vocab = Vocabulary(tuple(vocab["items"])), Vocabulary(tuple(vocab["event_types"]))
+        users = tuple(str(u) for u in vocab["users"])
+        expected_fingerprint = config["data"]["fingerprint"]
+    except (KeyError, TypeError) as error:
+        raise LTSIError(f"{path / 'config.json'} is incomplete: {error} is missing or malformed.") from None
+
+    arrays = _read_tensors(path / "sequences.safetensors")
+    needed = [*SEQUENCE_ARRAYS, "split.train_ends", *(f"split.{p}.{n}" for p in ("valid", "test")
+                                                       for n in ("users", "ends", "targets"))]
+    absent = [name for name in needed if name not in arrays]
+    if absent:
+        raise LTSIError(f"{path / 'sequences.safetensors'} lacks {', '.join(absent)}; the run folder is damaged.")
+    a = {name: t.numpy() for name, t in arrays.items()}
+    seqs = Sequences(users=users, items=items_vocab, event_types=events_vocab,
+                     **{name: a[name] for name in SEQUENCE_ARRAYS})
+    if fingerprint(seqs) != expected_fingerprint:
+        raise LTSIError(f"The data in {path} does not match its config.json (fingerprint differs): a file was "
+                        "changed or comes from another run. Copy the whole folder again.")
+    split_info = config.get("split", {})
+    cutoff = split_info.get("cutoff")
+    split = Split(
+        protocol=split_info.get("protocol", "leave-one-out"),
+        train_ends=a["split.train_ends"],
+        valid=EvalCases(a["split.valid.users"], a["split.valid.ends"], a["split.valid.targets"]),
+        test=EvalCases(a["split.test.users"], a["split.test.ends"], a["split.test.targets"]),
+        cutoff=None if cutoff is None else pd.Timestamp(cutoff),
+    )
+    if model_config.n_items != len(items_vocab) or model_config.n_event_types != len(events_vocab):
+        raise LTSIError(f"{path / 'config.json'}: the model's catalogue size does not match the stored vocabulary.")
+
+    model = _load_model(model_config, path / "model.safetensors")
+    ablations = {}
+    for name, entry in config.get("ablations", {}).items():
+        ablation_config = _dataclass_from(ModelConfig, entry.get("model_config", {}), f"ablation {name}")
+        file = path / entry.get("file", "")
+        if not file.is_file():
+            raise LTSIError(f"{path} lists the ablation '{name}' but its weights ({file.name}) are missing.")
+        ablations[name] = _load_model(ablation_config, file)
+
+    items = None
+    if (path / "items.csv").is_file():
+        try:
+            items = pd.read_csv(path / "items.csv", dtype={"item_id": str}, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+            raise LTSIError(f"{path / 'items.csv'} cannot be read ({error}).") from None
+    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else []
+    history = pd.read_csv(path / "history.csv") if (path / "history.csv").is_file() else pd.DataFrame()
+    info = {"path": str(path), "training": config.get("training", {}), "data": config["data"],
+            "versions": config.get("versions", {}),
+            "ablations": {k: {kk: vv for kk, vv in v.items() if kk != "model_config"}
+                          for k, v in config.get("ablations", {}).items()}}
+    return Run(model, model_config, train_config, seqs, split, items, metrics, history, ablations, info)
+
+
+def _read_json(file: Path):
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise LTSIError(f"{file} is damaged: it is not valid JSON ({error}).") from None
+
+
+def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise LTSIError(f"{file} is damaged or not a safetensors file ({error}).") from None
+
+
+def _dataclass_from(cls, values: dict, what: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in values.items() if k in known})
+    except TypeError as error:
+        raise LTSIError(f"The stored {what} is incomplete ({error}).") from None
+
+
+def _load_model(config: ModelConfig, file: Path) -> LTSI:
+    model = LTSI(config)
+    state = _read_tensors(file)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0] if str(error) else "shapes or names differ"
+        raise LTSIError(f"The weights in {file} do not fit the stored model configuration ({first}).") from None
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluating a stored run
+
+
+def model_scorers(model: LTSI, ablations: dict[str, LTSI], seqs: Sequences, split: Split) -> dict[str, object]:
+    """Every model under its report name: LTSI, its ablations, then the baselines (fitted here on the
+    split's training part; they are cheap and deterministic)."""
+    from ltsi.baselines import fit_baselines
+
+    scorers: dict[str, object] = {"LTSI": model}
+    scorers.update({f"LTSI ({name})": ablation for name, ablation in ablations.items()})
+    scorers.update(fit_baselines(seqs, split))
+    return scorers
+
+
+def run_scorers(run: Run) -> dict[str, object]:
+    """`model_scorers` of a loaded run."""
+    return model_scorers(run.model, run.ablations, run.seqs, run.split)
+
+
+def evaluate_run(run: Run, split: str = "test", exclude_history: bool = False, ks=(10, 20)) -> pd.DataFrame:
+    """One row per model of the run (see `run_scorers`) on its test (or valid) cases, full ranking."""
+    from ltsi.evaluate import compare
+
+    if split not in ("test", "valid"):
+        raise LTSIError(f"Unknown split {split!r}; use test or valid.")
+    cases = getattr(run.split, split)
+    return compare(run_scorers(run), run.seqs, cases, run.model_config.max_len, ks=ks,
+                   exclude_history=exclude_history)

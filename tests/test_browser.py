@@ -1,0 +1,271 @@
+"""End to end in a real browser: Streamlit server + Playwright driving Debian's Chromium.
+
+Starts `streamlit run dashboard/app.py` headless on a free port, uploads the e-commerce demo CSV
+through the file input, trains a tiny model, opens a user and checks that the heatmap and the
+recommendations table are on the page. Screenshots of every view go to tests/screenshots/
+(git-ignored). A second test opens two browser contexts at once and checks that neither sees the
+other's upload.
+
+Skipped (with the reason) when /usr/bin/chromium is missing: `apt-get install -y --no-install-recommends chromium`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("LTSI_CHROMIUM", "/usr/bin/chromium"))
+SHOTS = ROOT / "tests" / "screenshots"
+EVENTS = ROOT / "data" / "ecommerce" / "events.csv"
+ITEMS = ROOT / "data" / "ecommerce" / "items.csv"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: install it with "
+                       "`apt-get install -y --no-install-recommends chromium` (.ci/run does)"),
+    pytest.mark.skipif(not EVENTS.exists(), reason=f"the e-commerce demo log {EVENTS} is missing"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A headless Streamlit server on a free port; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LTSI_MAX_TRAININGS": "1"}
+    log = open(ROOT / "tests" / ".streamlit-browser-test.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start; see {log.name}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def idle(page, timeout: float = 60_000) -> None:
+    """Wait until the script has run (Streamlit marks the app 'notRunning')."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def goto(page, url: str, view: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_text(view, exact=True).click()
+    page.wait_for_url(f"**/{view.lower()}" if view != "Start" else f"{url}/**")
+    idle(page)
+
+
+def shot(page, name: str) -> None:
+    """Screenshot of the whole view: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                           " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height), size["height"]), 6000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size(size)
+
+
+class Steps:
+    """Wall time per step, printed at the end (visible with pytest -s): where the browser test spends its time."""
+
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        print(f"  {name:<28} {now - self.t:6.1f} s")
+        self.t = now
+
+
+def no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator(
+        "[data-testid='stException']").first.inner_text()
+
+
+def test_upload_train_explain_export(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    step = Steps()
+    page.goto(server)
+    idle(page)
+    step("start page")
+    assert page.get_by_text("Why did the model recommend that?").is_visible()
+    assert page.get_by_role("button", name="Open the demo").is_visible()
+    shot(page, "1-start")
+
+    # Data: upload the e-commerce log through the file input
+    goto(page, server, "Data")
+    page.get_by_text("Upload a file", exact=True).click()
+    idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(EVENTS))
+    page.get_by_text("Validation report").wait_for()
+    idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").nth(1).set_input_files(str(ITEMS))  # titles
+    page.get_by_text("have a title").wait_for()  # the report's note on the item table
+    idle(page)
+    assert page.get_by_text("44,990").first.is_visible()
+    page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+    no_exception(page)
+    step("data: upload + report")
+    shot(page, "2-data")
+
+    # Train: a tiny model
+    goto(page, server, "Train")
+    budget = page.get_by_role("spinbutton", name="Time budget (s)")
+    budget.fill("8")
+    page.get_by_role("spinbutton", name="Max. epochs").fill("1")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_test_id("stMainBlockContainer").get_by_test_id("stProgress").wait_for()
+    page.get_by_role("button", name="Stop").wait_for()
+    page.wait_for_timeout(3_000)  # let the live curves fill in
+    shot(page, "3a-training")
+    page.get_by_text("Training finished").wait_for(timeout=180_000)
+    idle(page)
+    step("train")
+    no_exception(page)
+    assert page.locator("[data-testid='stDataFrame']").count() >= 1  # the results table
+    shot(page, "3-train")
+
+    # Users: heatmap + recommendations table
+    goto(page, server, "Users")
+    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer").first.wait_for()
+    assert page.get_by_text("Top recommendations").is_visible()
+    assert page.locator("[data-testid='stDataFrame']").count() >= 1
+    assert page.get_by_text("long-term interest").first.is_visible()
+    no_exception(page)
+    step("users")
+    shot(page, "4-users")
+
+    # click a heatmap cell (the most recent event of the top row): its numbers appear
+    marker = page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").last  # transparent, over a cell
+    marker.scroll_into_view_if_needed()
+    box = marker.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text("Event #").first.wait_for()
+    idle(page)
+    # click the second recommendation: the attribution row explains it instead
+    before = page.locator("[data-testid='stPlotlyChart'] text").filter(has_text="Attribution to").first.text_content()
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    grid_box = grid.bounding_box()
+    page.mouse.move(grid_box["x"] + 12, grid_box["y"] + 35 * 2 + 17)
+    page.mouse.click(grid_box["x"] + 12, grid_box["y"] + 35 * 2 + 17)  # row selector of the 2nd row
+    page.wait_for_function("b => ![...document.querySelectorAll('text')].some(t => t.textContent === b)",
+                           arg=before, timeout=30_000)
+    idle(page)
+    no_exception(page)
+    step("users: clicks")
+
+    goto(page, server, "Model")
+    page.locator("[data-testid='stPlotlyChart']").nth(2).wait_for(timeout=120_000)
+    idle(page, 120_000)
+    no_exception(page)
+    step("model")
+    shot(page, "5-model")
+
+    goto(page, server, "Export")
+    no_exception(page)
+    step("export")
+    shot(page, "6-export")
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Download recommendations (CSV)").click()
+    csv = Path(download.value.path()).read_text()
+    lines = csv.splitlines()
+    assert lines[0].startswith("user_id,rank,item_id,score") and len(lines) == 1 + 10 * 1000
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Download the HTML report").click()
+    html = Path(download.value.path()).read_text()
+    assert "Why these recommendations: user" in html and "plotly-graph-div" in html
+    step("downloads")
+
+    # the one-click demo from the Start page: pre-trained model, straight to a user's timeline
+    goto(page, server, "Start")
+    page.get_by_role("button", name="Open the demo").click()
+    page.wait_for_url("**/users")
+    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer").first.wait_for()
+    idle(page)
+    no_exception(page)
+    assert "Demo model" in page.get_by_test_id("stSidebar").inner_text()
+    step("open the demo")
+    shot(page, "8-demo-user")
+    context.close()
+
+
+def test_sessions_do_not_share_uploads(server, browser, tmp_path):
+    """Two browser contexts (= two users) at once: neither sees the other's upload."""
+    files = {}
+    for who in ("alice", "bob"):
+        path = tmp_path / f"{who}_private_log.csv"
+        rows = ["user_id,item_id,timestamp"] + [f"{who}_u{u},{who}_item{(u * 7 + i) % 13},{1_700_000_000 + 3600 * i}"
+                                                for u in range(6) for i in range(5)]
+        path.write_text("\n".join(rows) + "\n")
+        files[who] = path
+    contexts = {who: browser.new_context(viewport={"width": 1300, "height": 900}) for who in files}
+    pages = {who: contexts[who].new_page() for who in files}
+    for who, page in pages.items():
+        page.set_default_timeout(60_000)
+        page.goto(f"{server}/data")
+        idle(page)
+        page.get_by_text("Upload a file", exact=True).click()
+        idle(page)
+    for who, page in pages.items():  # upload both before looking at either
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(files[who]))
+    for who, page in pages.items():
+        page.get_by_text("Validation report").wait_for()
+        idle(page)
+    for who, page in pages.items():
+        other = "bob" if who == "alice" else "alice"
+        text = page.locator("[data-testid='stApp']").inner_text()
+        assert f"{who}_private_log.csv" in text
+        assert f"{other}_private_log.csv" not in text
+        # a fresh load of the Data page in the same session keeps its own data, not the other's
+        goto(page, server, "Train")
+        sidebar = page.get_by_test_id("stSidebar").inner_text()
+        assert f"{who}_private_log.csv" in sidebar and other not in sidebar
+    shot(pages["bob"], "7-second-session")
+    for context in contexts.values():
+        context.close()

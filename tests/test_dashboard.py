@@ -1,0 +1,371 @@
+"""Every dashboard view through Streamlit's AppTest (no browser): renders on the demo data without an
+exception, shows its main widgets, and bad input gives a message instead of a traceback. One test
+trains a tiny model from the Train view and then opens it on the Users view."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dashboard import state  # noqa: E402
+
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 120  # AppTest's default is 3 s; loading, explaining and training take longer on a busy 2-core CPU
+
+needs_demo_run = pytest.mark.skipif(not (state.DEMO_RUN / "config.json").exists(),
+                                    reason="data/demo_run is missing: python -m dashboard.make_demo_run")
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    """No exception and no error box on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def trace_types(at: AppTest) -> set[str]:
+    return {trace.get("type", "") for chart in charts(at) for trace in chart["data"]}
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    """A tiny model trained for a few seconds through the dashboard's own training job."""
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    dataset = state.load_demo("ecommerce")
+    seqs, _ = dataset.sequences()
+    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=20),
+                            TrainConfig(epochs=1, max_seconds=5, threads=1))
+    job.start().thread.join()
+    assert job.state == "done", job.error
+    return job.result
+
+
+@pytest.fixture(scope="module")
+def demo_run(request):
+    """The shipped demo model; without it (a checkout before it was made) the tiny model."""
+    if (state.DEMO_RUN / "config.json").exists():
+        return state.load_demo_run()
+    return request.getfixturevalue("tiny_run")
+
+
+def with_demo(at: AppTest, run) -> AppTest:
+    """A session that has loaded the demo data and the demo model (as the Start page's button does)."""
+    at.session_state["dataset"] = state.load_demo("ecommerce")
+    at.session_state["run"] = run
+    return at
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_start_page_explains_ltsi_and_offers_the_demo():
+    at = ok(app())
+    assert at.title[0].value == "Why did the model recommend that?"
+    assert "short-term" in at.markdown[0].value and "long-term" in at.markdown[0].value
+    assert at.button(key="open_demo").label == "Open the demo"
+    assert "none yet" in at.sidebar.caption[0].value
+
+
+@needs_demo_run
+def test_open_demo_lands_on_a_user_timeline():
+    at = app()
+    at.button(key="open_demo").click().run()
+    ok(at)
+    assert at.title[0].value == "Users"
+    assert "heatmap" in trace_types(at)
+    assert at.session_state["run"].name.startswith("Demo model")
+    assert "E-commerce demo" in at.sidebar.caption[0].value
+
+
+def test_data_view_on_the_demo_shows_the_report_and_charts():
+    at = app()
+    at.switch_page("views/data.py").run()
+    ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows read"] == "44,990" and metrics["Users"] == "1,000"
+    assert [s.label for s in at.selectbox][:5] == ["User", "Item", "Time", "Event type", "Value"]
+    assert at.selectbox[0].value == "user_id" and at.selectbox[4].value == "price"
+    titles = [c["layout"]["title"]["text"] for c in charts(at)]
+    assert any(t.startswith("Events per") for t in titles) and any(t.startswith("Item popularity") for t in titles)
+    assert any("Event types" in t for t in titles) and any(t.startswith("Events per user") for t in titles)
+
+
+def test_data_view_movielens_demo():
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("movielens").run()
+    ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows read"] == "100,000" and metrics["Users"] == "943" and metrics["Items"] == "1,682"
+
+
+def test_upload_with_odd_header_mapping_change_and_dropped_rows():
+    csv = ("visitorid;itemid;ts;action\n"
+           + "".join(f"v{u};p{(u * 3 + i) % 7};{1_700_000_000 + 60 * i};view\n" for u in range(5) for i in range(6))
+           + ";p1;1700000000;view\n"  # no user
+           + "v1;p2;not a time;view\n")  # unreadable time
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_events").set_value(("shop.csv", csv.encode(), "text/csv")).run()
+    ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows read"] == "32" and metrics["Rows kept"] == "30" and metrics["Rows dropped"] == "2"
+    assert [s.value for s in at.selectbox][:4] == ["visitorid", "itemid", "ts", "action"]
+    assert len(at.expander) >= 3  # mapping + one per drop reason
+    assert "shop.csv" in at.sidebar.caption[0].value
+
+    # leave the event type out explicitly: every event becomes "interaction"
+    event_box = next(s for s in at.selectbox if s.label == "Event type")
+    event_box.set_value("(none)")
+    at.button(key="FormSubmitter:mapping_form-Apply").click().run()
+    ok(at)
+    assert list(at.session_state["dataset"].report.event_counts) == ["interaction"]
+
+
+@pytest.mark.parametrize("name, content, fragment", [
+    ("empty.csv", b"", "empty"),
+    ("garbage.csv", bytes(range(256)) * 40, ""),
+    ("one_column.csv", b"just one column\nfoo\nbar\n", ""),
+])
+def test_bad_uploads_show_a_message_not_a_traceback(name, content, fragment):
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_events").set_value((name, content, "text/csv")).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "Traceback" not in message and "File \"" not in message
+    assert fragment in message.lower()
+    assert at.session_state["dataset"] is None or at.session_state["dataset"].kind != "upload"
+
+
+def test_train_view_trains_a_tiny_model_that_populates_the_users_view():
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.switch_page("views/train.py").run()
+    ok(at)
+    assert "GPU" in at.caption[[c.value for c in at.caption].index(state.gpu_summary())].value
+    at.select_slider(key="train_dim").set_value(16)
+    at.slider(key="train_max_len").set_value(20)
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_budget").set_value(6)
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    ok(at)
+    job = at.session_state["job"]
+    assert job.active or job.state == "done"
+    deadline = time.time() + 150
+    while job.active and time.time() < deadline:
+        time.sleep(1)
+        at.run()  # what the fragment's run_every does in the browser
+    assert job.state == "done", job.error
+    at.run()
+    ok(at)
+    assert any("Training finished" in s.value for s in at.success)
+    results = at.session_state["run"].results
+    assert list(results["model"]) == ["LTSI", "most popular", "last-item transitions"]
+    assert at.session_state["run"] is job.result
+
+    at.switch_page("views/users.py").run()
+    ok(at)
+    assert "heatmap" in trace_types(at)
+    assert at.metric[0].label == "Share of long-term interest" and at.metric[0].value.endswith("%")
+    assert len(at.dataframe) >= 1  # recommendations
+    recs = at.dataframe[0].value
+    assert len(recs) == 10 and list(recs["rank"]) == list(range(1, 11))
+
+
+def test_stop_button_stops_training_and_keeps_a_model():
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.switch_page("views/train.py").run()
+    at.select_slider(key="train_dim").set_value(16)
+    at.number_input(key="train_budget").set_value(0)  # no time limit: only Stop ends it
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    job = at.session_state["job"]
+    assert at.button(key="stop_training").label == "Stop"
+    at.button(key="stop_training").click().run()
+    deadline = time.time() + 60
+    while job.active and time.time() < deadline:
+        time.sleep(0.5)
+    assert job.state == "done" and "stopped on request" in job.message, job.message
+    at.run()
+    ok(at)
+
+
+def test_train_view_shows_the_demo_model_results(demo_run):
+    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
+    at.switch_page("views/train.py").run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert "LTSI" in table.index and "most popular" in table.index and "NDCG@10" in table.columns
+    assert {"Training loss", "Validation (full ranking)"} <= {a["text"] for c in charts(at)
+                                                             for a in c["layout"].get("annotations", [])}
+
+
+def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
+    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
+    at.switch_page("views/users.py").run()
+    ok(at)
+    picks = [b for b in at.button if b.key and b.key.startswith("pick_")]
+    assert [b.label.split(":")[0] for b in picks] == ["Short-term burst", "Long-term taste", "Test hit", "Test miss"]
+    picks[2].click().run()  # a test hit: the held-out item is in the top 10
+    ok(at)
+    assert any("✔ next event" in set(df.value.get("held-out", [])) for df in at.dataframe)
+
+    user = at.selectbox(key="user_pick")
+    other = [u for u in demo_run.seqs.users if u != user.value and demo_run.seqs.lengths[
+        demo_run.seqs.user_index(u)] >= 5][5]
+    user.set_value(other).run()
+    ok(at)
+    assert at.session_state["user"] == other
+    heatmaps = [t for c in charts(at) for t in c["data"] if t.get("type") == "heatmap"]
+    assert len(heatmaps) == 3
+    exp = state.explanation(at.session_state["run"], other, state.heldout(demo_run, other)["end"], None)
+    rows = exp.for_target(exp.recommendations["item_id"].iat[0])
+    assert heatmaps[0]["z"][0] == pytest.approx(list(rows["short_attention"]))
+    assert heatmaps[2]["z"][0] == pytest.approx(list(rows["attribution"]))
+
+    at.button(key="explain_heldout").click().run()
+    ok(at)
+    held = state.heldout(demo_run, other)["item_id"]
+    assert at.session_state["target"][-1] == held
+
+    # what-if: untick the two most recent events (rows 0 and 1 of the editor, most recent first)
+    end = state.heldout(demo_run, other)["end"]
+    at.session_state[f"whatif_{other}_{end}"] = {"edited_rows": {0: {"keep": False}, 1: {"keep": False}},
+                                                 "added_rows": [], "deleted_rows": []}
+    at.run()
+    ok(at)
+    assert any(m.value.startswith("Without 2 events") for m in at.markdown)
+    assert {"Before", "After"} <= {m.value.strip("*") for m in at.markdown}
+    heatmap_chart = next(c for c in charts(at) if any(t.get("type") == "heatmap" for t in c["data"]))
+    greyed = sorted(s["x0"] + 0.5 for s in heatmap_chart["layout"].get("shapes", []))
+    assert greyed == sorted(float(p) for p in rows.sort_values("position", ascending=False)["position"][:2])
+
+
+def test_users_view_full_history_toggle(demo_run):
+    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
+    at.switch_page("views/users.py").run()
+    at.toggle(key="evaluation_view").set_value(False).run()
+    ok(at)
+    assert not any("held-out" in df.value.columns for df in at.dataframe)
+
+
+def test_model_view_global_charts(demo_run):
+    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
+    at.switch_page("views/model.py").run()
+    ok(at)
+    titles = [c["layout"].get("title", {}).get("text", "") for c in charts(at)]
+    for part in ("How far back", "Share of long-term interest", "Which event types", "Item embedding map"):
+        assert any(part in t for t in titles), (part, titles)
+
+
+def test_export_view_and_its_files(demo_run):
+    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
+    at.switch_page("views/export.py").run()
+    ok(at)
+    labels = {b.label for b in at.get("download_button")}
+    assert labels == {"Download recommendations (CSV)", "Download the run (.zip)", "Download the HTML report"}
+    preview = at.dataframe[0].value
+    assert {"user_id", "rank", "item_id", "score"} <= set(preview.columns)
+
+    csv = state.recommendations_csv(demo_run, 5, False).decode()
+    table = pd.read_csv(__import__("io").StringIO(csv))
+    assert len(table) == 5 * demo_run.seqs.n_users
+    html = state.user_report(demo_run, demo_run.seqs.users[0])
+    assert "long-term interest" in html and html.count("plotly-graph-div") >= 2
+    assert len(state.run_zip(demo_run)) > 1000
+
+
+def test_views_without_a_model_point_to_the_demo():
+    for view in ("users", "model", "export"):
+        at = app()
+        at.switch_page(f"views/{view}.py").run()
+        ok(at)
+        assert any("no model yet" in i.value.lower() for i in at.info), view
+
+
+def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view(tiny_run):
+    import torch
+
+    from ltsi.sequences import history_batch
+
+    data = state.run_zip(tiny_run)
+    at = app()
+    at.switch_page("views/train.py").run()
+    at.file_uploader(key="upload_run").set_value(("my_run.zip", data, "application/zip")).run()
+    at.button(key="load_uploaded_run").click().run()
+    ok(at)
+    loaded = at.session_state["run"]
+    assert loaded.name == "Uploaded run my_run.zip"
+    assert loaded.seqs.users == tiny_run.seqs.users and list(loaded.results["model"]) == list(tiny_run.results["model"])
+    users = torch.arange(5).numpy()
+    batch = history_batch(tiny_run.seqs, users, tiny_run.seqs.lengths[users], tiny_run.model_config.max_len)
+    with torch.no_grad():
+        assert torch.equal(loaded.model.last_scores(batch), tiny_run.model.last_scores(batch))
+
+
+def test_a_bad_run_zip_is_refused_with_a_message():
+    at = app()
+    at.switch_page("views/train.py").run()
+    at.file_uploader(key="upload_run").set_value(("bad.zip", b"not a zip", "application/zip")).run()
+    at.button(key="load_uploaded_run").click().run()
+    assert not at.exception and "not a zip" in at.error[0].value
+
+
+def test_users_view_with_many_users_searches_instead(demo_run, monkeypatch):
+    monkeypatch.setattr(state, "MAX_SELECTBOX_USERS", 50)
+    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
+    at.switch_page("views/users.py").run()
+    ok(at)
+    at.text_input(key="user_query").set_value("U0077").run()
+    ok(at)
+    options = at.selectbox(key="user_pick").options
+    assert 1 < len(options) <= 12 and all("U0077" in o for o in options[1:])
+
+
+def test_users_view_on_a_log_too_short_to_test():
+    """Every user has two events: no held-out test events, no suggestions, still a heatmap."""
+    rows = "".join(f"u{u},i{(u + k) % 5},{1_700_000_000 + 60 * k}\n" for u in range(30) for k in range(2))
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_events").set_value(("short.csv", ("user,item,ts\n" + rows).encode(), "text/csv"))
+    at.run()
+    ok(at)
+    at.switch_page("views/train.py").run()
+    at.select_slider(key="train_dim").set_value(16)
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    job = at.session_state["job"]
+    job.thread.join(timeout=60)
+    at.run()
+    assert job.state == "done", job.error
+    at.switch_page("views/users.py").run()
+    ok(at)
+    assert "heatmap" in trace_types(at)
+    assert any("fewer than 3 events" in c.value for c in at.caption)

@@ -1,0 +1,270 @@
+"""The dashboard's pure pieces without a browser: Plotly figure builders and export helpers."""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import exporting, figures  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def events() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 600
+    return pd.DataFrame({
+        "user_id": [f"u{i}" for i in rng.integers(0, 40, n)],
+        "item_id": [f"i{int(i)}" for i in rng.zipf(1.6, n) % 97],
+        "timestamp": pd.to_datetime(1_735_689_600 + np.sort(rng.integers(0, 60 * 86400, n)), unit="s", utc=True),
+        "event": pd.Categorical(rng.choice(["view", "cart", "purchase"], n, p=[0.8, 0.15, 0.05])),
+        "value": rng.random(n),
+    })
+
+
+@pytest.fixture(scope="module")
+def timeline() -> pd.DataFrame:
+    """What ltsi.explain returns for one user and target: one row per event, oldest first."""
+    n = 12
+    rng = np.random.default_rng(1)
+    short = np.zeros(n)
+    short[-5:] = rng.dirichlet(np.ones(5))
+    return pd.DataFrame({
+        "target_item": "i3", "position": np.arange(n), "recency": np.arange(n)[::-1],
+        "timestamp": pd.date_range("2025-03-01 08:00", periods=n, freq="37min", tz="UTC"),
+        "item_id": [f"i{k}" for k in range(n)], "title": [f"Red sneaker {k}" for k in range(n)],
+        "category": ["Shoes"] * n, "event": ["view"] * (n - 2) + ["cart", "purchase"],
+        "short_attention": short, "long_attention": rng.dirichlet(np.ones(n)), "gate": 0.62,
+        "attribution": rng.normal(0, 0.4, n),
+    })
+
+
+SIGNALS = [("Short-term attention", "short_attention", "weight"), ("Long-term weight", "long_attention", "weight"),
+           ("Attribution", "attribution", "attribution")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data view
+
+
+def test_events_over_time_stacks_one_trace_per_event_type(events):
+    fig = figures.events_over_time(events)
+    assert {t.name for t in fig.data} == {"view", "cart", "purchase"}
+    assert all(isinstance(t, go.Bar) for t in fig.data)
+    assert fig.layout.barmode == "stack"
+    assert sum(int(np.sum(t.y)) for t in fig.data) == len(events)
+    assert "day" in fig.layout.title.text  # 60 days -> daily bars
+
+
+def test_events_per_user_counts_every_user(events):
+    fig = figures.events_per_user(events)
+    assert len(fig.data[0].x) == events["user_id"].nunique()
+    assert "median" in fig.layout.annotations[0].text
+
+
+def test_item_popularity_is_a_log_log_long_tail(events):
+    fig = figures.item_popularity(events)
+    counts = events["item_id"].value_counts()
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert fig.data[0].y[0] == counts.iloc[0] and fig.data[0].x[0] == 1
+    assert list(fig.data[0].y) == sorted(fig.data[0].y, reverse=True)
+    assert "top 20%" in fig.layout.title.text
+
+
+def test_event_types_bars_match_the_counts(events):
+    fig = figures.event_types(events)
+    counts = events["event"].astype(str).value_counts()
+    assert dict(zip(fig.data[0].x, fig.data[0].y)) == counts.to_dict()
+    assert fig.data[0].text[0].endswith("%")
+
+
+def test_dropped_rows_lists_each_reason_and_says_when_none():
+    fig = figures.dropped_rows({"user is missing": 3, "exact duplicate of an earlier row": 10, "zero": 0}, 100)
+    assert set(fig.data[0].y) == {"user is missing", "exact duplicate of an earlier row"}
+    assert "10 (10.0%)" in fig.data[0].text
+    assert "No rows were dropped" in figures.dropped_rows({}, 10).layout.annotations[0].text
+
+
+@pytest.mark.parametrize("builder", [figures.events_over_time, figures.events_per_user, figures.item_popularity,
+                                     figures.event_types])
+def test_data_builders_accept_an_empty_log(builder, events):
+    fig = builder(events.iloc[:0])
+    assert len(fig.data) == 0 and fig.layout.annotations[0].text == "No events"
+
+
+# ---------------------------------------------------------------------------------------------
+# Train view
+
+
+def test_training_curves_plot_loss_and_validation_metrics():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.1, 6.5, 6.2], "HR@10": [0.1, 0.2, 0.25],
+                            "NDCG@10": [0.05, 0.1, 0.12], "seconds": [3.0, 3.1, 2.9]})
+    fig = figures.training_curves(history, best_epoch=3)
+    names = [t.name for t in fig.data]
+    assert names == ["loss", "HR@10", "NDCG@10"]  # "seconds" is not a curve
+    assert list(fig.data[0].y) == [7.1, 6.5, 6.2]
+    assert fig.data[0].xaxis == "x" and fig.data[1].xaxis == "x2"  # loss left, metrics right
+    assert figures.training_curves(pd.DataFrame()).layout.annotations[0].text.startswith("The curves appear")
+    live = figures.training_curves(pd.DataFrame(), batch_loss=pd.DataFrame({"x": [0.1, 0.2], "loss": [7.6, 7.5]}))
+    assert [t.name for t in live.data] == ["loss (running)"] and list(live.data[0].y) == [7.6, 7.5]
+
+
+def test_metrics_comparison_one_trace_per_metric():
+    table = pd.DataFrame({"model": ["LTSI", "most popular"], "HR@10": [0.3, 0.05], "NDCG@10": [0.2, 0.02],
+                          "MRR@10": [0.15, 0.01], "HR@20": [0.4, 0.08]})
+    fig = figures.metrics_comparison(table)
+    assert [t.name for t in fig.data] == ["HR@10", "NDCG@10", "MRR@10"]
+    assert list(fig.data[1].x) == ["LTSI", "most popular"] and list(fig.data[1].y) == [0.2, 0.02]
+
+
+# ---------------------------------------------------------------------------------------------
+# Users view
+
+
+def test_heatmap_z_values_are_the_dataframe_numbers(timeline):
+    fig = figures.user_heatmap(timeline, SIGNALS)
+    heatmaps = [t for t in fig.data if isinstance(t, go.Heatmap)]
+    assert [h.y[0] for h in heatmaps] == [label for label, _, _ in SIGNALS]
+    for heatmap, (_, column, _) in zip(heatmaps, SIGNALS):
+        assert np.asarray(heatmap.z).shape == (1, len(timeline))  # one row per signal, one column per event
+        np.testing.assert_array_equal(np.asarray(heatmap.z)[0], timeline[column].to_numpy())
+        np.testing.assert_array_equal(heatmap.x, timeline["position"].to_numpy())
+
+
+def test_heatmap_colour_scales(timeline):
+    even = timeline.assign(long_attention=1 / len(timeline))
+    assert next(t for t in figures.user_heatmap(even, SIGNALS).data if t.name == "Long-term weight").zmax == \
+        pytest.approx(2 / len(timeline))
+    short, long_, attribution = [t for t in fig_traces(timeline) if isinstance(t, go.Heatmap)]
+    assert short.zmin == 0 and short.zmax == pytest.approx(max(timeline["short_attention"].max(), 2 / 5))
+    # evenly spread weights are not drawn as "all strong": the scale tops out at twice the uniform weight or more
+    assert long_.zmax >= 2 / len(timeline)
+    bound = timeline["attribution"].abs().max()
+    assert attribution.zmid == 0 and attribution.zmin == pytest.approx(-bound) and attribution.zmax == pytest.approx(bound)
+
+
+def fig_traces(timeline):
+    return figures.user_heatmap(timeline, SIGNALS).data
+
+
+def test_heatmap_hover_names_item_title_time_and_value(timeline):
+    heatmap = next(t for t in fig_traces(timeline) if isinstance(t, go.Heatmap))
+    text = heatmap.text[0][10]
+    assert "Red sneaker 10" in text and "(i10)" in text and "cart" in text and "2025-03-01 14:10" in text
+    assert f"{timeline['short_attention'].iat[10]:.3f}" in text and "Shoes" in text
+    assert heatmap.hovertemplate == "%{text}<extra></extra>"
+
+
+def test_heatmap_has_clickable_markers_over_every_cell(timeline):
+    markers = [t for t in fig_traces(timeline) if isinstance(t, go.Scatter)]
+    assert len(markers) == len(SIGNALS)
+    for m in markers:
+        assert m.hoverinfo == "none"  # "skip" would make them unclickable
+        assert m.marker.opacity == 0
+        np.testing.assert_array_equal(m.customdata, timeline["position"].to_numpy())
+
+
+def test_heatmap_marks_removed_events_and_labels_short_timelines(timeline):
+    fig = figures.user_heatmap(timeline, SIGNALS, removed=[3, 7])
+    assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(2.5, 3.5), (6.5, 7.5)]
+    assert fig.layout.xaxis3.ticktext[0] == "Red sneaker 0"
+
+
+def test_heatmap_without_titles_and_with_a_missing_signal(timeline):
+    bare = timeline.drop(columns=["title", "category"])
+    fig = figures.user_heatmap(bare, SIGNALS[:2] + [("Occlusion", "occlusion_drop", "attribution")])
+    assert len([t for t in fig.data if isinstance(t, go.Heatmap)]) == 2
+    assert "i4" in fig.data[0].text[0][4]
+    assert figures.user_heatmap(timeline.iloc[:0], SIGNALS).layout.annotations[0].text.startswith("This user")
+
+
+def test_gate_bar_splits_long_and_short_term():
+    fig = figures.gate_bar(0.62)
+    assert [t.x[0] for t in fig.data] == [pytest.approx(0.62), pytest.approx(0.38)]
+    assert fig.data[0].text[0] == "long-term 62%"
+    html = figures.gate_bar_html(0.62)
+    assert "width:62.0%" in html and "width:38.0%" in html and "long-term 62%" in html
+    assert "width:100.0%" in figures.gate_bar_html(1.7)  # clipped to [0, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model view
+
+
+def test_global_view_builders():
+    recency = pd.DataFrame({"recency": [0, 1, 2], "short_attention": [0.5, 0.3, 0.2],
+                            "long_attention": [0.2, 0.2, 0.6]})
+    fig = figures.attention_by_recency(recency)
+    assert [t.name for t in fig.data] == ["short-term attention", "long-term weight"]
+    assert list(fig.data[0].y) == [0.5, 0.3, 0.2]
+
+    fig = figures.gate_distribution(np.array([0.1, 0.5, 0.9, np.nan]))
+    assert len(fig.data[0].x) == 3 and "median 50%" in fig.layout.annotations[0].text
+
+    types = pd.DataFrame({"event": ["view", "purchase"], "event_share": [0.9, 0.1], "attribution_share": [0.6, 0.4]})
+    fig = figures.attribution_by_event_type(types)
+    assert [t.name for t in fig.data] == ["share of events", "share of attribution"]
+    assert list(fig.data[1].x) == ["view", "purchase"] and list(fig.data[1].y) == [0.6, 0.4]
+
+    points = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", None, "C"], "category": ["x", "x", "y"],
+                           "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 1.0], "popularity": [5, 1, 9]})
+    fig = figures.item_map(points)
+    assert [t.name for t in fig.data] == ["x", "y"] and list(fig.data[0].text) == ["A", "b"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Export helpers
+
+
+def test_csv_neutralises_formula_cells_but_not_numbers():
+    frame = pd.DataFrame({"user_id": ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "plain", "\tx"],
+                          "score": [-1.5, 2.0, -3.0, 0.0, 1.0, 2.0]})
+    text = exporting.safe_csv(frame).decode()
+    back = pd.read_csv(io.StringIO(text), dtype={"user_id": str})
+    assert list(back["user_id"]) == ["'=cmd|' /C calc'!A0", "'+1", "'-2", "'@SUM(A1)", "plain", "'\tx"]
+    assert list(back["score"]) == [-1.5, 2.0, -3.0, 0.0, 1.0, 2.0]  # numbers stay numbers
+
+
+def test_run_zip_round_trip_and_unsafe_archives(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "model.safetensors").write_bytes(b"\0" * 10)
+    data = exporting.zip_folder(run)
+    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["config.json", "model.safetensors"]
+    assert exporting.unzip_to(data, tmp_path / "out") == tmp_path / "out"
+
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../../etc/evil", "x")
+    with pytest.raises(ValueError, match="unsafe path"):
+        exporting.unzip_to(evil.getvalue(), tmp_path / "evil")
+    with pytest.raises(ValueError, match="not a zip"):
+        exporting.unzip_to(b"hello", tmp_path / "bad")
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("readme.txt", "x")
+    with pytest.raises(ValueError, match="config.json"):
+        exporting.unzip_to(empty.getvalue(), tmp_path / "empty")
+
+
+def test_html_report_is_self_contained_and_escaped(timeline):
+    html = exporting.user_report_html(
+        user_id="<script>alert(1)</script>", run_name="demo", summary=["62% long-term interest"],
+        figures=[("Gate", figures.gate_bar(0.62), "caption"), ("Timeline", figures.user_heatmap(timeline, SIGNALS), "")],
+        tables=[("Top", pd.DataFrame({"rank": [1], "title": ["<b>x</b>"], "score": [1.23456]}))])
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "1.235" in html
+    assert html.count("plotly.js v") == 1  # plotly.js inlined once
+    assert "<script src=" not in html and "<link" not in html  # nothing fetched from the network
+    assert html.count('class="plotly-graph-div"') == 2

@@ -1,0 +1,199 @@
+"""The training loop: reproducibility, progress, stopping, mixed precision, sampled softmax, schedule."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ltsi.train as train_module
+from ltsi.errors import LTSIError
+from ltsi.model import ModelConfig
+from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
+from ltsi.synth import generate
+from ltsi.train import (
+    ABLATIONS,
+    TrainConfig,
+    amp_dtype,
+    jittered_windows,
+    learning_rate,
+    next_item_loss,
+    pick_device,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    log = generate(n_users=120, n_items=150, n_categories=5, mean_events=20, seed=11)
+    seqs = build_sequences(log.events)
+    return seqs, leave_one_out(seqs)
+
+
+def config(seqs, **overrides):
+    return ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=16, max_len=16, **overrides)
+
+
+def quick(**overrides):
+    return TrainConfig(**{"epochs": 2, "batch_size": 32, "device": "cpu", "threads": 1, **overrides})
+
+
+def test_same_seed_same_model_and_metrics_other_seed_differs(data):
+    seqs, split = data
+    a = train(seqs, split, config(seqs), quick(seed=3))
+    b = train(seqs, split, config(seqs), quick(seed=3))
+    for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(x, y), name
+    assert a.valid_metrics == b.valid_metrics
+    assert a.history["loss"].tolist() == b.history["loss"].tolist()
+    c = train(seqs, split, config(seqs), quick(seed=4))
+    assert not torch.equal(a.model.item_embedding.weight, c.model.item_embedding.weight)
+
+
+def test_result_contract_and_progress_callbacks(data):
+    seqs, split = data
+    seen = []
+    result = train(seqs, split, config(seqs), quick(log_every=2), callback=seen.append)
+    assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
+    assert list(result.history.columns) == ["epoch", "loss", "HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20",
+                                            "MRR@20", "seconds", "eval_seconds"]
+    assert result.history["epoch"].tolist() == [1, 2] and result.device == "cpu"
+    assert result.best_epoch in (1, 2)
+    assert result.valid_metrics["NDCG@10"] == result.history["NDCG@10"].max()
+    assert result.stopped == "finished all 2 epochs"
+    epochs_done = [p for p in seen if p.metrics is not None and p.epoch >= 1 and not p.message.startswith("done")]
+    assert [p.epoch for p in epochs_done] == [1, 2]
+    assert any(p.metrics is None and 0 < p.step < p.steps for p in seen)  # per-N-batch reports
+    assert seen[0].epoch == 0 and seen[-1].message.startswith("done")
+    assert all(p.elapsed_s >= 0 and p.epochs == 2 for p in seen)
+
+
+def test_best_weights_are_restored(data):
+    seqs, split = data
+    result = train(seqs, split, config(seqs), quick(epochs=4))
+    from ltsi.evaluate import evaluate
+
+    again = evaluate(result.model, seqs, split.valid, 16)
+    assert again["NDCG@10"] == pytest.approx(result.valid_metrics["NDCG@10"], abs=1e-6)
+
+
+def test_early_stopping_and_stop_flag(data, monkeypatch):
+    seqs, split = data
+    scores = iter([0.3, 0.2, 0.25, 0.1, 0.4, 0.5])
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"NDCG@10": next(scores), "HR@10": 0.0})
+    result = train(seqs, split, config(seqs), quick(epochs=6, patience=2))
+    assert result.best_epoch == 1 and len(result.history) == 3
+    assert result.stopped.startswith("early stop: validation NDCG@10 did not improve for 2 evaluations")
+
+    calls = []
+    stopped = train(seqs, split, config(seqs), quick(epochs=5), should_stop=lambda: calls.append(1) or len(calls) >= 3)
+    assert stopped.stopped == "stopped on request" and len(stopped.history) == 1
+
+
+def test_nan_loss_stops_with_a_message_and_finite_weights(data, monkeypatch):
+    seqs, split = data
+    real = train_module.next_item_loss
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) > 6 else loss
+
+    monkeypatch.setattr(train_module, "next_item_loss", poisoned)
+    result = train(seqs, split, config(seqs), quick(epochs=3))
+    assert result.stopped.startswith("The training loss became nan in epoch")
+    assert "lower learning rate" in result.stopped
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    assert result.best_epoch >= 1  # an epoch finished before the NaN: its weights are returned
+
+
+def test_mixed_precision_switch(data):
+    cpu = torch.device("cpu")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("off", cpu) is None
+    assert amp_dtype("bf16", cpu) == torch.bfloat16 and amp_dtype("fp16", cpu) == torch.float16
+    with pytest.raises(LTSIError, match="mixed-precision mode"):
+        amp_dtype("fp8", cpu)
+    seqs, split = data  # the autocast path of the loop, as on a GPU, for one epoch on CPU
+    result = train(seqs, split, config(seqs), quick(epochs=1, amp="bf16"))
+    assert math.isfinite(result.history["loss"].iloc[0]) and result.model.item_embedding.weight.dtype == torch.float32
+
+
+def test_device_choice():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(LTSIError, match="GPU"):
+            pick_device("cuda")
+    with pytest.raises(LTSIError, match="Unknown device"):
+        pick_device("tpu9")
+
+
+def test_sampled_softmax_trains_and_matches_full_loss_shape(data):
+    seqs, split = data
+    result = train(seqs, split, config(seqs), quick(epochs=1, sampled_softmax=True, n_negatives=20))
+    assert math.isfinite(result.history["loss"].iloc[0])
+    model = result.model
+    inputs, targets = NextItemDataset(seqs, split.train_ends, 16).batch(np.arange(4))
+    out = model(inputs.items, inputs.events, inputs.gaps)
+    full = next_item_loss(model, out.interest, targets)
+    every_item = torch.arange(1, len(seqs.items))  # sampling every item = full softmax (over the rest)
+    sampled = next_item_loss(model, out.interest, targets, every_item)
+    assert sampled.item() == pytest.approx(full.item(), rel=1e-4)
+
+
+def test_jittered_windows_cover_every_target():
+    rng = np.random.default_rng(0)
+    train_ends = np.array([0, 1, 2, 3, 17, 50, 51, 120])
+    for _ in range(20):
+        users, ends = jittered_windows(train_ends, 10, rng)
+        for u, end in enumerate(train_ends):
+            covered = set()
+            for e in ends[users == u]:
+                covered |= set(range(max(e - 10, 1), e))  # targets of a window ending at e
+                assert 2 <= e <= end
+            assert covered == set(range(1, end)), (u, end)
+            if end >= 2:
+                assert ends[users == u][0] == end  # the newest window always ends at the last event
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(lr=1e-3, epochs=11, warmup_epochs=1, min_lr_ratio=0.0)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 1) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 6) == pytest.approx(5e-4)
+    assert learning_rate(cfg, 11) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(TrainConfig(lr=1e-3, schedule="constant"), 50) == 1e-3
+    with pytest.raises(LTSIError, match="schedule"):
+        learning_rate(TrainConfig(schedule="wavy"), 3)
+
+
+def test_bad_inputs_are_plain_errors(data):
+    seqs, split = data
+    with pytest.raises(LTSIError, match="does not match the data"):
+        train(seqs, split, ModelConfig(n_items=3, n_event_types=2), quick())
+    with pytest.raises(LTSIError, match="at least one epoch"):
+        train(seqs, split, config(seqs), quick(epochs=0))
+    assert set(ABLATIONS) == {"no attention", "no long-term", "no gate"}
+
+
+
+def test_ltsi_learns_the_synthetic_log_beyond_popularity_and_on_par_with_transitions():
+    """On a small synthetic log (final events planted: DESIGN.md, ltsi/synth.py), a fixed-seed LTSI ranks
+    the held-out events far above most-popular and at least on par with last-item transitions.
+
+    Measured here (seed 0, CPU): most popular 0.050, last-item transitions 0.199, LTSI 0.217; the ablations
+    land within 0.02 of LTSI at this size and budget (see bench/accuracy.py), so they are not asserted."""
+    from ltsi.baselines import fit_baselines
+    from ltsi.evaluate import evaluate
+
+    log = generate(n_users=300, n_items=96, n_categories=6, mean_events=30, seed=0)
+    seqs = build_sequences(log.events)
+    split = leave_one_out(seqs)
+    scores = {name: evaluate(b, seqs, split.test, 30)["NDCG@10"] for name, b in fit_baselines(seqs, split).items()}
+    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=32, max_len=30)
+    result = train(seqs, split, model_config,
+                   TrainConfig(epochs=20, lr=5e-3, batch_size=64, device="cpu", threads=1, seed=0))
+    scores["LTSI"] = evaluate(result.model, seqs, split.test, 30)["NDCG@10"]
+    assert scores["LTSI"] > scores["most popular"] + 0.1, scores
+    assert scores["LTSI"] > scores["last-item transitions"] - 0.01, scores
