@@ -95,7 +95,7 @@ def main() -> None:
             page.wait_for_url("**/train")
             idle(page)
             caption = page.get_by_text("trained in").first.inner_text()
-            stopped = caption.split("·")[-1].strip()
+            stopped = " · ".join(part.strip() for part in caption.split("·")[3:])
             page.get_by_test_id("stSidebarNav").get_by_text("Users", exact=True).click()
             page.wait_for_url("**/users")
             idle(page)

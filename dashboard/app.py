@@ -47,6 +47,6 @@ started = time.perf_counter()
 try:
     page.run()
 finally:  # after the page, so the sidebar shows what the page just loaded (also after st.stop())
-    state.sidebar()
+    state.sidebar(page.title)
     if TIMING:  # LTSI_DASHBOARD_TIMING=1: one line per script run on the server's log (bench/dashboard_timing.py)
         print(f"ltsi-timing page={page.title} script_s={time.perf_counter() - started:.3f}", flush=True)

@@ -501,8 +501,9 @@ def gpu_summary() -> str:
     return f"No GPU: training runs on the CPU ({os.cpu_count()} cores)"
 
 
-def sidebar() -> None:
-    """The active dataset and model, on every page."""
+def sidebar(page: str = "") -> None:
+    """The active dataset and model, on every page (and the training progress, except on the Train page,
+    which shows it itself)."""
     with st.sidebar:
         st.markdown("**Active data**")
         d = dataset()
@@ -524,7 +525,10 @@ def sidebar() -> None:
             st.caption(f"{a.name}  \n{a.seqs.n_users:,} users · {len(a.seqs.items) - 1:,} items{extra}")
         j = job()
         if j is not None and j.active:
-            training_status()
+            if page == "Train":
+                st.caption(f":material/model_training: {j.state}: see the progress on this page")
+            else:
+                training_status()
 
 
 @st.fragment(run_every=2.0)

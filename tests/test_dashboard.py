@@ -238,7 +238,7 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
 
     user = at.selectbox(key="user_pick")
     other = [u for u in demo_run.seqs.users if u != user.value and demo_run.seqs.lengths[
-        demo_run.seqs.user_index(u)] >= 5][5]
+        demo_run.seqs.user_index(u)] >= 5 and state.heldout_rank(demo_run, u) > 1][5]  # top-1 is not the held-out
     user.set_value(other).run()
     ok(at)
     assert at.session_state["user"] == other
@@ -369,3 +369,19 @@ def test_users_view_on_a_log_too_short_to_test():
     ok(at)
     assert "heatmap" in trace_types(at)
     assert any("fewer than 3 events" in c.value for c in at.caption)
+
+
+@needs_demo_run
+def test_the_shipped_demo_model_still_matches_the_code():
+    """data/demo_run must load and reproduce its stored test metrics with today's ltsi/model.py; when the model
+    changes, rebuild it: python -m dashboard.make_demo_run."""
+    from ltsi.evaluate import compare
+    from ltsi.runs import load_run
+
+    run = load_run(state.DEMO_RUN)
+    now = compare({"LTSI": run.model}, run.seqs, run.split.test, run.model_config.max_len).iloc[0]
+    stored = next(row for row in run.metrics if row["model"] == "LTSI")
+    assert now["NDCG@10"] == pytest.approx(stored["NDCG@10"], abs=1e-6), "rebuild data/demo_run"
+    table = state.test_results(run.metrics)
+    assert {"LTSI", "most popular", "last-item transitions"} <= set(table["model"])
+    assert sum(f.stat().st_size for f in state.DEMO_RUN.iterdir()) < 5e6

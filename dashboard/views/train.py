@@ -116,7 +116,7 @@ if submitted and not busy:
 
 
 # ---- live progress (a fragment that polls the worker's progress object)
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)  # every redraw costs the training some CPU on a small machine: not more often
 def live_progress() -> None:
     j = state.job()
     if j is None:
@@ -168,6 +168,14 @@ else:
                    "trail the baselines. Set a larger time budget (0 = until early stopping) or load the "
                    "pre-trained demo model.", icon=":material/timer:")
     results = active.results
+    if results is not None and len(results) and "NDCG@10" in results and not str(info.get("stopped", "")).startswith(
+            "time budget"):
+        ours = results.loc[results["model"] == "LTSI", "NDCG@10"]
+        best_other = results.loc[~results["model"].str.startswith("LTSI"), "NDCG@10"].max()
+        if len(ours) and float(ours.iat[0]) < float(best_other):
+            st.info("LTSI scores below a simple baseline here: with this few epochs it has not learned enough yet. "
+                    "Train with more epochs (and no time budget), or load the pre-trained demo model.",
+                    icon=":material/info:")
     if results is not None and len(results):
         st.markdown("**Test metrics**: each user's last event, ranked among all items (best per column shaded)")
         shown = results.set_index("model")
