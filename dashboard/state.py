@@ -250,6 +250,23 @@ def run() -> ActiveRun | None:
     return st.session_state.get("run")
 
 
+def require_run(page: str) -> ActiveRun:
+    """The active model; without one, say so, offer the one-click demo (and Train), and stop the page."""
+    active = run()
+    if active is None:
+        st.info("There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
+                icon=":material/info:")
+        c1, c2, _ = st.columns([1, 1, 3])
+        if c1.button("Open the demo", type="primary", key=f"{page}_demo"):
+            with guard("opening the demo"):
+                start_demo()
+                st.rerun()
+        if c2.button("Go to Train", key=f"{page}_to_train"):
+            st.switch_page("views/train.py")
+        st.stop()
+    return active
+
+
 def set_run(value: ActiveRun | None) -> None:
     st.session_state["run"] = value
     for key in ("user", "target", "removed"):  # selections belong to the previous run

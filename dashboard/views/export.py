@@ -6,15 +6,7 @@ from dashboard import state
 
 st.title("Export")
 st.caption("Everything is generated when you click a button, from the active model of this session.")
-active = state.run()
-if active is None:
-    st.info("There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
-            icon=":material/info:")
-    if st.button("Open the demo", type="primary", key="export_demo"):
-        with state.guard("opening the demo"):
-            state.start_demo()
-            st.rerun()
-    st.stop()
+active = state.require_run("export")
 
 seqs = active.seqs
 slug = "".join(ch if ch.isalnum() else "_" for ch in active.name.lower()).strip("_")[:40] or "run"

@@ -6,15 +6,7 @@ from dashboard import figures, state
 
 st.title("Model")
 st.caption("What the model does across all users, not just one.")
-active = state.run()
-if active is None:
-    st.info("There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
-            icon=":material/info:")
-    if st.button("Open the demo", type="primary", key="model_demo"):
-        with state.guard("opening the demo"):
-            state.start_demo()
-            st.rerun()
-    st.stop()
+active = state.require_run("model")
 
 from ltsi import explain  # noqa: E402
 

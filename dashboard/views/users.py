@@ -9,18 +9,7 @@ from dashboard import figures, state
 K = 10
 
 st.title("Users")
-active = state.run()
-if active is None:
-    st.info("There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
-            icon=":material/info:")
-    c1, c2, _ = st.columns([1, 1, 3])
-    if c1.button("Open the demo", type="primary", key="users_demo"):
-        with state.guard("opening the demo"):
-            state.start_demo()
-            st.rerun()
-    if c2.button("Go to Train", key="users_to_train"):
-        st.switch_page("views/train.py")
-    st.stop()
+active = state.require_run("users")
 
 seqs = active.seqs
 titles = None
