@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import io
 import zipfile
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -76,17 +75,6 @@ def unzip_to(data: bytes, target: Path | str) -> Path:
     if not configs:
         raise ValueError("The zip has no config.json: it is not a run folder saved by LTSI.")
     return configs[0].parent
-
-
-def detached_split(split):
-    """The split with its own copy of every array (leave_one_out shares one users array between valid and test,
-    which safetensors refuses to save)."""
-    from ltsi.sequences import EvalCases
-
-    def cases(c):
-        return EvalCases(c.users.copy(), c.ends.copy(), c.targets.copy())
-
-    return replace(split, train_ends=split.train_ends.copy(), valid=cases(split.valid), test=cases(split.test))
 
 
 def _table_html(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:

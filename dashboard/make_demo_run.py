@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dashboard.exporting import detached_split  # noqa: E402
 from ltsi.baselines import fit_baselines  # noqa: E402
 from ltsi.errors import LTSIError  # noqa: E402
 from ltsi.evaluate import compare  # noqa: E402
@@ -74,7 +73,7 @@ def main() -> None:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     # The ablations' scores go into metrics.json; their weights stay out (the dashboard does not use them,
     # and the folder stays small).
-    folder = save_run(args.out, result, seqs, detached_split(split), items_table=log.items,
+    folder = save_run(args.out, result, seqs, split, items_table=log.items,
                       metrics=table.assign(split="test"))
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
     print(f"saved {folder} ({size:.1f} MB) in {time.perf_counter() - t0:.0f} s")

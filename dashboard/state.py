@@ -691,7 +691,7 @@ def run_zip(active: ActiveRun) -> bytes:
     """The run folder as a zip: the folder it was loaded from, or a fresh save of a session-trained run."""
     import tempfile
 
-    from dashboard.exporting import detached_split, zip_folder
+    from dashboard.exporting import zip_folder
 
     if active.folder is not None:
         return zip_folder(active.folder)
@@ -699,7 +699,7 @@ def run_zip(active: ActiveRun) -> bytes:
 
     metrics = active.results.assign(split="test") if active.results is not None else None
     with tempfile.TemporaryDirectory(prefix="ltsi-run-") as tmp:
-        folder = save_run(Path(tmp) / "run", active.train_result, active.seqs, detached_split(active.split),
+        folder = save_run(Path(tmp) / "run", active.train_result, active.seqs, active.split,
                           items_table=active.items, metrics=metrics, ablations=active.ablation_results)
         return zip_folder(folder)
 

@@ -77,7 +77,7 @@ def _split_arrays(split: Split) -> dict[str, torch.Tensor]:
         cases = getattr(split, part)
         for name in ("users", "ends", "targets"):
             arrays[f"split.{part}.{name}"] = getattr(cases, name)
-    return {k: torch.from_numpy(np.array(v, dtype=np.int64, copy=True)) for k, v in arrays.items()}  # no sharing
+    return {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in arrays.items()}
 
 
 def save_run(

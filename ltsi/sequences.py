@@ -252,7 +252,7 @@ def leave_one_out(seqs: Sequences) -> Split:
     return Split(
         protocol="leave-one-out",
         train_ends=train_ends,
-        valid=_cases(seqs, evaluated, lengths[evaluated] - 2),
+        valid=_cases(seqs, evaluated.copy(), lengths[evaluated] - 2),  # own array: no aliasing between parts
         test=_cases(seqs, evaluated, lengths[evaluated] - 1),
     )
 

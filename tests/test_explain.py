@@ -396,7 +396,6 @@ def test_cli_explain(toy, trained, tmp_path):
 
     seqs, cases, items = toy
     split = leave_one_out(seqs)
-    split.test.users = split.test.users.copy()  # valid and test share one array; safetensors refuses shared memory
     result = TrainResult(model=trained, history=pd.DataFrame({"epoch": [1], "loss": [1.0]}), best_epoch=1,
                          valid_metrics={}, stopped="test", seconds=0.0, device="cpu", model_config=trained.config,
                          train_config=TrainConfig())
