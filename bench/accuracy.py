@@ -1,7 +1,7 @@
 """Accuracy of LTSI, its ablations and the baselines on one log, with fixed seeds.
 
     python bench/accuracy.py data/ml-100k/ratings.csv            # a real log (any format ltsi reads)
-    python bench/accuracy.py synthetic                           # the synthetic log with planted causes
+    python bench/accuracy.py synthetic                           # the demo shop log (data/ecommerce), regenerated
     python bench/accuracy.py synthetic --users 4000 --items 1000 --json out.json
 
 Protocol (DESIGN.md section 5): leave-one-out, full ranking over every item, history items ranked
@@ -46,11 +46,11 @@ def load(args) -> tuple[pd.DataFrame, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="an event log file, or 'synthetic'")
-    parser.add_argument("--users", type=int, default=4000, help="synthetic: users")
-    parser.add_argument("--items", dest="items_n", type=int, default=800, help="synthetic: items")
+    parser.add_argument("--users", type=int, default=1000, help="synthetic: users")
+    parser.add_argument("--items", dest="items_n", type=int, default=2000, help="synthetic: items")
     parser.add_argument("--categories", type=int, default=12, help="synthetic: categories")
-    parser.add_argument("--mean-events", type=int, default=40, help="synthetic: events per user")
-    parser.add_argument("--data-seed", type=int, default=0, help="synthetic: generator seed")
+    parser.add_argument("--mean-events", type=int, default=50, help="synthetic: events per user")
+    parser.add_argument("--data-seed", type=int, default=2026, help="synthetic: generator seed (2026 = data/ecommerce)")
     parser.add_argument("--epochs", type=int, default=None, help="override TrainConfig.epochs")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)

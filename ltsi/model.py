@@ -12,6 +12,10 @@ Per step t of a user's (left-padded) behavior sequence:
 6. the score of item i is the inner product of Linear -> LayerNorm of the mixed interest with item
    i's embedding (tied input/output embeddings).
 
+Ablations (switches in ModelConfig): `attention=False` replaces both attentions by their plain
+counterparts (short-term: the last LSTM state; long-term: the mean of the history), `long_term=False`
+drops the long-term branch, `gate=False` fixes the mix at 50/50.
+
 All attention is causal (step t sees steps <= t) and masked so that padding gets exactly zero
 weight; every non-padding row sums to one. `forward` returns the attention and gate it used, so
 explanations show the computation that made the scores.
@@ -38,7 +42,7 @@ class ModelConfig:
     max_len: int = 50
     short_window: int = 10  # how many recent events the short-term attention sees
     dropout: float = 0.1
-    attention: bool = True  # False: short-term interest is the last LSTM state (ablation)
+    attention: bool = True  # False: no attention anywhere: last LSTM state + plain mean of the history (ablation)
     long_term: bool = True  # False: no long-term branch, gate fixed at 0 (ablation)
     gate: bool = True  # False: fixed 50/50 mix of long- and short-term interest (ablation)
 
@@ -153,7 +157,10 @@ class LTSI(nn.Module):
         short = self.short_norm(self.short_mix(torch.cat([h, context], dim=-1)))  # (B, T, D)
 
         if cfg.long_term:
-            long_attention = self.long_attention(h, x, visible)  # (B, T, T) keys: item + event type + gap
+            if cfg.attention:
+                long_attention = self.long_attention(h, x, visible)  # (B, T, T) keys: item + event type + gap
+            else:  # the ablation pools the history uniformly: a plain mean of the items so far
+                long_attention = visible / visible.sum(-1, keepdim=True).clamp(min=1)  # (B, T, T)
             long = self.long_norm(long_attention @ self.long_value(self.dropout(item_vectors)))  # (B, T, D)
         else:
             long_attention = torch.zeros_like(short_attention)  # (B, T, T)

@@ -6,7 +6,8 @@ interest in another category. Two planted causes make the next event predictable
 - short-term: inside a burst, the user often goes on to the *companion* of an item carted or
   bought one to three events earlier (an accessory, say), with unrelated views in between;
 - long-term: back in a taste category, the user often goes on to the companion of an item
-  bought long ago (a refill, the next volume).
+  bought long ago (a refill, the next volume); everyone buys something in the first third of
+  their history, so a long-term cause is old (median about 14-23 events back).
 
 Companions are a fixed random pairing of items inside a category. The final event of every user is
 always a planted one, and `SyntheticLog.causes` records which earlier events caused it: ground
@@ -96,6 +97,7 @@ def generate(
         others = np.setdiff1d(np.arange(n_categories), taste)
         seq_items, seq_events, cause_of_last, kind_of_last = [], [], [], ""
         bought: list[int] = []  # positions of long-term purchases, candidates for long-term causes
+        first_buy = int(rng.integers(0, max(n_events // 3, 1)))  # everyone buys early: long-term causes are old
         burst_left, burst_cat, burst_anchor = 0, -1, -1
         while len(seq_items) < n_events:
             last = len(seq_items) == n_events - 1
@@ -120,6 +122,8 @@ def generate(
                 else:
                     item = pick(int(taste[min(np.searchsorted(taste_cdf, rng.random()), len(taste) - 1)]))
                     event = EVENT_TYPES[int(np.searchsorted(EVENT_CDF, rng.random()))]
+                    if not bought and pos >= first_buy and not last:
+                        event = "purchase"
                     cause, kind = [], ""
             if last and not cause:  # the final event must be a planted one; retry this step
                 if not bought:

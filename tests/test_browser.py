@@ -147,7 +147,7 @@ def test_upload_train_explain_export(server, browser):
     page.locator("[data-testid='stFileUploaderDropzoneInput']").nth(1).set_input_files(str(ITEMS))  # titles
     page.get_by_text("have a title").wait_for()  # the report's note on the item table
     idle(page)
-    assert page.get_by_text("44,990").first.is_visible()
+    assert page.get_by_text("46,266").first.is_visible()
     page.locator("[data-testid='stPlotlyChart']").first.wait_for()
     no_exception(page)
     step("data: upload + report")

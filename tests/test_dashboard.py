@@ -104,7 +104,7 @@ def test_data_view_on_the_demo_shows_the_report_and_charts():
     at.switch_page("views/data.py").run()
     ok(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Rows read"] == "44,990" and metrics["Users"] == "1,000"
+    assert metrics["Rows read"] == "46,266" and metrics["Users"] == "1,000"
     assert [s.label for s in at.selectbox][:5] == ["User", "Item", "Time", "Event type", "Value"]
     assert at.selectbox[0].value == "user_id" and at.selectbox[4].value == "price"
     titles = [c["layout"]["title"]["text"] for c in charts(at)]

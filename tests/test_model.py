@@ -102,6 +102,13 @@ def test_ablation_switches(switch):
     mask = items != PADDING_IDX
     if switch == "attention":  # the short-term interest is the current LSTM state: weight 1 on step t
         assert torch.equal(out.short_attention, torch.eye(8).expand(4, 8, 8) * mask[:, :, None])
+        # ... and the long-term interest is the plain mean of the history: 1/n on each of the n events so far
+        for b in range(4):
+            n = int(mask[b].sum())
+            expected = torch.zeros(8)
+            if n:  # an all-padding row gets no weight at all
+                expected[8 - n :] = 1 / n
+            assert torch.allclose(out.long_attention[b, -1], expected)
     if switch == "long_term":
         assert (out.long_attention == 0).all() and (out.gate == 0).all()
     if switch == "gate":

@@ -25,6 +25,7 @@ def test_planted_cause_is_an_earlier_event_whose_companion_is_the_final_item(log
     companion = log.items.set_index("item_id")["companion_id"]
     category = log.items.set_index("item_id")["category"]
     assert len(log.causes) == 60 and set(log.causes["kind"]) == {"short-term", "long-term"}
+    distances: dict[str, list[int]] = {}
     for row in log.causes.itertuples():
         history = log.events[log.events["user_id"] == row.user_id]
         assert row.target_position == len(history) - 1
@@ -34,6 +35,13 @@ def test_planted_cause_is_an_earlier_event_whose_companion_is_the_final_item(log
         cause_item = history["item_id"].iat[cause]
         assert companion[cause_item] == row.target_item
         assert category[cause_item] == category[row.target_item]
+        distances.setdefault(row.kind, []).append(row.target_position - cause)
+        if row.kind == "short-term":  # a carted item, bought as an accessory a few events later
+            assert history["event"].iat[cause] == "cart" and row.target_position - cause >= 2
+        else:  # a purchase the user refills much later
+            assert history["event"].iat[cause] == "purchase"
+    # long-term causes lie far back (everyone buys early), short-term ones within a burst
+    assert pd.Series(distances["long-term"]).median() >= 10 > pd.Series(distances["short-term"]).median()
 
 
 def test_events_are_chronological_with_view_cart_purchase(log):

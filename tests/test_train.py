@@ -177,23 +177,32 @@ def test_bad_inputs_are_plain_errors(data):
     assert set(ABLATIONS) == {"no attention", "no long-term", "no gate"}
 
 
+def test_ltsi_beats_baselines_and_ablations_on_a_small_synthetic_log():
+    """The planted causes (ltsi/synth.py) need attention and the long-term branch: on a small synthetic log a
+    fixed-seed LTSI ranks the held-out (always planted) final events clearly above both baselines and above
+    the ablations without attention and without the long-term branch.
 
-def test_ltsi_learns_the_synthetic_log_beyond_popularity_and_on_par_with_transitions():
-    """On a small synthetic log (final events planted: DESIGN.md, ltsi/synth.py), a fixed-seed LTSI ranks
-    the held-out events far above most-popular and at least on par with last-item transitions.
-
-    Measured here (seed 0, CPU): most popular 0.050, last-item transitions 0.199, LTSI 0.217; the ablations
-    land within 0.02 of LTSI at this size and budget (see bench/accuracy.py), so they are not asserted."""
+    Test NDCG@10 measured on a 2-core CPU with this log and these settings for data/model seeds 0 / 1 / 2:
+    LTSI 0.252 / 0.269 / 0.239; no attention 0.153 / 0.203 / 0.161; no long-term 0.171 / 0.187 / 0.162;
+    last-item transitions 0.129 / 0.154 / 0.135; most popular 0.052 / 0.055 / 0.033. The learned gate is not
+    a clear gain at this size (no gate 0.225 / 0.282 / 0.228), so the test only checks that it costs nothing
+    beyond noise; on the 1,000-user demo log it is ahead (data/demo_run/metrics.json)."""
     from ltsi.baselines import fit_baselines
     from ltsi.evaluate import evaluate
 
-    log = generate(n_users=300, n_items=96, n_categories=6, mean_events=30, seed=0)
+    log = generate(n_users=600, n_items=96, n_categories=6, mean_events=20, seed=0)
     seqs = build_sequences(log.events)
     split = leave_one_out(seqs)
-    scores = {name: evaluate(b, seqs, split.test, 30)["NDCG@10"] for name, b in fit_baselines(seqs, split).items()}
-    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=32, max_len=30)
-    result = train(seqs, split, model_config,
-                   TrainConfig(epochs=20, lr=5e-3, batch_size=64, device="cpu", threads=1, seed=0))
-    scores["LTSI"] = evaluate(result.model, seqs, split.test, 30)["NDCG@10"]
-    assert scores["LTSI"] > scores["most popular"] + 0.1, scores
-    assert scores["LTSI"] > scores["last-item transitions"] - 0.01, scores
+    max_len = 20
+    scores = {name: evaluate(b, seqs, split.test, max_len)["NDCG@10"] for name, b in fit_baselines(seqs, split).items()}
+    train_config = TrainConfig(epochs=15, lr=5e-3, batch_size=64, patience=5, device="cpu", threads=1, seed=0)
+    for name, switches in {"LTSI": {}, **ABLATIONS}.items():
+        model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=64,
+                                   max_len=max_len, **switches)
+        result = train(seqs, split, model_config, train_config)
+        scores[name] = evaluate(result.model, seqs, split.test, max_len)["NDCG@10"]
+    assert scores["LTSI"] > scores["most popular"] + 0.15, scores
+    assert scores["LTSI"] > scores["last-item transitions"] + 0.06, scores
+    assert scores["LTSI"] > scores["no attention"] + 0.04, scores
+    assert scores["LTSI"] > scores["no long-term"] + 0.04, scores
+    assert scores["LTSI"] > scores["no gate"] - 0.02, scores
