@@ -186,7 +186,7 @@ def test_ltsi_beats_baselines_and_ablations_on_a_small_synthetic_log():
     LTSI 0.252 / 0.269 / 0.239; no attention 0.153 / 0.203 / 0.161; no long-term 0.171 / 0.187 / 0.162;
     last-item transitions 0.129 / 0.154 / 0.135; most popular 0.052 / 0.055 / 0.033. The learned gate is not
     a clear gain at this size (no gate 0.225 / 0.282 / 0.228), so the test only checks that it costs nothing
-    beyond noise; on the 1,000-user demo log it is ahead (data/demo_run/metrics.json)."""
+    beyond noise; on the 1,000-user demo log the two are level too (0.111 vs 0.109, data/demo_run/metrics.json)."""
     from ltsi.baselines import fit_baselines
     from ltsi.evaluate import evaluate
 
