@@ -6,6 +6,7 @@ the HTML report. Every builder accepts an empty input and returns a figure that 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -106,13 +107,14 @@ def events_per_user(events: pd.DataFrame) -> go.Figure:
     cap = max(int(np.percentile(counts, 99)), 2)
     clipped = np.minimum(counts, cap)
     median = float(np.median(counts))
-    fig = go.Figure(go.Histogram(x=clipped, nbinsx=min(60, cap), marker_color=LTSI_COLOR,
-                                 hovertemplate="%{x} events: %{y:,} users<extra></extra>"))
+    width = max(1, math.ceil(cap / 60))  # whole numbers of events per bar, at most about 60 bars
+    fig = go.Figure(go.Histogram(x=clipped, xbins=dict(start=0.5, end=cap + 0.5, size=width),
+                                 marker_color=LTSI_COLOR, hovertemplate="%{x} events: %{y:,} users<extra></extra>"))
     fig.add_vline(x=median, line_dash="dash", line_color="#444",
                   annotation_text=f"median {median:g}", annotation_position="top right")
     _style(fig, height=300, bargap=0.05,
                       title=dict(text=f"Events per user ({len(counts):,} users; last bar = {cap}+)", x=0.0))
-    fig.update_xaxes(title_text="events per user")
+    fig.update_xaxes(title_text="events per user", dtick=1 if cap - clipped.min() <= 12 else None)  # no 6.8 events
     fig.update_yaxes(title_text="users")
     return fig
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import sys
 import zipfile
 from pathlib import Path
@@ -70,6 +71,17 @@ def test_events_per_user_counts_every_user(events):
     fig = figures.events_per_user(events)
     assert len(fig.data[0].x) == events["user_id"].nunique()
     assert "median" in fig.layout.annotations[0].text
+
+
+def test_events_per_user_bars_are_whole_numbers_of_events():
+    same = pd.DataFrame({"user_id": np.repeat(["a", "b", "c"], 7), "item_id": "x"})  # everyone has 7 events
+    fig = figures.events_per_user(same)
+    assert fig.data[0].xbins.size == 1 and fig.data[0].xbins.start == 0.5  # bars centred on 1, 2, ... 7
+    assert fig.layout.xaxis.dtick == 1  # ticks at whole numbers, not 6.8
+    many = pd.DataFrame({"user_id": np.repeat(np.arange(500), np.arange(500) + 1), "item_id": "x"})
+    fig = figures.events_per_user(many)
+    assert fig.data[0].xbins.size == math.ceil(int(np.percentile(np.arange(1, 501), 99)) / 60)
+    assert fig.layout.xaxis.dtick is None
 
 
 def test_item_popularity_is_a_log_log_long_tail(events):
