@@ -163,6 +163,33 @@ def test_bad_uploads_show_a_message_not_a_traceback(name, content, fragment):
     assert at.session_state["dataset"] is None or at.session_state["dataset"].kind != "upload"
 
 
+def test_a_bad_upload_after_good_data_shows_no_stale_report():
+    at = app()
+    at.switch_page("views/data.py").run()  # the e-commerce demo is loaded
+    assert at.metric[0].value == "46,266"
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_events").set_value(("header.csv", b"user,item,time\n", "text/csv")).run()
+    assert not at.exception and len(at.error) == 1
+    assert not at.metric and not at.get("plotly_chart")  # neither the demo's report nor its charts
+    assert "Nothing was loaded from header.csv" in at.info[0].value
+    assert "E-commerce demo" in at.info[0].value
+
+
+def test_a_failed_apply_says_the_report_is_the_previous_one():
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    rows = "".join(f"u{u},i{i},{1700000000 + 60 * i}\n" for u in range(3) for i in range(4))
+    at.file_uploader(key="upload_events").set_value(("small.csv", f"user,item,time\n{rows}".encode(), "text/csv"))
+    at.run()
+    ok(at)
+    at.number_input(key="map_min_events").set_value(50)  # more than anyone has: every row would be dropped
+    at.button(key="FormSubmitter:mapping_form-Apply").click().run()
+    assert not at.exception and len(at.error) == 1
+    assert "not applied" in at.warning[0].value
+    assert at.metric[1].value == "12"  # rows kept: still the last successful reading
+
+
 def test_train_view_trains_a_tiny_model_that_populates_the_users_view():
     at = app()
     at.switch_page("views/data.py").run()

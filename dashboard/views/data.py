@@ -54,7 +54,11 @@ else:
             with state.guard("reading the file"):
                 state.set_dataset(state.read_dataset(data, upload.name, "upload", items,
                                                      item_upload.name if item_upload is not None else None))
-                current = state.dataset()
+            if state.dataset() is current:  # the file could not be read (the error is above): show no stale report
+                still = f" The data in use is still **{current.name}**." if current is not None else ""
+                st.info(f"Nothing was loaded from {upload.name}.{still}", icon=":material/info:")
+                st.stop()
+            current = state.dataset()
     elif current is None or current.kind != "upload":
         st.info("Drop a file above. The demos are one click away if you just want to look around.",
                 icon=":material/upload_file:")
@@ -98,6 +102,8 @@ with st.expander("Column mapping and reading options", expanded=current.kind == 
             with state.guard("re-reading the file"):
                 state.set_dataset(state.reread(current, overrides, int(min_events), dayfirst))
                 st.rerun()
+            st.warning("These settings were not applied: the mapping and the report below are still those of the "
+                       "last successful reading.", icon=":material/warning:")
     st.markdown("  \n".join(
         f"**{ROLE_LABELS[r]}** ← `{getattr(mapping, r)}` — {mapping.reasons.get(r, '')}"
         if getattr(mapping, r) else f"**{ROLE_LABELS[r]}** ← none — {mapping.reasons.get(r, 'not found')}"
