@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.text import plural
+
 # Event types the demo logs use get fixed, meaningful colours; anything else cycles through PALETTE.
 EVENT_COLORS = {"view": "#9db4d8", "click": "#6c8fc7", "cart": "#f2a541", "purchase": "#2e9e5b",
                 "interaction": "#5b7db8", "rating": "#5b7db8"}
@@ -56,6 +58,15 @@ def empty_figure(message: str, height: int = 240) -> go.Figure:
     return fig
 
 
+def count_axis(largest: float, **extra) -> dict:
+    """Axis settings for counts (events, users, rows): from zero, and whole-number ticks when the counts are
+    small (plotly would otherwise put ticks at 0.5, 1.5, … on an axis up to 3)."""
+    axis = dict(rangemode="tozero", **extra)
+    if np.isfinite(largest) and largest <= 10:
+        axis.update(tick0=0, dtick=1)
+    return axis
+
+
 def _short(text: str, n: int = 22) -> str:
     text = str(text)
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -95,7 +106,7 @@ def events_over_time(events: pd.DataFrame) -> go.Figure:
     _style(fig, barmode="stack", height=300, bargap=0.05,
                       title=dict(text=f"Events per {label}", x=0.0),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
-    fig.update_yaxes(title_text="events")
+    fig.update_yaxes(title_text="events", **count_axis(counts.sum(axis=1).max()))
     return fig
 
 
@@ -113,14 +124,15 @@ def events_per_user(events: pd.DataFrame) -> go.Figure:
     fig.add_vline(x=median, line_dash="dash", line_color="#444",
                   annotation_text=f"median {median:g}", annotation_position="top right")
     _style(fig, height=300, bargap=0.05,
-                      title=dict(text=f"Events per user ({len(counts):,} users; last bar = {cap}+)", x=0.0))
+                      title=dict(text=f"Events per user ({plural(len(counts), 'user')}; last bar = {cap}+)", x=0.0))
     fig.update_xaxes(title_text="events per user", dtick=1 if cap - clipped.min() <= 12 else None)  # no 6.8 events
-    fig.update_yaxes(title_text="users")
+    fig.update_yaxes(title_text="users", **count_axis(np.bincount((clipped - 1) // width).max()))
     return fig
 
 
 def item_popularity(events: pd.DataFrame, max_points: int = 2000) -> go.Figure:
-    """Item popularity long tail: events per item by popularity rank, log-log."""
+    """Item popularity long tail: events per item by popularity rank, log-log when the data span enough
+    (at least 20 items, and counts that vary at least tenfold); linear axes with whole-number ticks otherwise."""
     if events.empty:
         return empty_figure("No events")
     counts = np.sort(events.groupby("item_id", observed=True).size().to_numpy())[::-1]  # (N,) descending
@@ -131,11 +143,19 @@ def item_popularity(events: pd.DataFrame, max_points: int = 2000) -> go.Figure:
     fig = go.Figure(go.Scatter(x=ranks[keep], y=counts[keep], mode="lines", line=dict(color=LTSI_COLOR, width=2),
                                fill="tozeroy", fillcolor="rgba(47,111,222,0.12)",
                                hovertemplate="rank %{x:,}: %{y:,} events<extra></extra>"))
-    _style(fig, height=300,
-                      title=dict(text=f"Item popularity: the top 20% of {len(counts):,} items get {share:.0%} "
-                                      "of the events", x=0.0))
-    fig.update_xaxes(type="log", title_text="item rank (most popular first)")
-    fig.update_yaxes(type="log", title_text="events")
+    if len(counts) == 1:
+        title = "Item popularity: a single item gets every event"
+    elif top == 1:
+        title = f"Item popularity: the most popular of {plural(len(counts), 'item')} gets {share:.0%} of the events"
+    else:
+        title = f"Item popularity: the top 20% of {plural(len(counts), 'item')} get {share:.0%} of the events"
+    _style(fig, height=300, title=dict(text=title, x=0.0))
+    log_x = len(counts) >= 20
+    log_y = counts[0] >= 10 * counts[-1]
+    fig.update_xaxes(title_text="item rank (most popular first)",
+                     **(dict(type="log") if log_x else dict(type="linear", **count_axis(len(counts)))))
+    fig.update_yaxes(title_text="events", **(dict(type="log") if log_y else dict(type="linear",
+                                                                                  **count_axis(counts[0]))))
     return fig
 
 
@@ -151,7 +171,7 @@ def event_types(events: pd.DataFrame) -> go.Figure:
                            text=[f"{s:.1%}" for s in shares], textposition="outside", cliponaxis=False,
                            hovertemplate="%{x}: %{y:,} events<extra></extra>"))
     _style(fig, height=300, title=dict(text="Event types", x=0.0))
-    fig.update_yaxes(title_text="events")
+    fig.update_yaxes(title_text="events", **count_axis(counts.max()))
     return fig
 
 
@@ -163,8 +183,10 @@ def dropped_rows(dropped: dict[str, int], rows_read: int) -> go.Figure:
     reasons = sorted(dropped, key=dropped.get)
     fig = go.Figure(go.Bar(y=reasons, x=[dropped[r] for r in reasons], orientation="h", marker_color="#d9663a",
                            text=[f"{dropped[r]:,} ({dropped[r] / max(rows_read, 1):.1%})" for r in reasons],
-                           textposition="auto", hovertemplate="%{y}: %{x:,} rows<extra></extra>"))
+                           customdata=[plural(dropped[r], "row") for r in reasons],
+                           textposition="auto", hovertemplate="%{y}: %{customdata}<extra></extra>"))
     _style(fig, height=80 + 32 * len(reasons), title=dict(text="Rows dropped, per reason", x=0.0))
+    fig.update_xaxes(**count_axis(max(dropped.values())))
     return fig
 
 
@@ -375,7 +397,8 @@ def attention_by_recency(frame: pd.DataFrame, recency: str = "recency",
     _style(fig, barmode="group", height=320,
                       title=dict(text="How far back the model looks (mean weight by recency)", x=0.0),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
-    fig.update_xaxes(title_text="events back (0 = most recent)")
+    fig.update_xaxes(title_text="events back (0 = most recent)",
+                     **({"tick0": 0, "dtick": 1} if frame[recency].max() <= 10 else {}))  # no "1.5 events back"
     fig.update_yaxes(title_text="mean weight")
     return fig
 
@@ -393,7 +416,8 @@ def gate_distribution(gates: Sequence[float] | np.ndarray) -> go.Figure:
     _style(fig, height=320, bargap=0.05,
                       title=dict(text="Share of long-term interest per user (the gate)", x=0.0))
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="long-term share at the last event")
-    fig.update_yaxes(title_text="users")
+    bins = np.minimum((gates * 40).astype(int), 39)  # the histogram's 0.025-wide bins
+    fig.update_yaxes(title_text="users", **count_axis(np.bincount(bins).max()))
     return fig
 
 
@@ -413,8 +437,8 @@ def attribution_by_event_type(frame: pd.DataFrame, event: str = "event", value: 
         fig.add_bar(x=kinds, y=frame[baseline], name="share of events", marker_color="#d6d9de",
                     text=[f"{v:.0%}" for v in frame[baseline]], textposition="outside", cliponaxis=False,
                     hovertemplate="%{x}: %{y:.1%} of the events<extra></extra>")
-    fig.add_bar(x=kinds, y=frame[value], name="share of attribution",
-                marker_color=[event_color(k, i) for i, k in enumerate(kinds)],
+    # one colour for the series: per-type colours would leave the legend one type's swatch for all of them
+    fig.add_bar(x=kinds, y=frame[value], name="share of attribution", marker_color=LTSI_COLOR,
                 text=[f"{v:.0%}" for v in frame[value]], textposition="outside", cliponaxis=False,
                 hovertemplate="%{x}: %{y:.1%} of the attribution<extra></extra>")
     _style(fig, barmode="group", height=320, title=dict(text="Which event types drive recommendations", x=0.0),
@@ -431,7 +455,8 @@ def item_map(frame: pd.DataFrame, x: str = "x", y: str = "y", color: str = "cate
     if len(frame) > max_points:
         frame = frame.nlargest(max_points, size) if size and size in frame else frame.sample(max_points, random_state=0)
     labels = frame["title"].fillna(frame["item_id"]) if "title" in frame else frame["item_id"]
-    groups = frame[color].fillna("(no category)").astype(str) if color in frame else pd.Series("items", index=frame.index)
+    groups = (frame[color].astype("string").replace("", pd.NA).fillna("(no category)").astype(str) if color in frame
+              else pd.Series("items", index=frame.index))
     fig = go.Figure()
     for i, (name, part) in enumerate(frame.groupby(groups, sort=True)):
         sizes = 5.0

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard.text import fmt_seconds, plural
 from ltsi.errors import LTSIError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -477,7 +478,7 @@ class TrainingJob:
             train_result=result, ablation_results=ablations,
         )
         self.state = "done"
-        self.message = f"done in {result.seconds:.0f} s: {result.stopped}"
+        self.message = f"done in {fmt_seconds(result.seconds)}: {result.stopped}"
 
 
 def job() -> TrainingJob | None:
@@ -486,12 +487,6 @@ def job() -> TrainingJob | None:
 
 # ---------------------------------------------------------------------------------------------
 # Small formatting helpers shared by the views
-
-
-def fmt_seconds(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def fmt_rank(rank: float) -> str:
@@ -528,7 +523,8 @@ def sidebar(page: str = "") -> None:
             st.caption("none yet: pick a demo or upload a log on the Data page")
         else:
             r = d.report
-            st.caption(f"{d.name}  \n{r.rows_kept:,} events · {r.n_users:,} users · {r.n_items:,} items")
+            st.caption(f"{d.name}  \n{plural(r.rows_kept, 'event')} · {plural(r.n_users, 'user')} · "
+                       f"{plural(r.n_items, 'item')}")
         st.markdown("**Active model**")
         a = run()
         if a is None:
@@ -539,7 +535,8 @@ def sidebar(page: str = "") -> None:
                 ltsi_rows = a.results[a.results["model"] == "LTSI"]
                 ndcg = float(ltsi_rows["NDCG@10"].iat[0]) if len(ltsi_rows) else None
             extra = f"  \ntest NDCG@10 {ndcg:.3f}" if ndcg is not None else ""
-            st.caption(f"{a.name}  \n{a.seqs.n_users:,} users · {len(a.seqs.items) - 1:,} items{extra}")
+            st.caption(f"{a.name}  \n{plural(a.seqs.n_users, 'user')} · "
+                       f"{plural(len(a.seqs.items) - 1, 'item')}{extra}")
         j = job()
         if j is not None and j.active:
             if page == "Train":
@@ -683,6 +680,47 @@ def recommendations_csv(active: ActiveRun, k: int, exclude_seen: bool) -> bytes:
     return safe_csv(all_recommendations(active, k, exclude_seen))
 
 
+def export_rows(active: ActiveRun, k: int, exclude_seen: bool) -> tuple[int, int, int]:
+    """(rows in all, fewest per user, most per user) of `recommendations_csv`, without scoring anybody: each user
+    gets min(k, items) rows, or min(k, items not yet in the user's history) when seen items are left out."""
+
+    def compute() -> tuple[int, int, int]:
+        seqs = active.seqs
+        n_items = len(seqs.items) - 1
+        if exclude_seen:
+            owner = np.repeat(np.arange(seqs.n_users, dtype=np.int64), seqs.lengths)
+            pairs = np.unique(owner * len(seqs.items) + seqs.item_ids)
+            seen = np.bincount(pairs // len(seqs.items), minlength=seqs.n_users)
+            per_user = np.minimum(k, n_items - seen)
+        else:
+            per_user = np.full(seqs.n_users, min(k, n_items))
+        if per_user.size == 0:
+            return 0, 0, 0
+        return int(per_user.sum()), int(per_user.min()), int(per_user.max())
+
+    return active.cached(("export-rows", k, exclude_seen), compute)
+
+
+def export_caption(active: ActiveRun, k: int, exclude_seen: bool) -> str:
+    """What the recommendations CSV really holds: users × rows, saying where a user gets fewer than k rows."""
+    n_users, n_items = active.seqs.n_users, len(active.seqs.items) - 1
+    total, fewest, most = export_rows(active, k, exclude_seen)
+    users = plural(n_users, "user")
+    if most == 0:
+        return f"No rows for {users}: every user has already had every item, and those are left out"
+    if fewest == most:
+        shape = f"{users} × {plural(most, 'row')}"
+        if most < k and not exclude_seen:
+            shape += f" (the catalogue has only {plural(n_items, 'item')}, so every item is listed)"
+        elif most < k:
+            shape += f" (every user has had all but {plural(most, 'item')}, and only those are left)"
+        shape += f" = {plural(total, 'row')}" if n_users > 1 else ""
+    else:
+        shape = (f"{plural(total, 'row')} for {users}: up to {plural(most, 'row')} per user, fewer where few items "
+                 f"are left that the user has not had yet (at least {fewest})")
+    return shape
+
+
 def recommendations_preview(active: ActiveRun, k: int, exclude_seen: bool, n_users: int = 3) -> pd.DataFrame:
     return all_recommendations(active, k, exclude_seen, users=list(active.seqs.users[:n_users]))
 
@@ -742,14 +780,19 @@ def user_report(active: ActiveRun, user: str) -> str:
         return f"{titles[item]} ({item})" if titles is not None and item in titles.index else str(item)
 
     g = float(exp.gate)
-    summary = [gate_words(g),
-               f"The user has {int(active.seqs.lengths[active.seqs.user_index(user)])} events; the model read the "
-               f"last {exp.n_window} of the {exp.n_history} before the prediction.",
+    n_events = int(active.seqs.lengths[active.seqs.user_index(user)])
+    if exp.n_window < exp.n_history:
+        read = f"the model read the last {exp.n_window} of the {exp.n_history} before the prediction"
+    elif exp.n_history < n_events:  # the held-out event is hidden
+        read = f"the model read {'the one' if exp.n_history == 1 else f'all {exp.n_history}'} before the prediction"
+    else:
+        read = "the model read all of them"
+    summary = [gate_words(g), f"The user has {plural(n_events, 'event')}; {read}.",
                f"Top recommendation: {name(top)}."]
     if held:
         rank = heldout_rank(active, user)
         summary.append(f"Held-out next event (hidden from the model): {name(held['item_id'])}, ranked "
-                       f"{fmt_rank(rank)} of {len(active.seqs.items) - 1:,} items"
+                       f"{fmt_rank(rank)} of {plural(len(active.seqs.items) - 1, 'item')}"
                        f" ({'in' if rank <= len(recs) else 'not in'} the top {len(recs)}).")
         recs.insert(1, "held-out", np.where(recs["item_id"] == held["item_id"], "next event", ""))
     heatmap = figures.user_heatmap(rows, [("Short-term attention", "short_attention", "weight"),

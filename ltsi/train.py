@@ -260,7 +260,8 @@ def train(
             callback(Progress(epoch, cfg.epochs, step, steps, loss, metrics, time.perf_counter() - t0, message))
 
     history, best_state, best_score, best_epoch, best_metrics = [], None, -math.inf, 0, {}
-    bad_evals, stopped = 0, f"finished all {cfg.epochs} epochs"
+    bad_evals = 0
+    stopped = f"finished all {cfg.epochs} epochs" if cfg.epochs > 1 else "finished its only epoch"
     report(0, 0, math.nan, None, f"training on {device.type}: {len(dataset):,} windows, {steps} batches per epoch")
     for epoch in range(1, cfg.epochs + 1):
         # ---- one pass over the training windows

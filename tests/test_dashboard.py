@@ -62,6 +62,30 @@ def tiny_run():
     return job.result
 
 
+SMALL_LOG = "user,item,ts\n" + "".join(  # 20 users with 6 events each over 8 items, one event type
+    f"u{u:02d},i{(u + 3 * k) % 8},{1_700_000_000 + 60 * k}\n" for u in range(20) for k in range(6))
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    """A tiny model on a log smaller than the metrics' K (8 items) with a short-term window of 4, not 10."""
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    dataset = state.read_dataset(SMALL_LOG.encode(), "small.csv", "upload")
+    seqs, _ = dataset.sequences()
+    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10,
+                                                 short_window=4), TrainConfig(epochs=1, threads=1))
+    job.start().thread.join()
+    assert job.state == "done", job.error
+    return dataset, job.result
+
+
+def with_small(at: AppTest, small_run) -> AppTest:
+    at.session_state["dataset"], at.session_state["run"] = small_run
+    return at
+
+
 @pytest.fixture(scope="module")
 def demo_run(request):
     """The shipped demo model; without it (a checkout before it was made) the tiny model."""
@@ -135,6 +159,10 @@ def test_upload_with_odd_header_mapping_change_and_dropped_rows():
     assert metrics["Rows read"] == "32" and metrics["Rows kept"] == "30" and metrics["Rows dropped"] == "2"
     assert [s.value for s in at.selectbox][:4] == ["visitorid", "itemid", "ts", "action"]
     assert len(at.expander) >= 3  # mapping + one per drop reason
+    reasons = [e.label for e in at.expander if e.label.endswith(("row", "rows"))]
+    assert len(reasons) == 2 and all(label.endswith(": 1 row") for label in reasons), reasons
+    dropped = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("Rows dropped"))
+    assert dropped["layout"]["xaxis"]["dtick"] == 1  # whole rows, not 0.5
     assert "shop.csv" in at.sidebar.caption[0].value
 
     # leave the event type out explicitly: every event becomes "interaction"
@@ -412,3 +440,54 @@ def test_the_shipped_demo_model_still_matches_the_code():
     table = state.test_results(run.metrics)
     assert {"LTSI", "most popular", "last-item transitions"} <= set(table["model"])
     assert sum(f.stat().st_size for f in state.DEMO_RUN.iterdir()) < 5e6
+
+
+def test_model_view_captions_describe_the_run_not_the_demo(small_run):
+    at = ok(with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), small_run).switch_page("views/model.py").run())
+    captions = " ".join(c.value for c in at.caption)
+    assert "over all 20 users" in captions and "only sees the last 4 events" in captions
+    assert "1,000" not in captions and "100 users" not in captions
+    assert "single event type (interaction)" in captions
+    assert "no item table was given" in captions and "colours are categories" not in captions
+    assert any("only 8 items" in i.value and "HR@10 is 1" in i.value for i in at.info)
+
+
+def test_train_view_on_a_catalogue_smaller_than_k_says_so(small_run):
+    at = ok(with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), small_run).switch_page("views/train.py").run())
+    infos = [i.value for i in at.info]
+    assert any("only 8 items" in i for i in infos)
+    assert not any("few epochs" in i or "below a simple baseline" in i for i in infos)
+    facts = next(c.value for c in at.caption if c.value.startswith("embedding"))
+    assert "short window 4 events" in facts and " 0 s" not in facts
+    # the default short-term window (10) is longer than any history in this log (6 events): a note, not a block
+    assert any("longest history in this log (6 events)" in c.value for c in at.caption)
+    assert not at.button(key="FormSubmitter:train_form-Train").disabled
+
+
+def test_export_caption_says_what_is_really_exported(small_run):
+    _, run = small_run
+    at = ok(with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), small_run).switch_page("views/export.py").run())
+    caption = next(c.value for c in at.caption if "Columns: user_id, rank" in c.value)
+    assert caption.startswith("20 users × 8 rows (the catalogue has only 8 items, so every item is listed) = 160 rows")
+    assert "first 3 users" in caption
+    assert len(state.all_recommendations(run, 10, False)) == 160
+
+    at.checkbox(key="export_exclude_seen").check().run()
+    ok(at)
+    caption = next(c.value for c in at.caption if "Columns: user_id, rank" in c.value)
+    total, fewest, most = state.export_rows(run, 10, True)
+    assert len(state.all_recommendations(run, 10, True)) == total < 160
+    assert str(total) in caption and "10 users" not in caption
+
+
+def test_users_view_wording_on_a_short_history(small_run):
+    at = ok(with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), small_run).switch_page("views/users.py").run())
+    user = at.session_state["user"]
+    assert any(m.value == f"**{user}** has 6 events; 5 before the held-out one (the model reads all of them)."
+               for m in at.markdown)
+    at.toggle(key="evaluation_view").set_value(False).run()
+    ok(at)
+    assert any(m.value == f"**{user}** has 6 events; the model reads all of them." for m in at.markdown)
+    assert not any("in all" in m.value for m in at.markdown)
+    html = state.user_report(small_run[1], user)
+    assert "the model read all 5 before the prediction" in html and " of the 5 " not in html

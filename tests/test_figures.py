@@ -107,6 +107,36 @@ def test_dropped_rows_lists_each_reason_and_says_when_none():
     assert "No rows were dropped" in figures.dropped_rows({}, 10).layout.annotations[0].text
 
 
+def test_small_counts_get_whole_number_ticks():
+    fig = figures.dropped_rows({"user is missing": 1, "time is unreadable": 3}, 40)
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tick0 == 0  # no 0.5, 1.5, 2.5 rows
+    assert list(fig.data[0].customdata) == ["1 row", "3 rows"]  # hover: singular and plural
+    assert figures.dropped_rows({"time is unreadable": 5000}, 9000).layout.xaxis.dtick is None
+
+    tiny = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "item_id": ["x", "y", "x", "x"],
+                         "timestamp": pd.to_datetime([0, 60, 120, 180], unit="s"), "event": ["view"] * 4})
+    for builder, axis in ((figures.event_types, "yaxis"), (figures.events_over_time, "yaxis"),
+                          (figures.events_per_user, "yaxis"), (figures.item_popularity, "yaxis")):
+        assert getattr(builder(tiny).layout, axis).dtick == 1, builder.__name__
+    assert figures.gate_distribution([0.2, 0.21, 0.8]).layout.yaxis.dtick == 1
+    assert figures.gate_distribution(np.full(50, 0.5)).layout.yaxis.dtick is None
+
+
+def test_item_popularity_on_tiny_data_is_linear_and_says_so_plainly():
+    tiny = pd.DataFrame({"user_id": list("aabbc"), "item_id": ["x", "y", "x", "z", "x"]})
+    fig = figures.item_popularity(tiny)
+    assert fig.layout.xaxis.type == "linear" and fig.layout.yaxis.type == "linear"  # no log ticks on 3 points
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.yaxis.dtick == 1
+    assert fig.layout.title.text == "Item popularity: the most popular of 3 items gets 60% of the events"
+    one = figures.item_popularity(tiny.assign(item_id="x"))
+    assert one.layout.title.text == "Item popularity: a single item gets every event"
+
+
+def test_events_per_user_title_counts_one_user_in_the_singular():
+    fig = figures.events_per_user(pd.DataFrame({"user_id": ["a"] * 4, "item_id": "x"}))
+    assert fig.layout.title.text.startswith("Events per user (1 user;")
+
+
 @pytest.mark.parametrize("builder", [figures.events_over_time, figures.events_per_user, figures.item_popularity,
                                      figures.event_types])
 def test_data_builders_accept_an_empty_log(builder, events):
@@ -219,6 +249,7 @@ def test_global_view_builders():
     fig = figures.attention_by_recency(recency)
     assert [t.name for t in fig.data] == ["short-term attention", "long-term weight"]
     assert list(fig.data[0].y) == [0.5, 0.3, 0.2]
+    assert fig.layout.xaxis.dtick == 1  # three bars: whole numbers of events back
 
     fig = figures.gate_distribution(np.array([0.1, 0.5, 0.9, np.nan]))
     assert len(fig.data[0].x) == 3 and "median 50%" in fig.layout.annotations[0].text
@@ -227,11 +258,41 @@ def test_global_view_builders():
     fig = figures.attribution_by_event_type(types)
     assert [t.name for t in fig.data] == ["share of events", "share of attribution"]
     assert list(fig.data[1].x) == ["view", "purchase"] and list(fig.data[1].y) == [0.6, 0.4]
+    # one colour per series, so each legend swatch stands for all of its bars
+    assert all(isinstance(t.marker.color, str) for t in fig.data)
+    assert fig.data[0].marker.color != fig.data[1].marker.color
 
     points = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", None, "C"], "category": ["x", "x", "y"],
                            "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 1.0], "popularity": [5, 1, 9]})
     fig = figures.item_map(points)
     assert [t.name for t in fig.data] == ["x", "y"] and list(fig.data[0].text) == ["A", "b"]
+    fig = figures.item_map(points.assign(category=["x", "", None]))  # item_info leaves "" for a missing category
+    assert [t.name for t in fig.data] == ["(no category)", "x"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Wording helpers
+
+
+def test_plural_and_seconds_read_naturally():
+    from dashboard import text
+
+    assert [text.plural(n, "row") for n in (0, 1, 2, 1234)] == ["0 rows", "1 row", "2 rows", "1,234 rows"]
+    assert text.plural(1, "category", "categories") == "1 category" and text.plural(np.int64(3), "user") == "3 users"
+    assert [text.fmt_seconds(s) for s in (0.2, 2.44, 6.0, 45.2, 300)] == ["under 1 s", "2.4 s", "6 s", "45 s",
+                                                                         "5.0 min"]
+    assert text.fmt_seconds(float("nan")) == "–"
+
+
+def test_small_catalogue_and_short_window_notes():
+    from dashboard import text
+
+    assert text.small_catalogue_note(11) is None
+    note = text.small_catalogue_note(7)
+    assert "only 7 items" in note and "HR@10 is 1" in note
+    assert text.short_window_note(10, 50, 200) is None
+    assert "window of 20" in text.short_window_note(30, 20, 200)
+    assert "longest history in this log (6 events)" in text.short_window_note(10, 50, 6)
 
 
 # ---------------------------------------------------------------------------------------------

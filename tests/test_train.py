@@ -117,6 +117,7 @@ def test_mixed_precision_switch(data):
     seqs, split = data  # the autocast path of the loop, as on a GPU, for one epoch on CPU
     result = train(seqs, split, config(seqs), quick(epochs=1, amp="bf16"))
     assert math.isfinite(result.history["loss"].iloc[0]) and result.model.item_embedding.weight.dtype == torch.float32
+    assert result.stopped == "finished its only epoch"  # not "finished all 1 epochs"
 
 
 def test_device_choice():

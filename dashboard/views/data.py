@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import figures, state
+from dashboard.text import plural
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
 NONE = "(none)"
@@ -132,7 +133,7 @@ if report.dropped:
     with right:
         st.markdown("**Examples of dropped rows** (row = line in the file)")
         for reason, count in report.dropped.items():
-            with st.expander(f"{reason}: {count:,} rows"):
+            with st.expander(f"{reason}: {plural(count, 'row')}"):
                 examples = report.examples.get(reason, [])
                 if examples:
                     st.dataframe(pd.DataFrame(examples).astype(str), hide_index=True)

@@ -8,6 +8,7 @@ st.title("Export")
 st.caption("Everything is generated when you click a button, from the active model of this session.")
 active = state.require_run("export")
 
+PREVIEW_USERS = 3
 seqs = active.seqs
 slug = "".join(ch if ch.isalnum() else "_" for ch in active.name.lower()).strip("_")[:40] or "run"
 
@@ -22,12 +23,15 @@ with st.container(border=True):
                                                                                                exclude_seen),
                        file_name=f"ltsi_recommendations_{slug}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key="export_csv", type="primary")
-    st.caption(f"{seqs.n_users:,} users × {int(k)} rows: user_id, rank, item_id, score, probability (and title, "
-               "category when an item table is known), after each user's whole history. Text cells that start with "
-               "= + - or @ get a leading ' so that spreadsheet programs do not run them as formulas. Preview of the "
-               "first three users:")
-    with state.guard("previewing the recommendations"):
-        st.dataframe(state.recommendations_preview(active, int(k), exclude_seen), hide_index=True,
+    n_preview = min(PREVIEW_USERS, seqs.n_users)
+    with state.guard("counting the rows"):
+        st.caption(f"{state.export_caption(active, int(k), exclude_seen)}. Columns: user_id, rank, item_id, score, "
+                   "probability (and title, category when an item table is known), after each user's whole history. "
+                   "Text cells that start with = + - or @ get a leading ' so that spreadsheet programs do not run "
+                   "them as formulas. The file is prepared when you click (the button spins meanwhile). Preview of "
+                   + ("the only user:" if seqs.n_users == 1 else f"the first {n_preview} users:"))
+    with state.guard("previewing the recommendations"), st.spinner("Preparing the preview…"):
+        st.dataframe(state.recommendations_preview(active, int(k), exclude_seen, n_users=n_preview), hide_index=True,
                      key="export_preview")
 
 # ---- the run folder

@@ -3,6 +3,10 @@
 import streamlit as st
 
 from dashboard import figures, state
+from dashboard.text import plural, small_catalogue_note
+
+RECENCY_USERS = 1000  # users sampled for attention by recency
+ATTRIBUTION_USERS = 100  # users whose top recommendation is attributed (Integrated Gradients: slow)
 
 st.title("Model")
 st.caption("What the model does across all users, not just one.")
@@ -12,15 +16,30 @@ from ltsi import explain  # noqa: E402
 
 model, seqs, items = active.model, active.seqs, active.items
 
+
+def users_phrase(cap: int) -> str:
+    """'all 12 users' or 'a sample of 1,000 of 5,000 users': who a global view is computed over."""
+    if seqs.n_users <= cap:
+        return "the only user" if seqs.n_users == 1 else f"all {plural(seqs.n_users, 'user')}"
+    return f"a sample of {cap:,} of {plural(seqs.n_users, 'user')}"
+
+
 if active.results is not None and len(active.results):
     st.plotly_chart(figures.metrics_comparison(active.results), key="model_metrics")
+    note = small_catalogue_note(len(seqs.items) - 1)
+    if note:
+        st.info(note, icon=":material/info:")
 
 left, right = st.columns(2)
 with left, state.guard("computing attention by recency"):
-    recency = active.cached(("attention-by-recency",), lambda: explain.attention_by_recency(model, seqs, max_users=1000))
+    recency = active.cached(("attention-by-recency",), lambda: explain.attention_by_recency(
+        model, seqs, max_users=RECENCY_USERS))
     st.plotly_chart(figures.attention_by_recency(recency.head(30)), key="model_recency")
-    st.caption("Mean weight on the event *k* steps back, over 1,000 users. Short-term attention only sees the last "
-               f"{active.model_config.short_window} events; the long-term weights spread over the whole history.")
+    cfg = active.model_config
+    window = min(cfg.short_window, cfg.max_len)  # a window longer than the history read is the whole of it
+    st.caption(f"Mean weight on the event *k* steps back, over {users_phrase(RECENCY_USERS)}. Short-term attention "
+               f"only sees the last {plural(window, 'event')}; the long-term weights spread over the whole history "
+               f"read (up to {plural(cfg.max_len, 'event')}).")
 with right, state.guard("computing the gate distribution"):
     gates = active.cached(("gates",), lambda: explain.gate_distribution(model, seqs))
     st.plotly_chart(figures.gate_distribution(gates["gate"]), key="model_gates")
@@ -29,17 +48,33 @@ with right, state.guard("computing the gate distribution"):
 
 left, right = st.columns(2)
 with left, state.guard("computing attributions by event type"):
-    with st.spinner("Attributing the top recommendation of 100 users…"):
+    who = users_phrase(ATTRIBUTION_USERS)
+    with st.spinner(f"Attributing the top recommendation of {who}…"):
         by_type = active.cached(("event-type-attribution",), lambda: explain.event_type_attribution(
-            model, seqs, max_users=100, n_steps=16))
+            model, seqs, max_users=ATTRIBUTION_USERS, n_steps=16))
     st.plotly_chart(figures.attribution_by_event_type(by_type), key="model_event_types")
-    st.caption("Share of the (absolute) Integrated-Gradients attribution that goes to each event type, for the "
-               "top recommendation of 100 users, beside that type's share of the events. Above its share: that "
-               "kind of event weighs more than its frequency.")
+    if len(by_type) <= 1:
+        kind = f" ({by_type['event'].iat[0]})" if len(by_type) else ""
+        st.caption(f"This log has a single event type{kind}, so it gets all of the attribution of the top "
+                   f"recommendation of {who}: the chart says something only for logs with several kinds of event.")
+    else:
+        st.caption("Share of the (absolute) Integrated-Gradients attribution that goes to each event type, for the "
+                   f"top recommendation of {who}, beside that type's share of the events. Above its share: that "
+                   "kind of event weighs more than its frequency.")
 with right, state.guard("computing the item map"):
     points = active.cached(("item-map",), lambda: explain.item_map(model, seqs, items))
     st.plotly_chart(figures.item_map(points), key="model_item_map")
     variance = points.attrs.get("explained_variance")
     share = f" (the two axes keep {sum(variance):.0%} of the variance)" if variance else ""
+    named = points["category"].dropna().astype(str) if "category" in points else points["item_id"].iloc[:0]
+    categories = named[named != ""].nunique()  # item_info leaves "" where an item has no category
+    if categories > 1:
+        colours = "colours are categories from the item table."
+    elif categories == 1:
+        colours = "the item table names a single category, so the colours say little."
+    elif items is None:
+        colours = "all in one colour: no item table was given (one with a category column colours the map)."
+    else:
+        colours = "all in one colour: the item table has no categories."
     st.caption(f"Every item's embedding, the vector that scores it, projected to 2-D by PCA{share}. Items the model "
-               "treats alike lie close; colours are categories from the item table.")
+               f"treats alike lie close; {colours}")

@@ -5,6 +5,7 @@ import time
 import streamlit as st
 
 from dashboard import figures, state
+from dashboard.text import fmt_seconds, plural, short_window_note, small_catalogue_note
 
 st.title("Train")
 st.caption("LTSI learns to predict each user's next event from the events before it. Training stops by itself "
@@ -95,7 +96,8 @@ with st.form("train_form"):
                                    key="train_patience",
                                    help="Stop after this many epochs without a better validation NDCG@10.")
         window = a4.number_input("Short-term window", 1, 50, int(MODEL_DEFAULTS["short_window"]), key="train_window",
-                                 help="How many recent events the short-term attention sees.")
+                                 help="How many recent events the short-term attention sees (at most the history "
+                                      "length: a longer window sees the whole history read).")
         seed = a5.number_input("Seed", 0, 10**6, int(TRAIN_DEFAULTS.seed), key="train_seed")
         threads = a6.number_input("CPU threads", 1, 64, state.default_training_threads(), key="train_threads",
                                   help="Threads for training on the CPU. The default leaves one core to the "
@@ -105,14 +107,23 @@ with st.form("train_form"):
 if submitted and not busy:
     with state.guard("starting the training"):
         seqs, split = dataset.sequences()
+        # a window longer than the history read is the whole of it: the run says what the model really sees
         model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=int(dim),
-                                   max_len=int(max_len), short_window=int(window))
+                                   max_len=int(max_len), short_window=min(int(window), int(max_len)))
         train_config = TrainConfig(epochs=int(epochs), lr=float(lr), batch_size=int(batch), patience=int(patience),
                                    device=device, seed=int(seed), max_seconds=float(budget) or None,
                                    threads=int(threads), log_every=1)
         st.session_state["job"] = job = state.TrainingJob(dataset, model_config, train_config, ablations,
                                                           slots=state.training_slots()).start()
         st.session_state["train_pressed_at"] = job.started
+
+
+# the form's last submitted values: a short-term window that the history length or the log cannot fill
+window_note = short_window_note(int(st.session_state.get("train_window", MODEL_DEFAULTS["short_window"])),
+                                int(st.session_state.get("train_max_len", MODEL_DEFAULTS["max_len"])),
+                                int(dataset.sequences()[0].lengths.max()))
+if window_note:
+    st.caption(f":material/info: {window_note}")
 
 
 # ---- live progress (a fragment that polls the worker's progress object)
@@ -124,9 +135,9 @@ def live_progress() -> None:
     if not j.active:
         st.rerun()  # the whole app: the finished model becomes the active one
     label = {"waiting": "Waiting", "training": "Training", "evaluating": "Evaluating"}[j.state]
-    elapsed = state.fmt_seconds(time.perf_counter() - j.started)
+    elapsed = fmt_seconds(time.perf_counter() - j.started)
     budget = j.train_config.max_seconds
-    of = f" of {state.fmt_seconds(budget)}" if budget else ""
+    of = f" of {fmt_seconds(budget)}" if budget else ""
     st.progress(j.fraction(), text=f"{label} · {elapsed}{of} · {j.message}")
     st.plotly_chart(figures.training_curves(j.history(), batch_loss=j.batch_loss()), key="live_curves")
     if st.button("Stop", icon=":material/stop:", key="stop_training", disabled=j.stopping):
@@ -153,9 +164,10 @@ else:
     st.subheader(f"Active model: {active.name}")
     info = active.info
     cfg = active.model_config
-    facts = [f"embedding {cfg.dim}", f"history {cfg.max_len} events", f"short window {cfg.short_window}"]
+    facts = [f"embedding {cfg.dim}", f"history {plural(cfg.max_len, 'event')}",
+             f"short window {plural(min(cfg.short_window, cfg.max_len), 'event')}"]
     if info.get("seconds") is not None:
-        facts.append(f"trained in {state.fmt_seconds(info['seconds'])} on {info.get('device', '?')}")
+        facts.append(f"trained in {fmt_seconds(info['seconds'])} on {info.get('device', '?')}")
     if info.get("best_epoch"):
         facts.append(f"best epoch {info['best_epoch']}")
     if info.get("stopped"):
@@ -163,19 +175,30 @@ else:
     st.caption(" · ".join(facts))
     if str(info.get("stopped", "")).startswith("time budget"):
         epochs_done = len(active.history) if active.history is not None else 0
-        st.warning(f"Training stopped at the time budget after {epochs_done} epoch{'s' if epochs_done != 1 else ''}, "
+        st.warning(f"Training stopped at the time budget after {plural(epochs_done, 'epoch')}, "
                    "before the validation score stopped improving, so this model is not fully trained and may "
                    "trail the baselines. Set a larger time budget (0 = until early stopping) or load the "
                    "pre-trained demo model.", icon=":material/timer:")
     results = active.results
-    if results is not None and len(results) and "NDCG@10" in results and not str(info.get("stopped", "")).startswith(
-            "time budget"):
+    stopped = str(info.get("stopped", ""))
+    catalogue_note = small_catalogue_note(len(active.seqs.items) - 1)
+    if results is not None and len(results) and catalogue_note:
+        st.info(catalogue_note, icon=":material/info:")  # instead of advice read from meaningless metrics
+    elif results is not None and len(results) and "NDCG@10" in results and not stopped.startswith("time budget"):
         ours = results.loc[results["model"] == "LTSI", "NDCG@10"]
         best_other = results.loc[~results["model"].str.startswith("LTSI"), "NDCG@10"].max()
         if len(ours) and float(ours.iat[0]) < float(best_other):
-            st.info("LTSI scores below a simple baseline here: with this few epochs it has not learned enough yet. "
-                    "Train with more epochs (and no time budget), or load the pre-trained demo model.",
-                    icon=":material/info:")
+            if stopped.startswith("early stop"):
+                why = ("Training ran until the validation score stopped improving, so more epochs would not help: "
+                       "on this log a simple baseline ranks the next item better (small or very regular logs often "
+                       "favour them). A larger log, or other settings (model size, history length), may.")
+            elif stopped.startswith("stopped on request"):
+                why = ("Training was stopped by hand, so it may not have learned enough yet. Train again and let it "
+                       "run until early stopping (time budget 0), or load the pre-trained demo model.")
+            else:
+                why = ("It may not have learned enough yet. Train with more epochs (and no time budget), or load "
+                       "the pre-trained demo model.")
+            st.info(f"LTSI scores below a simple baseline here. {why}", icon=":material/info:")
     if results is not None and len(results):
         st.markdown("**Test metrics**: each user's last event, ranked among all items (best per column shaded)")
         shown = results.set_index("model")

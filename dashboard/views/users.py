@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import figures, state
+from dashboard.text import plural
 
 K = 10
 
@@ -58,7 +59,7 @@ if st.session_state.get("user_pick") not in options:
 left, right = st.columns([2, 3], vertical_alignment="bottom")
 with left:
     user = st.selectbox("User (type to search)", options, key="user_pick",
-                        format_func=lambda u: f"{u} · {lengths[u]} events")
+                        format_func=lambda u: f"{u} · {plural(lengths[u], 'event')}")
 st.session_state["user"] = user
 held = state.heldout(active, user)
 with right:
@@ -101,15 +102,20 @@ with state.guard("explaining this user"):
         st.caption(state.gate_words(g))
     with s2:
         n_hist = exp.n_history
-        window_note = (f"the model reads the last {exp.n_window} of them" if exp.n_window < n_hist
-                       else "the model reads all of them")
-        shown = "before the held-out one" if end is not None else "in all"
-        st.markdown(f"**{user}** has {lengths[user]} events; {n_hist} {shown} ({window_note}).")
+        if exp.n_window < n_hist:
+            window_note = f"the model reads the last {exp.n_window} of them"
+        else:
+            window_note = "the model reads it" if n_hist == 1 else "the model reads all of them"
+        if n_hist < lengths[user]:  # the held-out event is hidden: say how many the model sees
+            seen = f"{n_hist} before the held-out one ({window_note})"
+        else:
+            seen = window_note
+        st.markdown(f"**{user}** has {plural(lengths[user], 'event')}; {seen}.")
         if held is not None and evaluation:
             rank = state.heldout_rank(active, user)
             verdict = f":green[in the top {K}]" if rank <= K else f":orange[not in the top {K}]"
             st.markdown(f"Held-out next event: **{item_name(held['item_id'])}** — {verdict}, ranked "
-                        f"{state.fmt_rank(rank)} of {len(seqs.items) - 1:,} items.")
+                        f"{state.fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}.")
             if target_item != held["item_id"] and st.button("Explain the held-out item", key="explain_heldout",
                                                             icon=":material/manage_search:"):
                 st.session_state["target"] = (*target_key, held["item_id"])
@@ -193,7 +199,7 @@ with state.guard("explaining this user"):
             it = w.item
             change = it["rank_after"] - it["rank_before"]
             direction = "falls" if change > 0 else ("rises" if change < 0 else "stays")
-            st.markdown(f"Without {len(removed)} event{'s' if len(removed) > 1 else ''}, "
+            st.markdown(f"Without {plural(len(removed), 'event')}, "
                         f"**{item_name(target_item)}** {direction}: {state.fmt_rank(it['rank_before'])} → "
                         f"**{state.fmt_rank(it['rank_after'])}** (score {it['score_before']:.2f} → "
                         f"{it['score_after']:.2f}).")
