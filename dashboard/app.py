@@ -36,6 +36,7 @@ pages = [
 page = st.navigation(pages, position="sidebar", expanded=True)
 
 state.warm_up()
+state.keep_settings()
 
 # A finished training becomes the active model, whichever page the user is on.
 job = state.job()

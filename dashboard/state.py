@@ -48,6 +48,10 @@ DEMOS = {
 MAX_CONCURRENT_TRAININGS = int(os.environ.get("LTSI_MAX_TRAININGS", "1"))
 MAX_SELECTBOX_USERS = 5000  # more users than this: a search box narrows the picker down
 DEFAULT_BUDGET_S = 45  # Train -> first heatmap stays under a minute on a 2-core CPU
+# Settings the user expects to find as left after visiting another page (the keys of those widgets)
+KEPT_SETTINGS = ("train_dim", "train_max_len", "train_epochs", "train_budget", "train_device", "train_ablations",
+                 "train_lr", "train_batch", "train_patience", "train_window", "train_seed", "train_threads",
+                 "export_k", "export_exclude_seen")
 
 
 def default_training_threads() -> int:
@@ -810,3 +814,16 @@ def user_report(active: ActiveRun, user: str) -> str:
                  ("The user's timeline", heatmap, "One column per event, oldest left. Hover for item and time.")],
         tables=[("Top recommendations", recs.drop(columns=[c for c in ("genres",) if c in recs])),
                 (f"Events that mattered most for {name(top)}", strongest)])
+
+
+def keep_settings() -> None:
+    """Keep the settings widgets' values while their page is not shown.
+
+    Streamlit forgets the state of a widget that a script run does not draw, so a visit to another
+    page would reset the Train form; writing a value back to its key makes it user state, which is
+    kept (Streamlit's documented way to retain widget values across pages). Call once per run.
+    """
+    for key in KEPT_SETTINGS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+

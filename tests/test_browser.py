@@ -222,6 +222,11 @@ def test_upload_train_explain_export(server, browser):
     assert "Why these recommendations: user" in html and "plotly-graph-div" in html
     step("downloads")
 
+    # the Train form is as the user left it, after four other pages (Streamlit alone would reset it)
+    goto(page, server, "Train")
+    assert page.get_by_role("spinbutton", name="Time budget (s)").input_value() == "8"
+    assert page.get_by_role("spinbutton", name="Max. epochs").input_value() == "1"
+
     # the one-click demo from the Start page: pre-trained model, straight to a user's timeline
     goto(page, server, "Start")
     page.get_by_role("button", name="Open the demo").click()
