@@ -203,6 +203,18 @@ def test_a_bad_upload_after_good_data_shows_no_stale_report():
     assert "E-commerce demo" in at.info[0].value
 
 
+def test_the_preview_has_no_blank_value_column_when_the_log_has_none():
+    at = app()
+    at.switch_page("views/data.py").run()
+    assert "value" in at.dataframe[-1].value.columns  # the demo log has prices
+    at.radio(key="data_source").set_value("upload").run()
+    rows = "".join(f"u{u},i{i},{1700000000 + 60 * i}\n" for u in range(3) for i in range(4))
+    at.file_uploader(key="upload_events").set_value(("small.csv", f"user,item,time\n{rows}".encode(), "text/csv"))
+    at.run()
+    ok(at)
+    assert list(at.dataframe[-1].value.columns) == ["user_id", "item_id", "timestamp", "event"]
+
+
 def test_a_failed_apply_says_the_report_is_the_previous_one():
     at = app()
     at.switch_page("views/data.py").run()

@@ -158,6 +158,8 @@ bottom[1].plotly_chart(charts[3], key="chart_items")
 
 with st.expander("First rows of the validated table"):
     preview = events.head(200)
+    if "value" in preview and events["value"].isna().all():  # the log has no value column: no column of blanks
+        preview = preview.drop(columns="value")
     if current.items is not None:
         preview = preview.merge(current.items[["item_id", "title", "category"]], on="item_id", how="left")
     st.dataframe(preview, hide_index=True)
