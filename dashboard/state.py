@@ -508,6 +508,21 @@ def gate_words(g: float) -> str:
     return f"{g:.0%} long-term interest: the next recommendation {lean}."
 
 
+def split_words(target: pd.Series, item: str) -> str:
+    """An `Explanation.targets` row's interest split in plain words, for the item named `item`."""
+    long_part, short_part = float(target["long_part"]), float(target["short_part"])
+    parts = f"(long-term {long_part:+.2f}, short-term {short_part:+.2f}, against an empty interest)"
+    if long_part == 0 and short_part == 0:
+        return f"Neither kind of interest moved the score of {item}."
+    if long_part * short_part >= 0:  # both pushed the same way: how the push divides
+        share = float(target["long_share"])
+        verb = "raised" if long_part + short_part > 0 else "lowered"
+        return (f"For {item}, {share:.0%} of what {verb} its score came from long-term interest and "
+                f"{1 - share:.0%} from short-term interest {parts}.")
+    up, down = ("long-term", "short-term") if long_part > 0 else ("short-term", "long-term")
+    return f"For {item}, {up} interest raised its score and {down} interest lowered it {parts}."
+
+
 def gpu_summary() -> str:
     import torch
 
@@ -792,7 +807,7 @@ def user_report(active: ActiveRun, user: str) -> str:
     else:
         read = "the model read all of them"
     summary = [gate_words(g), f"The user has {plural(n_events, 'event')}; {read}.",
-               f"Top recommendation: {name(top)}."]
+               f"Top recommendation: {name(top)}.", split_words(exp.targets.iloc[0], name(top))]
     if held:
         rank = heldout_rank(active, user)
         summary.append(f"Held-out next event (hidden from the model): {name(held['item_id'])}, ranked "

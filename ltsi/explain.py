@@ -13,6 +13,10 @@ Every per-user view is a tidy DataFrame with one row per past event that the mod
   convergence delta, which is reported;
 - occlusion: the target's score and rank after removing one event (the next event's time gap is
   recomputed, as if the removed event never happened);
+- interest split: how much of a target's score comes from long-term vs short-term interest:
+  Integrated Gradients over the two gated parts (gate * long-term, (1 - gate) * short-term) that
+  the model adds up, from an empty interest (both zero). The gate is one number per user; the split
+  is per item, and it is what changed that item's score;
 - what-if: the top-K before and after removing events and/or appending items.
 
 Global views (`attention_by_recency`, `gate_distribution`, `event_type_attribution`, `item_map`)
@@ -386,6 +390,64 @@ def _top_k(scores: torch.Tensor, k: int, seqs: Sequences, info) -> pd.DataFrame:
     return _with_items(frame, info)
 
 
+@dataclass
+class InterestSplit:
+    """Integrated Gradients of target scores over the long- and short-term parts of the interest."""
+
+    long: torch.Tensor  # (B,) attribution to gate * long-term interest
+    short: torch.Tensor  # (B,) attribution to (1 - gate) * short-term interest
+    score: torch.Tensor  # (B,) target score
+    empty_score: torch.Tensor  # (B,) target score from an empty interest (both parts zero)
+    delta: torch.Tensor  # (B,) convergence delta: long + short - (score - empty_score)
+
+    @property
+    def long_share(self) -> torch.Tensor:
+        """(B,) |long| / (|long| + |short|): the long-term share of what moved the score (NaN if nothing did)."""
+        total = self.long.abs() + self.short.abs()
+        return torch.where(total > 0, self.long.abs() / total.clamp(min=1e-30), torch.nan)
+
+
+def interest_split(
+    model: LTSI,
+    batch: Batch,
+    targets: torch.Tensor | np.ndarray | Sequence[int],
+    n_steps: int = 64,
+) -> InterestSplit:
+    """How much of each row's target score comes from long-term vs short-term interest.
+
+    After the last event the model scores items from head(gate * long + (1 - gate) * short). The
+    gate alone does not say which part an item's score owes to: both parts are vectors, and one item
+    can be carried by the smaller part. Integrated Gradients over the two parts, from zero to their
+    real value, splits score - empty_score between them (completeness, up to `delta`). Without the
+    long-term branch the long part is exactly zero.
+    """
+    from captum.attr import IntegratedGradients  # imported here: captum is slow to import
+
+    device = _device(model)
+    batch = batch.to(device)
+    targets = torch.as_tensor(np.asarray(targets, dtype=np.int64), device=device).reshape(-1)  # (B,)
+    if len(targets) != batch.items.shape[0]:
+        raise LTSIError("Give one target item per history row.")
+
+    def forward(long_part, short_part, row_targets):  # Captum repeats the rows once per step, targets too
+        scores = model.scores(model.head(long_part + short_part), mask_padding=False)  # (B, N)
+        return scores.gather(1, row_targets[:, None]).squeeze(1).float()  # (B,)
+
+    with eval_mode(model):
+        with torch.no_grad():
+            out = model(batch.items, batch.events, batch.gaps)
+        gate = out.gate[:, -1, None].float()  # (B, 1)
+        parts = (gate * out.long[:, -1].float(), (1 - gate) * out.short[:, -1].float())  # (B, D) each
+        baselines = tuple(torch.zeros_like(p) for p in parts)
+        (long_attr, short_attr), delta = IntegratedGradients(forward).attribute(
+            parts, baselines=baselines, additional_forward_args=(targets,), n_steps=n_steps, method="gausslegendre",
+            return_convergence_delta=True)
+        with torch.no_grad():
+            score, empty = forward(*parts, targets), forward(*baselines, targets)  # (B,) each
+    return InterestSplit(long_attr.sum(-1).detach().cpu(), short_attr.sum(-1).detach().cpu(), score.cpu(),
+                         empty.cpu(), delta.detach().cpu())
+
+
 # ---------------------------------------------------------------------------------------------
 # One user
 
@@ -432,6 +494,8 @@ class Explanation:
                 f"  attributions sum to {target.attribution_sum:.4f} = score - baseline "
                 f"{target.score - target.baseline_score:.4f} (convergence delta {target.delta:.1e}, "
                 f"{target.n_steps} steps)",
+                f"  from long-term interest {target.long_part:+.4f}, from short-term {target.short_part:+.4f}: "
+                f"long-term share {target.long_share:.0%}",
             ]
             rows = self.for_target(target.target_item).iloc[::-1].head(max_events)
             header = f"  {'pos':>5} {'item':<14} {'event':<10} {'short':>6} {'long':>6} {'attrib':>8} " \
@@ -570,7 +634,8 @@ def explain(
     attribution (sum of the three below), attribution_item, attribution_event, attribution_gap,
     and with occlusion: occlusion_score, occlusion_rank, occlusion_drop, occlusion_rank_change.
     `Explanation.targets` columns: target_item, [title, category], score, rank, baseline_score,
-    attribution_sum, delta, n_steps (the steps actually used for that target).
+    attribution_sum, delta, n_steps (the steps actually used for that target), and the interest
+    split (see `interest_split`): long_part, short_part, long_share.
     """
     u = _user(seqs, user)
     info = item_info(items)
@@ -610,6 +675,7 @@ def explain(
         for column in ("occlusion_score", "occlusion_rank", "occlusion_drop", "occlusion_rank_change"):
             events[column] = occluded[column].to_numpy()  # same (target, position) order as `events`
 
+    split = interest_split(model, pad_histories([history] * K, model.config.max_len), target_ids)
     target_frame = pd.DataFrame(
         {
             "target_item": names,
@@ -619,6 +685,9 @@ def explain(
             "attribution_sum": components.sum((1, 2)),
             "delta": attributions.delta.numpy().astype(np.float64),
             "n_steps": steps,
+            "long_part": split.long.numpy().astype(np.float64),
+            "short_part": split.short.numpy().astype(np.float64),
+            "long_share": split.long_share.numpy().astype(np.float64),
         }
     )
     return Explanation(

@@ -56,6 +56,8 @@ class LTSIOutput:
     short_attention: torch.Tensor  # (B, T, T) row t: weights over steps <= t in the short window
     long_attention: torch.Tensor  # (B, T, T) row t: weights over all steps <= t
     gate: torch.Tensor  # (B, T) share of long-term interest at each step
+    long: torch.Tensor  # (B, T, D) long-term interest before the mix (zeros without the long-term branch)
+    short: torch.Tensor  # (B, T, D) short-term interest before the mix
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -175,8 +177,11 @@ class LTSI(nn.Module):
         gate = gate * mask  # (B, T) no interest at padding
 
         mixed = gate[..., None] * long + (1 - gate[..., None]) * short  # (B, T, D)
-        interest = self.output(self.dropout(mixed))  # (B, T, D)
-        return LTSIOutput(interest, short_attention, long_attention, gate)
+        return LTSIOutput(self.head(mixed), short_attention, long_attention, gate, long, short)
+
+    def head(self, mixed: torch.Tensor) -> torch.Tensor:
+        """Mixed interest -> the interest vector that scores items; (..., D) -> (..., D)."""
+        return self.output(self.dropout(mixed))
 
     def scores(self, interest: torch.Tensor, mask_padding: bool = True) -> torch.Tensor:
         """Score of every item: inner product with the tied item embeddings; (..., D) -> (..., N)."""

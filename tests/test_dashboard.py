@@ -320,6 +320,10 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
     ok(at)
     held = state.heldout(demo_run, other)["item_id"]
     assert at.session_state["target"][-1] == held
+    split = state.explanation(at.session_state["run"], other, end=state.heldout(demo_run, other)["end"],
+                              target=held).targets.iloc[0]
+    words = [c.value for c in at.caption if "its score" in c.value and held in c.value]  # the held-out item's split
+    assert len(words) == 1 and f"long-term {split['long_part']:+.2f}, short-term {split['short_part']:+.2f}" in words[0]
 
     # what-if: untick the two most recent events (rows 0 and 1 of the editor, most recent first)
     end = state.heldout(demo_run, other)["end"]

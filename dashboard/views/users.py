@@ -100,6 +100,10 @@ with state.guard("explaining this user"):
                        "versus the last few events (short-term).")
         st.markdown(figures.gate_bar_html(g), unsafe_allow_html=True)  # plain HTML: no chart to redraw per user
         st.caption(state.gate_words(g))
+        st.caption(state.split_words(target_row, f"**{item_name(target_item)}**"),
+                   help="Integrated Gradients over the two parts the model adds up (gate × long-term interest, "
+                        "(1 − gate) × short-term interest): the gate is one number for all items; this says which "
+                        "part the explained item's score owes to.")
     with s2:
         n_hist = exp.n_history
         if exp.n_window < n_hist:
