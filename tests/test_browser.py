@@ -133,8 +133,9 @@ def test_upload_train_explain_export(server, browser):
     page.goto(server)
     idle(page)
     step("start page")
-    assert page.get_by_text("Why did the model recommend that?").is_visible()
-    assert page.get_by_role("button", name="Open the demo").is_visible()
+    # wait, not is_visible(): on a cold server the page can be idle for a moment before its first run
+    page.get_by_text("Why did the model recommend that?").wait_for()
+    page.get_by_role("button", name="Open the demo").wait_for()
     shot(page, "1-start")
 
     # Data: upload the e-commerce log through the file input
