@@ -121,8 +121,9 @@ def events_per_user(events: pd.DataFrame) -> go.Figure:
     width = max(1, math.ceil(cap / 60))  # whole numbers of events per bar, at most about 60 bars
     fig = go.Figure(go.Histogram(x=clipped, xbins=dict(start=0.5, end=cap + 0.5, size=width),
                                  marker_color=LTSI_COLOR, hovertemplate="%{x} events: %{y:,} users<extra></extra>"))
-    fig.add_vline(x=median, line_dash="dash", line_color="#444",
-                  annotation_text=f"median {median:g}", annotation_position="top right")
+    right_half = median >= (clipped.min() + cap) / 2  # then the label goes left of the line, inside the plot
+    fig.add_vline(x=median, line_dash="dash", line_color="#444", annotation_text=f"median {median:g}",
+                  annotation_position="top left" if right_half else "top right")
     _style(fig, height=300, bargap=0.05,
                       title=dict(text=f"Events per user ({plural(len(counts), 'user')}; last bar = {cap}+)", x=0.0))
     fig.update_xaxes(title_text="events per user", dtick=1 if cap - clipped.min() <= 12 else None)  # no 6.8 events
@@ -337,15 +338,19 @@ def user_heatmap(frame: pd.DataFrame, signals: Sequence[tuple[str, str, str]], *
                                 yref="paper", showarrow=False, font=dict(size=13, color="#374151")))
     bottom = "xaxis" if n == 1 else f"xaxis{n}"
     layout[bottom].update(title=dict(text=axis_hint, font=dict(size=12)))
-    if len(frame) <= max_labels and "title" in frame:
+    labelled = len(frame) <= max_labels and "title" in frame
+    if labelled:
         ticktext = [_short(t if isinstance(t, str) and t else i, 16) for t, i in zip(frame["title"], frame["item_id"])]
-        layout[bottom].update(tickmode="array", tickvals=x, ticktext=ticktext, tickangle=-45)
+        layout[bottom].update(tickmode="array", tickvals=x, ticktext=ticktext, tickangle=-45, automargin=True)
+        layout[bottom]["title"]["standoff"] = 14  # below the slanted labels, not through them
     shapes = [dict(type="rect", xref="x", yref="paper", x0=pos - 0.5, x1=pos + 0.5, y0=0, y1=1, fillcolor="#888",
                    opacity=0.35, line_width=0, layer="above") for pos in removed]
     height = 90 + 95 * n + (110 if len(frame) <= max_labels else 30)
     layout.update(BASE_LAYOUT, height=height, hovermode="closest", showlegend=False, clickmode="event+select",
                   dragmode=False, annotations=annotations, shapes=shapes,
-                  title=dict(text=title, x=0.0), margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+                  title=dict(text=title, x=0.0),
+                  # room on the left for the first slanted item label, which would be cut off at the edge
+                  margin=dict(l=80 if labelled else 10, r=10, t=60 if title else 30, b=10))
     return go.Figure(data=data, layout=layout)
 
 

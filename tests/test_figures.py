@@ -78,10 +78,13 @@ def test_events_per_user_bars_are_whole_numbers_of_events():
     fig = figures.events_per_user(same)
     assert fig.data[0].xbins.size == 1 and fig.data[0].xbins.start == 0.5  # bars centred on 1, 2, ... 7
     assert fig.layout.xaxis.dtick == 1  # ticks at whole numbers, not 6.8
+    assert fig.layout.annotations[0].xanchor == "right"  # the median sits at the right edge: its label goes left
     many = pd.DataFrame({"user_id": np.repeat(np.arange(500), np.arange(500) + 1), "item_id": "x"})
     fig = figures.events_per_user(many)
     assert fig.data[0].xbins.size == math.ceil(int(np.percentile(np.arange(1, 501), 99)) / 60)
     assert fig.layout.xaxis.dtick is None
+    skewed = pd.DataFrame({"user_id": np.repeat(np.arange(21), [2] * 20 + [30]), "item_id": "x"})  # median 2
+    assert figures.events_per_user(skewed).layout.annotations[0].xanchor == "left"  # its label right of the line
 
 
 def test_item_popularity_is_a_log_log_long_tail(events):
