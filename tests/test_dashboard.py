@@ -191,6 +191,15 @@ def test_bad_uploads_show_a_message_not_a_traceback(name, content, fragment):
     assert at.session_state["dataset"] is None or at.session_state["dataset"].kind != "upload"
 
 
+def test_upload_a_log_on_the_start_page_opens_the_uploader_not_a_demo():
+    at = app()
+    at.button(key="go_data").click().run()
+    ok(at)
+    assert at.session_state["data_source"] == "upload"  # and no demo was loaded:
+    assert "dataset" not in at.session_state or at.session_state["dataset"] is None
+    assert at.file_uploader(key="upload_events") is not None and not at.metric
+
+
 def test_a_bad_upload_after_good_data_shows_no_stale_report():
     at = app()
     at.switch_page("views/data.py").run()  # the e-commerce demo is loaded
@@ -393,6 +402,8 @@ def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view
     ok(at)
     loaded = at.session_state["run"]
     assert loaded.name == "Uploaded run my_run.zip"
+    assert "Loaded **Uploaded run my_run.zip**" in at.success[0].value  # the user sees that it worked
+    assert "active model works without it" in at.info[0].value  # no data loaded: not a bare "no data yet"
     assert loaded.seqs.users == tiny_run.seqs.users and list(loaded.results["model"]) == list(tiny_run.results["model"])
     users = torch.arange(5).numpy()
     batch = history_batch(tiny_run.seqs, users, tiny_run.seqs.lengths[users], tiny_run.model_config.max_len)

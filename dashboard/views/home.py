@@ -35,6 +35,7 @@ with right:
         "item column and (ideally) a time column. Columns are detected automatically; you can change them."
     )
     if st.button("Upload a log", icon=":material/upload:", key="go_data"):
+        st.session_state["data_source"] = "upload"  # open the Data page on its uploader, not on a demo
         st.switch_page("views/data.py")
 
 st.divider()

@@ -37,10 +37,18 @@ with st.expander("Load a saved run (.zip from the Export page)", icon=":material
     if saved is not None and st.button("Load this run", key="load_uploaded_run"):
         with state.guard("loading the run"):
             state.set_run(state.load_run_zip(saved.getvalue(), saved.name))
+            st.session_state["run_loaded"] = state.run().name  # said once, on the page the rerun draws
             st.rerun()
 
+loaded = st.session_state.pop("run_loaded", None)
+if loaded:
+    st.success(f"Loaded **{loaded}**: it is the active model now; Users, Model and Export show it.",
+               icon=":material/check_circle:")
+
 if dataset is None:
-    st.info("There is no data yet. Load the e-commerce demo, or upload a log on the Data page.",
+    then = ("The active model works without it on Users, Model and Export; to train a new one, load" if active
+            else "Load")
+    st.info(f"There is no data to train on yet. {then} the e-commerce demo, or upload a log on the Data page.",
             icon=":material/info:")
     if st.button("Load the e-commerce demo data", key="train_load_demo"):
         with state.guard("loading the demo"):
@@ -186,7 +194,8 @@ else:
         st.info(catalogue_note, icon=":material/info:")  # instead of advice read from meaningless metrics
     elif results is not None and len(results) and "NDCG@10" in results and not stopped.startswith("time budget"):
         ours = results.loc[results["model"] == "LTSI", "NDCG@10"]
-        best_other = results.loc[~results["model"].str.startswith("LTSI"), "NDCG@10"].max()
+        others = results[~results["model"].str.startswith("LTSI")]
+        best_other = others["NDCG@10"].max()
         if len(ours) and float(ours.iat[0]) < float(best_other):
             if stopped.startswith("early stop"):
                 why = ("Training ran until the validation score stopped improving, so more epochs would not help: "
@@ -198,7 +207,9 @@ else:
             else:
                 why = ("It may not have learned enough yet. Train with more epochs (and no time budget), or load "
                        "the pre-trained demo model.")
-            st.info(f"LTSI scores below a simple baseline here. {why}", icon=":material/info:")
+            best_name = others.loc[others["NDCG@10"].idxmax(), "model"]
+            st.info(f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {best_name} ({float(best_other):.4f}) "
+                    f"here. {why}", icon=":material/info:")
     if results is not None and len(results):
         st.markdown("**Test metrics**: each user's last event, ranked among all items (best per column shaded)")
         shown = results.set_index("model")
