@@ -11,6 +11,8 @@ validation and test targets never leak into them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -28,6 +30,46 @@ def _popularity(seqs: Sequences, train: np.ndarray) -> np.ndarray:
     counts = np.bincount(seqs.item_ids[train], minlength=len(seqs.items)).astype(np.float64)  # (N,)
     counts[PADDING_IDX] = 0
     return counts
+
+
+@dataclass(frozen=True)
+class TrainingCounts:
+    """How often each item occurs, and each item directly follows another, in the training events."""
+
+    n_items: int
+    items: np.ndarray  # (N,) float64 occurrences of each item (padding: 0)
+    keys: np.ndarray  # (P,) int64 previous item * N + next item, sorted, one per observed pair
+    transitions: np.ndarray  # (P,) float64 occurrences of each pair
+
+    def __post_init__(self) -> None:
+        if self.items.shape != (self.n_items,) or self.keys.shape != self.transitions.shape:
+            raise LTSIError("Training counts: items must have one count per item and every pair one count.")
+        if len(self.keys) and (np.any(np.diff(self.keys) <= 0) or self.keys[0] < 0
+                               or self.keys[-1] >= self.n_items * self.n_items):
+            raise LTSIError("Training counts: pair keys must be unique, sorted and within the catalogue.")
+
+
+def training_counts(seqs: Sequences, split: Split, max_successors: int | None = None) -> TrainingCounts:
+    """Item and item-to-next-item counts over the training part of the split.
+
+    A pair (event e, event e + 1) counts when both are training events of the same user. With
+    `max_successors`, each item keeps only its that-many most frequent successors (ties: lower
+    item index), which bounds the memory a history's successors take in a batch.
+    """
+    train = _train_mask(seqs, split)  # (E,)
+    n = len(seqs.items)
+    same_user = np.ones(seqs.n_events, dtype=bool)
+    same_user[seqs.offsets[1:] - 1] = False  # the last event of a user has no successor
+    pair = same_user & train & np.roll(train, -1)  # (E,) event e -> e + 1 is a training transition
+    src, dst = seqs.item_ids[pair], seqs.item_ids[np.flatnonzero(pair) + 1]
+    keys, counts = np.unique(src * n + dst, return_counts=True)  # sorted by (src, dst)
+    if max_successors is not None and len(keys):
+        order = np.lexsort((keys % n, -counts, keys // n))  # per previous item: most frequent first
+        first = np.searchsorted(keys[order] // n, keys[order] // n)  # (P,) start of each item's group
+        kept = order[np.arange(len(order)) - first < max_successors]
+        kept.sort()
+        keys, counts = keys[kept], counts[kept]
+    return TrainingCounts(n, _popularity(seqs, train), keys.astype(np.int64), counts.astype(np.float64))
 
 
 class MostPopular:
@@ -57,19 +99,13 @@ class LastItemTransitions:
     name = "last-item transitions"
 
     def fit(self, seqs: Sequences, split: Split) -> LastItemTransitions:
-        train = _train_mask(seqs, split)  # (E,)
-        n = len(seqs.items)
-        # a pair (event e, event e + 1) counts when both are training events of the same user
-        same_user = np.ones(seqs.n_events, dtype=bool)
-        same_user[seqs.offsets[1:] - 1] = False  # the last event of a user has no successor
-        pair = same_user & train & np.roll(train, -1)  # (E,) event e -> e + 1 is a training transition
-        src, dst = seqs.item_ids[pair], seqs.item_ids[np.flatnonzero(pair) + 1]
-        keys, counts = np.unique(src * n + dst, return_counts=True)  # sorted by (src, dst)
+        counts = training_counts(seqs, split)
+        n = counts.n_items
         self.n_items = n
-        self.indptr = np.searchsorted(keys // n, np.arange(n + 1)).astype(np.int64)  # (N + 1,)
-        self.indices = (keys % n).astype(np.int64)  # (P,)
-        self.values = counts.astype(np.float32)  # (P,)
-        popularity = _popularity(seqs, train)
+        self.indptr = np.searchsorted(counts.keys // n, np.arange(n + 1)).astype(np.int64)  # (N + 1,)
+        self.indices = (counts.keys % n).astype(np.int64)  # (P,)
+        self.values = counts.transitions.astype(np.float32)  # (P,)
+        popularity = counts.items
         self.prior = torch.from_numpy(popularity / (popularity.max() + 1.0)).float()  # (N,) in [0, 1)
         return self
 

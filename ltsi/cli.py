@@ -140,13 +140,15 @@ def synth(
     items: int = typer.Option(2000, "--items", help="Number of items."),
     categories: int = typer.Option(12, "--categories", help="Number of item categories."),
     mean_events: int = typer.Option(50, "--mean-events", help="Average events per user."),
+    min_events: int = typer.Option(8, "--min-events", help="Fewest events per user (2 or more): lower it for "
+                                                           "short sessions, raise it for long histories."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same log."),
 ) -> None:
     """Write a synthetic e-commerce log with planted long- and short-term interest."""
     from ltsi.synth import generate, write_log
 
     log = run_or_exit(generate, n_users=users, n_items=items, n_categories=categories,
-                      mean_events=mean_events, seed=seed)
+                      mean_events=mean_events, min_events=min_events, seed=seed)
     paths = run_or_exit(write_log, log, out)
     typer.echo(f"Wrote {len(log.events):,} events of {users:,} users on {items:,} items: "
                + ", ".join(str(p) for p in paths))
@@ -208,14 +210,17 @@ def train(
     path: str = typer.Argument(..., help="Event log (CSV, TSV, Parquet, JSON lines, .dat)."),
     out: str = typer.Option(..., "--out", help="Folder for the trained run."),
     items: Optional[str] = typer.Option(None, "--items", help="Item table (item_id, title, category)."),
-    epochs: int = typer.Option(None, "--epochs", help="Most epochs (default: the library default; "
-                                                      "early stopping usually ends sooner)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Most epochs (default: planned from the "
+                                                                        "log's size; early stopping may end sooner)."),
+    budget: Optional[float] = typer.Option(None, "--budget", min=1, help="Time budget in seconds, as in the "
+                                           "dashboard's Train view: the learning rate anneals within it."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same model on CPU."),
-    max_len: int = typer.Option(50, "--max-len", help="Events of history the model reads."),
-    dim: int = typer.Option(64, "--dim", help="Embedding size."),
-    ablations: bool = typer.Option(False, "--ablations", help="Also train LTSI without attention, without "
-                                                               "the long-term branch and without the gate."),
+    max_len: Optional[int] = typer.Option(None, "--max-len", min=1, help="Events of history the model reads "
+                                                                         "(default: planned from the log)."),
+    dim: int = typer.Option(64, "--dim", min=1, help="Embedding size."),
+    ablations: bool = typer.Option(False, "--ablations", help="Also train LTSI without attention, without the "
+                                   "long-term branch, without the gate and without the counts part."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
 ) -> None:
@@ -225,34 +230,50 @@ def train(
     from ltsi.model import ModelConfig
     from ltsi.runs import model_scorers, save_run
     from ltsi.sequences import build_sequences, leave_one_out
-    from ltsi.train import ABLATIONS, TrainConfig
+    from ltsi.train import ABLATIONS, plan_training
     from ltsi.train import train as fit
 
     log = run_or_exit(load_events, path, items=items, min_events=min_events)
     seqs = run_or_exit(build_sequences, log.events)
     split = run_or_exit(leave_one_out, seqs)
+    model_settings = {"dim": dim, **({"max_len": max_len} if max_len else {})}
+    plan = run_or_exit(plan_training, seqs, split, device, budget, model=model_settings,
+                       train={"seed": seed, **({"epochs": epochs} if epochs else {})})
     if not quiet:
         typer.echo(f"{seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items; "
                    f"{len(split.test):,} users held out for validation and test.", err=True)
-    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types),
-                               dim=dim, max_len=max_len)
-    train_config = TrainConfig(device=device, seed=seed, **({"epochs": epochs} if epochs else {}))
-    result = run_or_exit(fit, seqs, split, model_config, train_config, callback=_ProgressPrinter(quiet))
+        typer.echo("settings:\n" + "\n".join(f"  {line}" for line in plan.reasons), err=True)
+    result = run_or_exit(fit, seqs, split, plan.model_config, plan.train_config, callback=_ProgressPrinter(quiet))
     extra = {}
     if ablations:
         for name, switches in ABLATIONS.items():
             if not quiet:
                 typer.echo(f"ablation: {name}", err=True)
-            config = ModelConfig(**{**model_config.to_dict(), **switches})
-            extra[name] = run_or_exit(fit, seqs, split, config, train_config, callback=_ProgressPrinter(quiet))
+            config = ModelConfig(**{**plan.model_config.to_dict(), **switches})
+            extra[name] = run_or_exit(fit, seqs, split, config, plan.train_config, callback=_ProgressPrinter(quiet))
     # every model on the test cases; the table is stored with the run
     scorers = model_scorers(result.model, {name: r.model for name, r in extra.items()}, seqs, split)
-    table = run_or_exit(compare, scorers, seqs, split.test, max_len)
+    table = run_or_exit(compare, scorers, seqs, split.test, plan.model_config.max_len)
     metrics = [{"split": "test", **row} for row in table.to_dict(orient="records")]
     run_or_exit(save_run, out, result, seqs, split, items_table=log.items, metrics=metrics, ablations=extra)
     typer.echo(f"Trained in {result.seconds:.1f} s on {result.device} ({result.stopped}); best epoch "
                f"{result.best_epoch}. Saved to {out}")
     typer.echo(_metrics_text(table))
+    verdict = _verdict(table)
+    if verdict:
+        typer.echo(verdict)
+
+
+def _verdict(table) -> str:
+    """One line when LTSI loses to a baseline on the test cases: honest numbers under the table."""
+    from ltsi.baselines import BASELINES
+
+    rows = table.set_index("model")["NDCG@10"]
+    best = max(BASELINES, key=lambda name: rows[name])
+    if rows["LTSI"] >= rows[best]:
+        return ""
+    return (f"Warning: LTSI is below the {best} baseline on test NDCG@10 ({rows['LTSI']:.4f} < {rows[best]:.4f}); "
+            "its explanations describe a model that a simple rule beats.")
 
 
 def _metrics_text(table) -> str:

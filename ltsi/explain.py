@@ -6,7 +6,8 @@ Every per-user view is a tidy DataFrame with one row per past event that the mod
 - attention: the short-term attention of the final step, the long-term pooling weights and the gate
   (share of long-term interest), exactly as `LTSI.forward` used them;
 - attribution: Captum Layer Integrated Gradients on the three input embeddings (item, event type,
-  time gap), target = the score of one item. Baseline = padding: every event's three embeddings
+  time gap), target = the score of one item, plus each event's exact term of the counts part (how
+  often the target followed that event's item in training). Baseline = padding: every event's three embeddings
   move from the padding vector (zero in a model trained by `ltsi.train`) to their real value,
   while the sequence keeps its length and order (the LSTM and the attention masks see the real
   events). By completeness the attributions sum to score(history) - score(baseline) up to the
@@ -16,7 +17,8 @@ Every per-user view is a tidy DataFrame with one row per past event that the mod
 - interest split: how much of a target's score comes from long-term vs short-term interest:
   Integrated Gradients over the two gated parts (gate * long-term, (1 - gate) * short-term) that
   the model adds up, from an empty interest (both zero). The gate is one number per user; the split
-  is per item, and it is what changed that item's score;
+  is per item, and it is what changed that item's score. Beside them, the counts part's two exact
+  terms: the recent items' transitions and the target's popularity;
 - what-if: the top-K before and after removing events and/or appending items.
 
 Global views (`attention_by_recency`, `gate_distribution`, `event_type_attribution`, `item_map`)
@@ -52,7 +54,9 @@ from ltsi.evaluate import target_ranks
 from ltsi.model import LTSI
 from ltsi.sequences import FIRST_EVENT_BUCKET, PADDING_IDX, Batch, Sequences, gap_buckets
 
-COMPONENTS = ("item", "event", "gap")  # the three embeddings summed into each event's input
+# what each past event's attribution is made of: its three input embeddings (Integrated Gradients)
+# and its item's training successors (the counts part, exact: it is a sum over events)
+COMPONENTS = ("item", "event", "gap", "transitions")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,8 +209,11 @@ def _history_mask(histories: Sequence[History], n_items: int) -> torch.Tensor:
 @torch.no_grad()
 def _last_outputs(model: LTSI, batch: Batch):
     with eval_mode(model):
-        out = model(*(t.to(_device(model)) for t in (batch.items, batch.events, batch.gaps)))
+        items, events, gaps = (t.to(_device(model)) for t in (batch.items, batch.events, batch.gaps))
+        out = model(items, events, gaps)
         scores = model.scores(out.interest[:, -1]).float()  # (B, N) padding column is -inf
+        if model.config.transitions:
+            model.add_counts(scores, model.count_sources(items)[:, -1])  # (B, N)
     return out, scores
 
 
@@ -245,11 +252,11 @@ def score_histories(
 
 @dataclass
 class Attributions:
-    """LIG result for a batch of (history, target) rows."""
+    """Attribution of a batch of (history, target) rows to each past event (see `integrated_gradients`)."""
 
-    components: torch.Tensor  # (B, T, 3) attribution of item / event type / gap embedding per position
+    components: torch.Tensor  # (B, T, 4) per position: item / event type / gap embedding (LIG), transitions
     score: torch.Tensor  # (B,) target score for the real history
-    baseline_score: torch.Tensor  # (B,) target score with every event's embeddings at padding (zero)
+    baseline_score: torch.Tensor  # (B,) target score with no history: embeddings at padding (zero), no successors
     delta: torch.Tensor  # (B,) convergence delta: sum of attributions - (score - baseline_score)
 
     @property
@@ -279,7 +286,7 @@ def _embeddings_of(model: LTSI, ids: tuple[torch.Tensor, ...]) -> Iterator[None]
 
 
 def _target_score(model: LTSI, items, events, gaps, real_items, real_events, real_gaps, targets) -> torch.Tensor:
-    """Score of `targets` (B,) after the last event, with embeddings of (items, events, gaps); (B,)."""
+    """Interest part of `targets`' (B,) score after the last event, with embeddings of (items, events, gaps); (B,)."""
     with _embeddings_of(model, (items, events, gaps)):
         out = model(real_items, real_events, real_gaps)
     scores = model.scores(out.interest[:, -1], mask_padding=False)  # (B, N)
@@ -294,11 +301,18 @@ def integrated_gradients(
     internal_batch_size: int | None = None,
     method: str = "gausslegendre",
 ) -> Attributions:
-    """Layer Integrated Gradients of each row's target score over the item, event and gap embeddings.
+    """Each row's target score split over its past events: LIG over the item, event and gap
+    embeddings for the interest part, and the exact per-event share of the counts part.
+
+    The interest part moves from its value with every embedding at padding to its real value
+    (Layer Integrated Gradients). The counts part is w_k * log(1 + #(item k events back -> target))
+    per event plus a popularity term that needs no history: each event gets its own term, and the
+    popularity term is part of the baseline score. So the four components of all events add up to
+    score - baseline_score up to the LIG convergence delta.
 
     Rows may be different users or the same history repeated with different targets (that is how
     several targets go in one call). Padding positions get exactly zero: their input and baseline
-    embeddings are both the zero padding vector.
+    embeddings are both the zero padding vector, and padding has no successors.
     """
     from captum.attr import LayerIntegratedGradients  # imported here: captum is slow to import
 
@@ -335,7 +349,15 @@ def integrated_gradients(
         with torch.no_grad():
             score = _target_score(model, *inputs, *inputs, targets)  # (B,)
             baseline_score = _target_score(model, *baselines, *inputs, targets)  # (B,)
-    components = torch.stack([a.sum(-1) for a in per_layer], -1)  # (B, T, 3) sum over the embedding dim
+            transitions = torch.zeros_like(batch.items, dtype=torch.float32)  # (B, T)
+            if model.config.transitions:
+                lags = min(model.config.transition_lags, batch.items.shape[1])
+                parts = model.transition_parts(model.count_sources(batch.items)[:, -1], targets)  # (B, L) lag 0 first
+                transitions[:, -lags:] = parts[:, :lags].flip(-1).float()  # (B, T) oldest lag leftmost
+                popularity = model.popularity_part(targets).float()  # (B,)
+                score = score + transitions.sum(-1) + popularity
+                baseline_score = baseline_score + popularity
+    components = torch.stack([a.sum(-1) for a in per_layer] + [transitions], -1)  # (B, T, 4)
     return Attributions(
         components=components.detach().float().cpu(),
         score=score.cpu(),
@@ -396,9 +418,11 @@ class InterestSplit:
 
     long: torch.Tensor  # (B,) attribution to gate * long-term interest
     short: torch.Tensor  # (B,) attribution to (1 - gate) * short-term interest
+    transitions: torch.Tensor  # (B,) counts part: the recent items' training successors (exact; 0 without it)
+    popularity: torch.Tensor  # (B,) counts part: the target's training popularity (exact; 0 without it)
     score: torch.Tensor  # (B,) target score
-    empty_score: torch.Tensor  # (B,) target score from an empty interest (both parts zero)
-    delta: torch.Tensor  # (B,) convergence delta: long + short - (score - empty_score)
+    empty_score: torch.Tensor  # (B,) interest part of the target score from an empty interest (both parts zero)
+    delta: torch.Tensor  # (B,) convergence delta: long + short + transitions + popularity - (score - empty_score)
 
     @property
     def long_share(self) -> torch.Tensor:
@@ -413,13 +437,15 @@ def interest_split(
     targets: torch.Tensor | np.ndarray | Sequence[int],
     n_steps: int = 64,
 ) -> InterestSplit:
-    """How much of each row's target score comes from long-term vs short-term interest.
+    """How much of each row's target score comes from long-term interest, short-term interest,
+    the recent items' transitions and the target's popularity.
 
-    After the last event the model scores items from head(gate * long + (1 - gate) * short). The
-    gate alone does not say which part an item's score owes to: both parts are vectors, and one item
-    can be carried by the smaller part. Integrated Gradients over the two parts, from zero to their
-    real value, splits score - empty_score between them (completeness, up to `delta`). Without the
-    long-term branch the long part is exactly zero.
+    After the last event the interest part scores items from head(gate * long + (1 - gate) * short).
+    The gate alone does not say which part an item's score owes to: both parts are vectors, and one
+    item can be carried by the smaller part. Integrated Gradients over the two parts, from zero to
+    their real value, splits the interest part's score - empty_score between them (completeness, up
+    to `delta`). The counts part is added as it is: it is already a sum of its two terms. Without
+    the long-term branch the long part is exactly zero; without the counts part so are the last two.
     """
     from captum.attr import IntegratedGradients  # imported here: captum is slow to import
 
@@ -444,8 +470,12 @@ def interest_split(
             return_convergence_delta=True)
         with torch.no_grad():
             score, empty = forward(*parts, targets), forward(*baselines, targets)  # (B,) each
-    return InterestSplit(long_attr.sum(-1).detach().cpu(), short_attr.sum(-1).detach().cpu(), score.cpu(),
-                         empty.cpu(), delta.detach().cpu())
+            transitions = popularity = torch.zeros_like(score)  # (B,)
+            if model.config.transitions:
+                transitions = model.transition_parts(model.count_sources(batch.items)[:, -1], targets).sum(-1).float()
+                popularity = model.popularity_part(targets).float()  # (B,)
+    return InterestSplit(long_attr.sum(-1).detach().cpu(), short_attr.sum(-1).detach().cpu(), transitions.cpu(),
+                         popularity.cpu(), (score + transitions + popularity).cpu(), empty.cpu(), delta.detach().cpu())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,19 +524,20 @@ class Explanation:
                 f"  attributions sum to {target.attribution_sum:.4f} = score - baseline "
                 f"{target.score - target.baseline_score:.4f} (convergence delta {target.delta:.1e}, "
                 f"{target.n_steps} steps)",
-                f"  from long-term interest {target.long_part:+.4f}, from short-term {target.short_part:+.4f}: "
-                f"long-term share {target.long_share:.0%}",
+                f"  from long-term interest {target.long_part:+.4f}, from short-term {target.short_part:+.4f} "
+                f"(long-term share {target.long_share:.0%}), from the recent items' transitions "
+                f"{target.transitions_part:+.4f}, from popularity {target.popularity_part:+.4f}",
             ]
             rows = self.for_target(target.target_item).iloc[::-1].head(max_events)
             header = f"  {'pos':>5} {'item':<14} {'event':<10} {'short':>6} {'long':>6} {'attrib':>8} " \
-                     f"{'item':>8} {'event':>8} {'gap':>8}"
+                     f"{'item':>8} {'event':>8} {'gap':>8} {'trans.':>8}"
             has_occlusion = "occlusion_drop" in rows.columns
             lines.append(header + (f" {'occl.drop':>9} {'rank+':>6}" if has_occlusion else ""))
             for r in rows.itertuples(index=False):
                 name = str(getattr(r, "title", r.item_id))[:14]
                 line = (f"  {r.position:>5} {name:<14} {str(r.event)[:10]:<10} {r.short_attention:>6.3f} "
                         f"{r.long_attention:>6.3f} {r.attribution:>8.4f} {r.attribution_item:>8.4f} "
-                        f"{r.attribution_event:>8.4f} {r.attribution_gap:>8.4f}")
+                        f"{r.attribution_event:>8.4f} {r.attribution_gap:>8.4f} {r.attribution_transitions:>8.4f}")
                 if has_occlusion:
                     line += f" {r.occlusion_drop:>9.4f} {r.occlusion_rank_change:>6g}"
                 lines.append(line)
@@ -631,11 +662,13 @@ def explain(
     `Explanation.events` columns, one row per (target, event the model reads), oldest first:
     target_item, position, recency, timestamp, item_id, [title, category], event,
     short_attention, long_attention, gate, attention (see `attention`),
-    attribution (sum of the three below), attribution_item, attribution_event, attribution_gap,
+    attribution (sum of the four below), attribution_item, attribution_event, attribution_gap
+    (LIG over the interest part), attribution_transitions (the event's exact counts-part term),
     and with occlusion: occlusion_score, occlusion_rank, occlusion_drop, occlusion_rank_change.
     `Explanation.targets` columns: target_item, [title, category], score, rank, baseline_score,
     attribution_sum, delta, n_steps (the steps actually used for that target), and the interest
-    split (see `interest_split`): long_part, short_part, long_share.
+    split (see `interest_split`): long_part, short_part, long_share, transitions_part, popularity_part
+    and empty_score (they add up to score - empty_score).
     """
     u = _user(seqs, user)
     info = item_info(items)
@@ -688,6 +721,9 @@ def explain(
             "long_part": split.long.numpy().astype(np.float64),
             "short_part": split.short.numpy().astype(np.float64),
             "long_share": split.long_share.numpy().astype(np.float64),
+            "transitions_part": split.transitions.numpy().astype(np.float64),
+            "popularity_part": split.popularity.numpy().astype(np.float64),
+            "empty_score": split.empty_score.numpy().astype(np.float64),
         }
     )
     return Explanation(
@@ -911,15 +947,16 @@ def event_type_attribution(
     For each sampled user, the top-1 item after the full history is attributed; the absolute
     attributions of the events the model reads are pooled by event type. Columns: event, n_events,
     event_share (share of events), attribution_share (share of total |attribution|; compare with
-    event_share), mean_attribution (signed, per event), and item_part / event_part / gap_part: how
-    that type's |attribution| splits over the item, event-type and time-gap embeddings (sum 1).
+    event_share), mean_attribution (signed, per event), and item_part / event_part / gap_part /
+    transitions_part: how that type's |attribution| splits over the item, event-type and time-gap
+    embeddings and the counts part's transitions (sum 1).
     """
     index = _sample_users(seqs, users, max_users)
     n_types = len(seqs.event_types)
     abs_total = np.zeros(n_types)
     signed = np.zeros(n_types)
     count = np.zeros(n_types)
-    by_component = np.zeros((n_types, 3))
+    by_component = np.zeros((n_types, len(COMPONENTS)))
     for start in range(0, len(index), batch_size):
         histories = _full_histories(seqs, index[start : start + batch_size])
         batch = pad_histories(histories, model.config.max_len)
@@ -927,7 +964,7 @@ def event_type_attribution(
         targets = scores.argmax(1).cpu()  # (b,) top-1 item
         result = integrated_gradients(model, batch, targets, n_steps)
         types = batch.events.numpy().reshape(-1)  # (b * T,)
-        comps = result.components.numpy().reshape(-1, 3).astype(np.float64)  # (b * T, 3)
+        comps = result.components.numpy().reshape(-1, len(COMPONENTS)).astype(np.float64)  # (b * T, 4)
         real = batch.mask.numpy().reshape(-1)
         np.add.at(abs_total, types[real], np.abs(comps[real].sum(1)))
         np.add.at(signed, types[real], comps[real].sum(1))
@@ -947,6 +984,7 @@ def event_type_attribution(
             "item_part": shares[:, 0],
             "event_part": shares[:, 1],
             "gap_part": shares[:, 2],
+            "transitions_part": shares[:, 3],
         }
     )
 

@@ -9,12 +9,19 @@ Per step t of a user's (left-padded) behavior sequence:
    gap, so it can look for e.g. purchases), pooling linearly projected item embeddings -> LayerNorm;
 5. a gate g_t in [0, 1] (share of long-term interest) mixes the two; both are layer-normalised, so
    their scales are equal and the gate alone says how much each contributes;
-6. the score of item i is the inner product of Linear -> LayerNorm of the mixed interest with item
-   i's embedding (tied input/output embeddings).
+6. the interest part of item i's score is the inner product of Linear -> LayerNorm of the mixed
+   interest with item i's embedding (tied input/output embeddings);
+7. the counts part (the collaborative-filtering half of the hybrid) adds, for each of the last
+   `transition_lags` events, w_k * log(1 + how often item i directly followed that event's item in
+   the training events), plus w_pop * log(1 + how often i occurs in them). The counts are fixed
+   (`set_counts`); the weights w are learned. So from the first step the model knows what
+   "people who did X next did Y" and "most popular" know, and the interest part learns the rest.
+   The counts part is a sum over events, so its share of a score is exact per event.
 
 Ablations (switches in ModelConfig): `attention=False` replaces both attentions by their plain
 counterparts (short-term: the last LSTM state; long-term: the mean of the history), `long_term=False`
-drops the long-term branch, `gate=False` fixes the mix at 50/50.
+drops the long-term branch, `gate=False` fixes the mix at 50/50, `transitions=False` drops the
+counts part (scores from the interest alone). `ABLATIONS` names them once for every caller.
 
 All attention is causal (step t sees steps <= t) and masked so that padding gets exactly zero
 weight; every non-padding row sums to one. `forward` returns the attention and gate it used, so
@@ -26,10 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ltsi.baselines import TrainingCounts
+from ltsi.errors import LTSIError
 from ltsi.sequences import N_GAP_BUCKETS, PADDING_IDX, Batch
 
 
@@ -45,9 +55,20 @@ class ModelConfig:
     attention: bool = True  # False: no attention anywhere: last LSTM state + plain mean of the history (ablation)
     long_term: bool = True  # False: no long-term branch, gate fixed at 0 (ablation)
     gate: bool = True  # False: fixed 50/50 mix of long- and short-term interest (ablation)
+    transitions: bool = True  # False: no counts part, scores from the interest alone (ablation)
+    transition_lags: int = 3  # the last this-many events each add their items' training successors
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# LTSI's own ablations (DESIGN.md section 4): label -> ModelConfig switches; the one set of labels
+ABLATIONS = {
+    "no attention": {"attention": False},
+    "no long-term": {"long_term": False},
+    "no gate": {"gate": False},
+    "no transitions": {"transitions": False},
+}
 
 
 @dataclass
@@ -108,6 +129,13 @@ class LTSI(nn.Module):
         self.long_value = nn.Linear(D, D, bias=False)  # item embedding -> long-term interest space
         self.gate = nn.Linear(3 * D, 1)
         self.output = nn.Sequential(nn.Linear(D, D), nn.LayerNorm(D))
+        if config.transitions:
+            L = config.transition_lags
+            # start as "last item's successors, then the older ones, then popularity": useful from step one
+            self.transition_weight = nn.Parameter(1.0 / torch.arange(1, L + 1, dtype=torch.float32))  # (L,)
+            self.popularity_weight = nn.Parameter(torch.tensor(0.5))
+            self.set_counts(TrainingCounts(config.n_items, np.zeros(config.n_items), np.zeros(0, np.int64),
+                                           np.zeros(0)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -184,13 +212,94 @@ class LTSI(nn.Module):
         return self.output(self.dropout(mixed))
 
     def scores(self, interest: torch.Tensor, mask_padding: bool = True) -> torch.Tensor:
-        """Score of every item: inner product with the tied item embeddings; (..., D) -> (..., N)."""
+        """Interest part of every item's score: inner product with the tied item embeddings; (..., D) -> (..., N)."""
         logits = interest @ self.item_embedding.weight.T  # (..., N)
         if mask_padding:
             logits[..., PADDING_IDX] = float("-inf")  # padding is never a recommendation
         return logits
 
     def last_scores(self, batch: Batch) -> torch.Tensor:
-        """Scores after the most recent event of each row; (B, N)."""
+        """Scores after the most recent event of each row, both parts; (B, N)."""
         out = self(batch.items, batch.events, batch.gaps)
-        return self.scores(out.interest[:, -1])  # (B, N)
+        scores = self.scores(out.interest[:, -1])  # (B, N)
+        if self.config.transitions:
+            self.add_counts(scores, self.count_sources(batch.items)[:, -1])  # (B, N)
+        return scores
+
+    # ---- the counts part
+
+    def set_counts(self, counts: TrainingCounts) -> None:
+        """Fix the training counts the counts part reads (buffers: saved and moved with the model)."""
+        if counts.n_items != self.config.n_items:
+            raise LTSIError("The training counts are for another catalogue (their item count differs from the model's).")
+        keys = torch.as_tensor(counts.keys, dtype=torch.int64)  # (P,) sorted previous * N + next
+        device = self.item_embedding.weight.device
+        self.register_buffer("transition_keys", keys.to(device))
+        self.register_buffer("transition_counts", torch.as_tensor(counts.transitions, dtype=torch.float32).to(device))
+        self.register_buffer("item_counts", torch.as_tensor(counts.items, dtype=torch.float32).to(device))
+        # (N + 1,) CSR row starts of each previous item: derived, so not saved
+        indptr = torch.searchsorted(keys // counts.n_items, torch.arange(counts.n_items + 1))
+        self.register_buffer("transition_indptr", indptr.to(device), persistent=False)
+
+    def count_sources(self, items: torch.Tensor) -> torch.Tensor:
+        """Items of the last `transition_lags` events at each step; (B, T) -> (B, T, L), lag 0 first."""
+        L = self.config.transition_lags
+        padded = F.pad(items, (L - 1, 0), value=PADDING_IDX)  # (B, T + L - 1)
+        return padded.unfold(1, L, 1).flip(-1)  # (B, T, L) [..., k] = items[t - k]
+
+    def transition_parts(self, sources: torch.Tensor, targets: torch.Tensor, leave_out: bool = False) -> torch.Tensor:
+        """w_k * log(1 + #(sources[:, k] -> target)) per lag; (M, L), (M,) -> (M, L).
+
+        `leave_out`: the pair (sources[:, 0] -> target) is the training event being predicted, so
+        it is taken out of its own count (otherwise training would teach the model to trust counts
+        that always include the answer).
+        """
+        n, keys = self.config.n_items, self.transition_keys
+        counts = torch.zeros(sources.shape, device=sources.device)  # (M, L)
+        if len(keys):
+            wanted = sources * n + targets[:, None]  # (M, L)
+            at = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)  # (M, L)
+            counts = torch.where(keys[at] == wanted, self.transition_counts[at], 0.0)  # (M, L)
+        if leave_out:
+            counts[:, 0] = (counts[:, 0] - 1).clamp(min=0)
+        return self.transition_weight * torch.log1p(counts)  # (M, L)
+
+    def popularity_part(self, items: torch.Tensor, leave_out: bool = False) -> torch.Tensor:
+        """w_pop * log(1 + training count) of `items` (any shape); `leave_out` takes one occurrence off."""
+        counts = self.item_counts[items]
+        if leave_out:
+            counts = (counts - 1).clamp(min=0)
+        return self.popularity_weight * torch.log1p(counts)
+
+    def add_counts(self, scores: torch.Tensor, sources: torch.Tensor, columns: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+        """Add the counts part to `scores` in place and return it; (M, N) or (M, C) for `columns` (C,) distinct.
+
+        In place because at training time `scores` is the (positions x catalogue) logit matrix,
+        the largest tensor there is; a second one of the same size would double the memory.
+        """
+        M, L = sources.shape
+        n, indptr = self.config.n_items, self.transition_indptr
+        rows = sources.reshape(-1)  # (M * L,) one CSR row per (case, lag)
+        starts = indptr[rows]  # (M * L,)
+        lengths = indptr[rows + 1] - starts  # (M * L,)
+        owner = torch.repeat_interleave(torch.arange(M * L, device=rows.device), lengths)  # (P,)
+        offset = torch.arange(len(owner), device=rows.device) - (lengths.cumsum(0) - lengths)[owner]  # (P,)
+        pair = starts[owner] + offset  # (P,) index into the pair arrays
+        values = self.transition_weight[owner % L] * torch.log1p(self.transition_counts[pair])  # (P,)
+        successors = self.transition_keys[pair] % n  # (P,)
+        if columns is None:
+            popularity = self.popularity_part(torch.arange(n, device=rows.device))  # (N,)
+            where = successors
+        else:
+            popularity = self.popularity_part(columns)  # (C,)
+            position = torch.full((n,), -1, dtype=torch.int64, device=rows.device)  # (N,) column of each item
+            position[columns] = torch.arange(len(columns), device=rows.device)
+            keep = position[successors] >= 0  # (P,)
+            owner, values, where = owner[keep], values[keep], position[successors[keep]]
+        scores += popularity.to(scores.dtype)  # (M, N) or (M, C)
+        return scores.index_put_((owner // L, where), values.to(scores.dtype), accumulate=True)
+
+    def count_score(self, sources: torch.Tensor, targets: torch.Tensor, leave_out: bool = False) -> torch.Tensor:
+        """Counts part of one target's score per row; (M, L), (M,) -> (M,)."""
+        return self.transition_parts(sources, targets, leave_out).sum(-1) + self.popularity_part(targets, leave_out)

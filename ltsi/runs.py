@@ -32,13 +32,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import ltsi
+from ltsi.baselines import TrainingCounts
 from ltsi.errors import LTSIError
 from ltsi.model import LTSI, ModelConfig
 from ltsi.sequences import EvalCases, Sequences, Split, Vocabulary
 from ltsi.train import TrainConfig, TrainResult
 
 FORMAT = "ltsi-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: LTSI's counts part (training counts stored with the weights)
 REQUIRED = ("config.json", "model.safetensors", "sequences.safetensors")
 SEQUENCE_ARRAYS = ("offsets", "item_ids", "event_ids", "gap_ids", "timestamps")
 
@@ -136,7 +137,8 @@ def save_run(
 
 def _summary(result: TrainResult) -> dict:
     return {"best_epoch": result.best_epoch, "valid_metrics": result.valid_metrics, "stopped": result.stopped,
-            "seconds": round(result.seconds, 3), "device": result.device}
+            "stop_reason": result.stop_reason.value, "still_improving": result.still_improving,
+            "advice": result.advice, "seconds": round(result.seconds, 3), "device": result.device}
 
 
 def _slug(name: str) -> str:
@@ -176,7 +178,7 @@ def load_run(path: str | Path) -> Run:
                         "update LTSI to read it.")
     try:
         vocab = config["vocabularies"]
-        model_config = _dataclass_from(ModelConfig, config["model_config"], "model_config")
+        model_config = _model_config(config["model_config"], "model_config")
         train_config = _dataclass_from(TrainConfig, config.get("train_config", {}), "train_config")
         items_vocab, events_vocab = Vocabulary(tuple(vocab["items"])), Vocabulary(tuple(vocab["event_types"]))
         users = tuple(str(u) for u in vocab["users"])
@@ -211,7 +213,7 @@ def load_run(path: str | Path) -> Run:
     model = _load_model(model_config, path / "model.safetensors")
     ablations = {}
     for name, entry in config.get("ablations", {}).items():
-        ablation_config = _dataclass_from(ModelConfig, entry.get("model_config", {}), f"ablation {name}")
+        ablation_config = _model_config(entry.get("model_config", {}), f"ablation {name}")
         file = path / entry.get("file", "")
         if not file.is_file():
             raise LTSIError(f"{path} lists the ablation '{name}' but its weights ({file.name}) are missing.")
@@ -254,12 +256,25 @@ def _dataclass_from(cls, values: dict, what: str):
         raise LTSIError(f"The stored {what} is incomplete ({error}).") from None
 
 
+def _model_config(values: dict, what: str) -> ModelConfig:
+    """A stored model configuration; one without the `transitions` switch predates the counts part."""
+    config = _dataclass_from(ModelConfig, values, what)
+    if "transitions" not in values:
+        config.transitions = False
+    return config
+
+
 def _load_model(config: ModelConfig, file: Path) -> LTSI:
     model = LTSI(config)
     state = _read_tensors(file)
     try:
+        if config.transitions:  # the counts' sizes follow the data: set them before the weights go in
+            model.set_counts(TrainingCounts(config.n_items, state["item_counts"].double().numpy(),
+                                            state["transition_keys"].numpy(), state["transition_counts"].double().numpy()))
         model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
+    except KeyError as error:
+        raise LTSIError(f"The weights in {file} lack {error}: the file is damaged or belongs to another model.") from None
+    except (RuntimeError, LTSIError) as error:
         first = str(error).splitlines()[0] if str(error) else "shapes or names differ"
         raise LTSIError(f"The weights in {file} do not fit the stored model configuration ({first}).") from None
     return model.eval()

@@ -70,12 +70,21 @@ def generate(
     mean_events: int = 50,
     seed: int = 0,
     start: str = "2025-01-01",
+    min_events: int = 8,
 ) -> SyntheticLog:
-    """A synthetic log of about `n_users * mean_events` events (see module docstring)."""
+    """A synthetic log of about `n_users * mean_events` events (see module docstring).
+
+    Events per user are drawn from a log-normal around `mean_events` and clipped to
+    [`min_events`, max(20 * `mean_events`, `min_events`)]: lower `min_events` (2 at least: the final,
+    planted event needs an earlier cause) for short sessions, raise it for uniformly long histories.
+    """
     if n_users < 1 or n_items < 2 * n_categories or not 2 <= n_categories <= len(CATEGORIES):
         raise LTSIError(
             f"Synthetic log: need n_users >= 1, 2 <= n_categories <= {len(CATEGORIES)}, n_items >= 2 * n_categories."
         )
+    if mean_events < 1 or min_events < 2:
+        raise LTSIError("Synthetic log: need mean_events >= 1 and min_events >= 2 (the last event needs a cause).")
+    most_events = max(20 * mean_events, min_events)
     rng = np.random.default_rng(seed)
     items = _items(n_items, n_categories, rng)
     category = np.arange(n_items) % n_categories
@@ -90,7 +99,7 @@ def generate(
     t0 = pd.Timestamp(start, tz="UTC").value // 1_000_000_000
     rows_user, rows_item, rows_time, rows_event, causes = [], [], [], [], []
     for u in range(n_users):
-        n_events = int(np.clip(rng.lognormal(np.log(mean_events) - 0.3, 0.7), 8, 20 * mean_events))
+        n_events = int(np.clip(rng.lognormal(np.log(mean_events) - 0.3, 0.7), min_events, most_events))
         # at least one category is left for bursts (with 2-3 categories a taste could otherwise cover all)
         taste = rng.choice(n_categories, size=min(int(rng.integers(2, 4)), n_categories - 1), replace=False)
         taste_cdf = np.cumsum(rng.dirichlet(np.ones(len(taste)) * 2))

@@ -29,6 +29,7 @@ seed and thread count.
 from __future__ import annotations
 
 import copy
+import enum
 import math
 import os
 import time
@@ -41,18 +42,24 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ltsi.baselines import training_counts
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate, metric_names
-from ltsi.model import LTSI, ModelConfig
+from ltsi.model import ABLATIONS, LTSI, ModelConfig  # noqa: F401  (ABLATIONS: re-exported for callers)
 from ltsi.sequences import PADDING_IDX, Batch, NextItemDataset, Sequences, Split
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-# LTSI's own ablations (DESIGN.md section 4): name -> ModelConfig switches
-ABLATIONS = {
-    "no attention": {"attention": False},
-    "no long-term": {"long_term": False},
-    "no gate": {"gate": False},
-}
+MAX_SUCCESSORS = 100  # successors kept per item for the counts part: bounds a batch's gathered pairs
+
+
+class StopReason(enum.Enum):
+    """Why the training loop ended."""
+
+    CONVERGED = "converged"  # validation stopped improving (patience ran out)
+    EPOCHS = "epochs"  # the last planned epoch finished
+    BUDGET = "budget"  # the time budget ran out
+    REQUESTED = "requested"  # should_stop() said so
+    DIVERGED = "diverged"  # the loss became NaN or infinite
 
 
 @dataclass
@@ -79,6 +86,7 @@ class TrainConfig:
     sampled_softmax: bool | None = None  # None = automatic: on when the catalogue exceeds sampled_threshold
     sampled_threshold: int = 200_000  # items (padding included) above which sampling is switched on
     n_negatives: int = 8192  # shared uniform negatives per batch under sampled softmax
+    counts_lr_scale: float = 10.0  # the counts part's few weights (one per lag + popularity) learn this much faster
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,14 +107,98 @@ class Progress:
 @dataclass
 class TrainResult:
     model: LTSI  # best weights restored, eval mode, on CPU
-    history: pd.DataFrame  # per epoch: epoch, loss, validation metrics (NaN if not evaluated), seconds, eval_seconds
+    history: pd.DataFrame  # per epoch: epoch, loss, lr (at its end), validation metrics (NaN if not evaluated),
+    #                        seconds, eval_seconds
     best_epoch: int  # 0 when no epoch finished with a validation score
     valid_metrics: dict[str, float]  # validation metrics of the returned weights ({} when never evaluated)
     stopped: str  # why the loop ended, in plain words
+    stop_reason: StopReason
+    still_improving: bool  # the best validation score came at one of the last two evaluations
     seconds: float
     device: str
     model_config: ModelConfig = field(default=None)
     train_config: TrainConfig = field(default=None)
+
+    @property
+    def advice(self) -> str:
+        """What to do about how training ended, in plain words ("" when it converged)."""
+        if not self.still_improving or self.stop_reason not in (StopReason.EPOCHS, StopReason.BUDGET):
+            return ""
+        ended = "the time budget" if self.stop_reason is StopReason.BUDGET else "the last epoch"
+        return (f"The validation score was still improving when {ended} ended training: train longer. "
+                f"About {fmt_duration(2 * self.seconds)} (twice this run) lets it go further; early stopping "
+                "ends it when the score stops improving.")
+
+
+@dataclass
+class Plan:
+    """Configurations for one log, and why each derived setting has its value."""
+
+    model_config: ModelConfig
+    train_config: TrainConfig
+    reasons: list[str]  # one line per setting that follows the data, the device or the user
+
+
+# Constants of `plan_training`, chosen on the validation splits of the panel (bench/panel.py, README)
+TARGET_STEPS = 1500  # optimizer steps that the schedule spans on a log of any size
+MIN_EPOCHS, MAX_EPOCHS = 10, 200
+SAMPLED_ABOVE = {"cpu": 20_000, "cuda": 200_000}  # catalogue size from which sampled softmax is cheaper than full
+
+
+def plan_training(
+    seqs: Sequences,
+    split: Split,
+    device: str = "auto",
+    max_seconds: float | None = None,
+    model: dict | None = None,
+    train: dict | None = None,
+) -> Plan:
+    """The defaults for this log and device: everything that should follow the data is decided here.
+
+    `model` / `train`: settings the user chose (ModelConfig / TrainConfig field -> value); they win
+    over the derived ones and are reported as chosen.
+    """
+    model, train = dict(model or {}), dict(train or {})
+    reasons = []
+    lengths = np.asarray(split.train_ends)  # (U,) training events per user
+    if "max_len" not in model:
+        p90 = int(np.percentile(lengths, 90)) if len(lengths) else 0
+        model["max_len"] = int(min(50, max(10, math.ceil(p90 / 10) * 10)))
+        reasons.append(f"history window {model['max_len']} events: " + (
+            f"90% of users have at most {p90} training events, and a longer window would be mostly padding"
+            if model["max_len"] < 50 else f"the most it reads (90% of users have up to {p90} training events)"))
+    else:
+        reasons.append(f"history window {model['max_len']} events: chosen by you")
+    model.setdefault("short_window", min(ModelConfig.short_window, model["max_len"]))
+    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), **model)
+
+    batch_size = train.get("batch_size", TrainConfig.batch_size)
+    windows = int(np.ceil(np.clip(lengths - 1, 0, None) / model_config.max_len).sum())  # as NextItemDataset cuts them
+    steps = max(1, math.ceil(windows / batch_size))
+    if "epochs" not in train:
+        train["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
+        reasons.append(f"at most {train['epochs']} epochs: {steps:,} batches per epoch, and the learning-rate "
+                       f"schedule spans about {TARGET_STEPS:,} steps (early stopping may end sooner)")
+    else:
+        reasons.append(f"at most {train['epochs']} epochs: chosen by you")
+    kind = pick_device(device).type
+    if "sampled_softmax" not in train:
+        threshold = SAMPLED_ABOVE.get(kind, SAMPLED_ABOVE["cuda"])
+        train["sampled_softmax"] = model_config.n_items - 1 > threshold
+        reasons.append(f"{'sampled' if train['sampled_softmax'] else 'full'} softmax: {model_config.n_items - 1:,} "
+                       f"items on {kind} ({'above' if train['sampled_softmax'] else 'at most'} {threshold:,}, where "
+                       "scoring every item in training becomes slower than scoring a sample)")
+    if max_seconds is not None:
+        reasons.append(f"time budget {max_seconds:g} s: the learning rate anneals within it")
+    train_config = TrainConfig(device=device, max_seconds=max_seconds, **train)
+    return Plan(model_config, train_config, reasons)
+
+
+def fmt_duration(seconds: float) -> str:
+    """12 s, 4 min, 1.5 h."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def set_seed(seed: int) -> None:
@@ -148,22 +240,32 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
-def next_item_loss(model: LTSI, interest: torch.Tensor, targets: torch.Tensor,
+def next_item_loss(model: LTSI, interest: torch.Tensor, items: torch.Tensor, targets: torch.Tensor,
                    negatives: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean cross-entropy of the next item at every real position; (B, T, D), (B, T) -> ().
+    """Mean cross-entropy of the next item at every real position; (B, T, D), (B, T), (B, T) -> ().
 
-    Full softmax over the catalogue, or with `negatives` (K,) a sampled softmax: the target
-    against K shared uniform negatives (a negative equal to the target is masked out).
+    Full softmax over the catalogue, or with `negatives` (K,) distinct items a sampled softmax: the
+    target against the K negatives (a negative equal to the target is masked out). The counts part
+    of the target's score leaves the predicted transition out of its own counts (see
+    `LTSI.transition_parts`), so training sees the counts as evaluation will.
     """
     real = targets != PADDING_IDX  # (B, T)
     h = interest[real]  # (M, D) one row per real position
     y = targets[real]  # (M,)
+    sources = model.count_sources(items)[real] if model.config.transitions else None  # (M, L)
     if negatives is None:
         logits = model.scores(h)  # (M, N) padding column is -inf
+        if sources is not None:
+            model.add_counts(logits, sources)  # (M, N)
+            correction = model.count_score(sources, y, leave_out=True) - model.count_score(sources, y)  # (M,)
+            logits.index_put_((torch.arange(len(y), device=y.device), y), correction.to(logits.dtype), accumulate=True)
         return F.cross_entropy(logits.float(), y)
     weight = model.item_embedding.weight  # (N, D)
     positive = (h * weight[y]).sum(-1, keepdim=True)  # (M, 1)
     negative = h @ weight[negatives].T  # (M, K)
+    if sources is not None:
+        positive = positive + model.count_score(sources, y, leave_out=True)[:, None].to(positive.dtype)  # (M, 1)
+        model.add_counts(negative, sources, negatives)  # (M, K)
     negative = negative.masked_fill(negatives[None, :] == y[:, None], float("-inf"))  # (M, K)
     logits = torch.cat([positive, negative], dim=1).float()  # (M, 1 + K)
     return F.cross_entropy(logits, torch.zeros_like(y))
@@ -188,25 +290,41 @@ def jittered_windows(train_ends: np.ndarray, max_len: int, rng: np.random.Genera
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
-    """Learning rate at `progress` = epochs done so far (fractional) under `cfg`'s schedule."""
+    """Learning rate at `progress` in [0, 1], the share of the planned training done.
+
+    The plan is `cfg.epochs` epochs, or, with a time budget, whichever of the epochs and the
+    budget runs out first: the caller passes max(epochs done / epochs, seconds used / budget), so
+    the schedule anneals within the budget instead of being cut off in the middle.
+    """
     if cfg.schedule not in ("cosine", "constant"):
         raise LTSIError(f"Unknown learning-rate schedule {cfg.schedule!r}; use cosine or constant.")
-    if progress < cfg.warmup_epochs:
-        return cfg.lr * (0.1 + 0.9 * progress / cfg.warmup_epochs)
+    warmup = min(cfg.warmup_epochs / cfg.epochs, 0.5)  # share of the plan spent warming up
+    if progress < warmup:
+        return cfg.lr * (0.1 + 0.9 * progress / warmup)
     if cfg.schedule == "constant":
         return cfg.lr
-    span = max(cfg.epochs - cfg.warmup_epochs, 1e-9)
-    t = min((progress - cfg.warmup_epochs) / span, 1.0)
+    t = min((progress - warmup) / max(1 - warmup, 1e-9), 1.0)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on Linear/LSTM weight matrices only; embeddings, norms and biases are left alone."""
-    decay, no_decay = [], []
+def _param_groups(model: LTSI, cfg: TrainConfig) -> list[dict]:
+    """Weight decay on Linear/LSTM weight matrices only; the counts part's weights learn faster.
+
+    Each group's `lr_scale` multiplies the scheduled learning rate.
+    """
+    decay, no_decay, counts = [], [], []
     for name, p in model.named_parameters():
-        is_matrix = p.dim() >= 2 and "embedding" not in name
-        (decay if is_matrix else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if name in ("transition_weight", "popularity_weight"):
+            counts.append(p)
+        elif p.dim() >= 2 and "embedding" not in name:
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": 1.0},
+              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
+    if counts:
+        groups.append({"params": counts, "weight_decay": 0.0, "lr_scale": cfg.counts_lr_scale})
+    return groups
 
 
 def train(
@@ -245,10 +363,12 @@ def train(
         inputs, targets = dataset.batch(np.arange(len(dataset)))  # (W, L) each
         return inputs.to(device), targets.to(device)
 
-    model = LTSI(model_config).to(device)
+    model = LTSI(model_config)
+    if model_config.transitions:
+        model.set_counts(training_counts(seqs, split, MAX_SUCCESSORS))
+    model = model.to(device)
     initial_state = copy.deepcopy(model.state_dict())  # returned if the loss diverges before any evaluation
-    optimizer = torch.optim.AdamW(_decay_groups(model, cfg.weight_decay), lr=cfg.lr,
-                                  fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, fused=device.type == "cuda")
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
     sampled = cfg.sampled_softmax if cfg.sampled_softmax is not None else model_config.n_items > cfg.sampled_threshold
@@ -259,8 +379,14 @@ def train(
         if callback is not None:
             callback(Progress(epoch, cfg.epochs, step, steps, loss, metrics, time.perf_counter() - t0, message))
 
+    def progress(epochs_done: float) -> float:
+        """Share of the planned training done: epochs, or the clock when the budget ends sooner."""
+        by_time = (time.perf_counter() - t0) / cfg.max_seconds if cfg.max_seconds else 0.0
+        return min(max(epochs_done / cfg.epochs, by_time), 1.0)
+
     history, best_state, best_score, best_epoch, best_metrics = [], None, -math.inf, 0, {}
-    bad_evals = 0
+    bad_evals, evaluated_epochs = 0, []
+    reason = StopReason.EPOCHS
     stopped = f"finished all {cfg.epochs} epochs" if cfg.epochs > 1 else "finished its only epoch"
     report(0, 0, math.nan, None, f"training on {device.type}: {len(dataset):,} windows, {steps} batches per epoch")
     for epoch in range(1, cfg.epochs + 1):
@@ -274,12 +400,14 @@ def train(
         for step in range(steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x, y = inputs.items[idx], targets[idx]  # (B, L), (B, L)
+            lr = learning_rate(cfg, progress(epoch - 1 + step / steps))
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, epoch - 1 + step / steps)
-            negatives = torch.randint(1, model_config.n_items, (n_negatives,), device=device) if sampled else None
+                group["lr"] = lr * group["lr_scale"]
+            # distinct negatives (the counts part scatters into their columns): a random subset, not draws
+            negatives = (torch.randperm(model_config.n_items - 1, device=device)[:n_negatives] + 1) if sampled else None
             with autocast():
                 out = model(x, inputs.events[idx], inputs.gaps[idx])
-                loss = next_item_loss(model, out.interest, y, negatives)  # ()
+                loss = next_item_loss(model, out.interest, x, y, negatives)  # ()
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.clip > 0:
@@ -292,6 +420,7 @@ def train(
             # the finiteness check syncs a GPU, so there it runs every log_every batches and at the end
             if device.type == "cpu" or done % max(cfg.log_every, 1) == 0 or done == steps:
                 if not torch.isfinite(loss_sum):
+                    reason = StopReason.DIVERGED
                     halt = (f"The training loss became {float(loss_sum)} in epoch {epoch}; training was stopped and "
                             f"the best weights so far kept. Try a lower learning rate (now {cfg.lr:g}) or turn "
                             "mixed precision off.")
@@ -299,19 +428,20 @@ def train(
                 if cfg.log_every and done % cfg.log_every == 0 and done < steps:
                     report(epoch, done, float(loss_sum) / done, None, f"epoch {epoch}, batch {done}/{steps}")
             if should_stop is not None and should_stop():
-                halt = "stopped on request"
+                reason, halt = StopReason.REQUESTED, "stopped on request"
                 break
             if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
-                halt = f"time budget of {cfg.max_seconds:g} s reached"
+                reason, halt = StopReason.BUDGET, f"time budget of {cfg.max_seconds:g} s reached"
                 break
         epoch_loss = float(loss_sum) / max(done, 1)
         train_seconds = time.perf_counter() - epoch_start
 
         # ---- validation, best weights, early stopping
         metrics, eval_start = None, time.perf_counter()
-        diverged = halt is not None and halt.startswith("The training loss")
+        diverged = reason is StopReason.DIVERGED
         if not diverged and can_validate and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or halt):
             metrics = evaluate(model, seqs, split.valid, model_config.max_len, batch_size=cfg.eval_batch_size)
+            evaluated_epochs.append(epoch)
             if metrics[cfg.metric] > best_score:
                 best_score, best_epoch, best_metrics, bad_evals = metrics[cfg.metric], epoch, metrics, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -319,7 +449,7 @@ def train(
                 bad_evals += 1
         elif not diverged and not can_validate:  # nothing to select on: keep the latest weights
             best_state = copy.deepcopy(model.state_dict())
-        history.append({"epoch": epoch, "loss": epoch_loss,
+        history.append({"epoch": epoch, "loss": epoch_loss, "lr": lr,
                         **(metrics or dict.fromkeys(metric_names(), math.nan)),
                         "seconds": train_seconds, "eval_seconds": time.perf_counter() - eval_start})
         shown = f", valid {cfg.metric} {metrics[cfg.metric]:.4f}" if metrics else ""
@@ -328,6 +458,7 @@ def train(
             stopped = halt
             break
         if can_validate and bad_evals >= cfg.patience:
+            reason = StopReason.CONVERGED
             stopped = (f"early stop: validation {cfg.metric} did not improve for {cfg.patience} evaluations "
                        f"(best {best_score:.4f} at epoch {best_epoch})")
             break
@@ -335,16 +466,79 @@ def train(
     model.load_state_dict(best_state if best_state is not None else initial_state)
     model = model.to("cpu").eval()
     seconds = time.perf_counter() - t0
+    still_improving = reason is not StopReason.CONVERGED and best_epoch in evaluated_epochs[-2:]
     report(len(history), steps, history[-1]["loss"] if history else math.nan, best_metrics or None,
            f"done in {seconds:.1f} s: {stopped}")
     return TrainResult(
         model=model,
-        history=pd.DataFrame(history, columns=["epoch", "loss", *metric_names(), "seconds", "eval_seconds"]),
+        history=pd.DataFrame(history, columns=["epoch", "loss", "lr", *metric_names(), "seconds", "eval_seconds"]),
         best_epoch=best_epoch,
         valid_metrics=best_metrics,
         stopped=stopped,
+        stop_reason=reason,
+        still_improving=still_improving,
         seconds=seconds,
         device=str(device),
         model_config=model_config,
         train_config=cfg,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Time estimate before training
+
+
+MIN_USEFUL_EPOCHS = 3  # fewer passes than this over the data leave LTSI close to where it started
+
+
+@dataclass
+class TimeEstimate:
+    """Measured cost of training one log with one configuration on this machine."""
+
+    step_seconds: float  # one optimizer step (a batch), measured after the first
+    steps_per_epoch: int
+    eval_seconds: float  # one validation pass
+    epochs: int  # the planned most
+
+    @property
+    def epoch_seconds(self) -> float:
+        return self.steps_per_epoch * self.step_seconds + self.eval_seconds
+
+    @property
+    def planned_seconds(self) -> float:
+        return self.epochs * self.epoch_seconds
+
+    def needed_seconds(self) -> float:
+        """A budget for the fewest useful epochs (or all planned, when fewer)."""
+        return min(self.epochs, MIN_USEFUL_EPOCHS) * self.epoch_seconds
+
+    def verdict(self, budget: float | None) -> str:
+        """"" when the budget allows useful training, else why not and what budget would."""
+        if budget is None or budget >= self.needed_seconds():
+            return ""
+        return (f"A time budget of {fmt_duration(budget)} is too short here: one pass over the data takes about "
+                f"{fmt_duration(self.epoch_seconds)} on this machine ({self.steps_per_epoch:,} batches of "
+                f"{self.step_seconds:.2f} s and a validation of {fmt_duration(self.eval_seconds)}), so LTSI would "
+                f"stay close to its starting point and may not beat the baselines. A budget of about "
+                f"{fmt_duration(self.needed_seconds())} allows {min(self.epochs, MIN_USEFUL_EPOCHS)} passes; "
+                f"the whole planned schedule takes about {fmt_duration(self.planned_seconds)}.")
+
+
+def estimate_training(seqs: Sequences, split: Split, model_config: ModelConfig, train_config: TrainConfig,
+                      n_batches: int = 4) -> TimeEstimate:
+    """Measure a few training steps and one validation pass with these settings (no model is kept)."""
+    ticks: list[float] = []
+
+    def on_progress(p: Progress) -> None:
+        if p.epoch == 1 and p.step >= 1 and p.metrics is None:
+            ticks.append(p.elapsed_s)
+
+    probe = TrainConfig(**{**train_config.to_dict(), "epochs": 1, "log_every": 1, "max_seconds": None})
+    result = train(seqs, split, model_config, probe, callback=on_progress, should_stop=lambda: len(ticks) >= n_batches)
+    steps = math.ceil(len(NextItemDataset(seqs, split.train_ends, model_config.max_len)) / train_config.batch_size)
+    if len(ticks) >= 2:
+        step_seconds = (ticks[-1] - ticks[0]) / (len(ticks) - 1)
+    else:  # an epoch of one batch
+        step_seconds = float(result.history["seconds"].iloc[0]) / max(steps, 1)
+    eval_seconds = float(result.history["eval_seconds"].iloc[0]) if len(result.history) else 0.0
+    return TimeEstimate(step_seconds, steps, eval_seconds, train_config.epochs)

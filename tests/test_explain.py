@@ -17,9 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from ltsi import explain as ex
+from ltsi.baselines import training_counts
 from ltsi.errors import LTSIError
 from ltsi.model import LTSI, ModelConfig
-from ltsi.sequences import NextItemDataset, build_sequences, history_batch
+from ltsi.sequences import NextItemDataset, build_sequences, history_batch, leave_one_out
+from ltsi.train import next_item_loss
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,7 +74,9 @@ def toy():
 def untrained(toy):
     seqs, _, _ = toy
     torch.manual_seed(1)
-    return LTSI(ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=8)).eval()
+    model = LTSI(ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=8)).eval()
+    model.set_counts(training_counts(seqs, leave_one_out(seqs)))  # the counts part is in every sum below
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +86,13 @@ def trained(toy):
     torch.manual_seed(0)
     cfg = ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=16, dropout=0.1)
     model = LTSI(cfg)
+    model.set_counts(training_counts(seqs, leave_one_out(seqs)))
     data = NextItemDataset(seqs, seqs.lengths, cfg.max_len)
     x, y = data.batch(np.arange(len(data)))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
     for _ in range(80):
         out = model(x.items, x.events, x.gaps)
-        logits = model.scores(out.interest)  # padding column -inf, as in ltsi.train: its tied row stays zero
-        loss = F.cross_entropy(logits[y != 0], y[y != 0])
+        loss = next_item_loss(model, out.interest, x.items, y)  # as in ltsi.train, counts part included
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -121,6 +125,7 @@ def manual_ig(model: LTSI, batch, target: int, n: int = 2048) -> torch.Tensor:
 
 def test_attributions_sum_to_score_minus_baseline(toy, untrained):
     seqs, _, _ = toy
+    transitions = 0.0
     for user in seqs.users[:5]:
         e = ex.explain(untrained, seqs, user, targets=["C1", "T2", "F3"])
         t = e.targets
@@ -130,8 +135,19 @@ def test_attributions_sum_to_score_minus_baseline(toy, untrained):
         assert (t["delta"].abs() <= 1e-3 * (t["score"] - t["baseline_score"]).abs() + 1e-5).all()
         sums = e.events.groupby("target_item", sort=False)["attribution"].sum()
         np.testing.assert_allclose(sums.loc[t["target_item"]].to_numpy(), t["attribution_sum"], rtol=1e-6, atol=1e-7)
-        parts = e.events[["attribution_item", "attribution_event", "attribution_gap"]].sum(axis=1)
+        parts = e.events[["attribution_item", "attribution_event", "attribution_gap",
+                          "attribution_transitions"]].sum(axis=1)
         np.testing.assert_allclose(parts, e.events["attribution"], rtol=1e-6, atol=1e-7)
+        # the counts part's per-event terms: the last three events' w_k * log(1 + #(item -> target)), exactly
+        history = ex.edit_history(seqs, seqs.user_index(user), None)
+        sources = torch.as_tensor(history.items[::-1][:3].copy())[None].expand(3, -1)  # (3, L) lag 0 first
+        expected = untrained.transition_parts(sources, torch.as_tensor(seqs.items.encode(["C1", "T2", "F3"])))
+        got = np.stack([e.for_target(t)["attribution_transitions"].to_numpy()[::-1][:3] for t in ("C1", "T2", "F3")])
+        np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-6)
+        assert (e.events.groupby("target_item")["recency"].min() == 0).all()
+        assert (e.events.loc[e.events["recency"] >= 3, "attribution_transitions"] == 0).all()
+        transitions += float(e.events["attribution_transitions"].abs().sum())
+    assert transitions > 0  # the counts part took part in these sums
 
 
 def test_captum_matches_an_independent_riemann_ig(toy, trained):
@@ -142,7 +158,7 @@ def test_captum_matches_an_independent_riemann_ig(toy, trained):
     target = int(seqs.items.encode([case.target_item])[0])
     # Gauss-Legendre (Captum's default) converges far faster than the midpoint rule here: the score
     # changes steeply near the all-padding end of the path, so the reference needs many steps
-    ours = ex.integrated_gradients(trained, batch, [target], n_steps=128).components[0]  # (T, 3)
+    ours = ex.integrated_gradients(trained, batch, [target], n_steps=128).components[0, :, :3]  # (T, 3) LIG part
     reference = manual_ig(trained, batch, target)  # (T, 3)
     torch.testing.assert_close(ours, reference, atol=2e-3 * float(reference.abs().max()), rtol=0)
     assert all(float(layer.weight[0].detach().abs().max()) == 0 for layer in
@@ -330,7 +346,7 @@ def test_global_views(toy, trained):
     assert set(shares["event"]) == {"view", "cart", "purchase"}
     assert shares["attribution_share"].sum() == pytest.approx(1.0)
     assert shares["event_share"].sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(shares[["item_part", "event_part", "gap_part"]].sum(axis=1), 1.0)
+    np.testing.assert_allclose(shares[["item_part", "event_part", "gap_part", "transitions_part"]].sum(axis=1), 1.0)
 
     layout = ex.item_map(trained, seqs, items)
     assert len(layout) == len(seqs.items) - 1
@@ -394,12 +410,13 @@ def test_cli_explain(toy, trained, tmp_path):
     from ltsi.cli import app
     from ltsi.runs import save_run
     from ltsi.sequences import leave_one_out
-    from ltsi.train import TrainConfig, TrainResult
+    from ltsi.train import StopReason, TrainConfig, TrainResult
 
     seqs, cases, items = toy
     split = leave_one_out(seqs)
     result = TrainResult(model=trained, history=pd.DataFrame({"epoch": [1], "loss": [1.0]}), best_epoch=1,
-                         valid_metrics={}, stopped="test", seconds=0.0, device="cpu", model_config=trained.config,
+                         valid_metrics={}, stopped="test", stop_reason=StopReason.EPOCHS,
+                         still_improving=False, seconds=0.0, device="cpu", model_config=trained.config,
                          train_config=TrainConfig())
     save_run(tmp_path / "run", result, seqs, split, items_table=items)
     runner = CliRunner()
@@ -453,7 +470,13 @@ def test_interest_split_adds_up_to_the_score_and_is_zero_without_the_long_term_b
     with torch.no_grad():
         scores = untrained.last_scores(batch)[torch.arange(4), torch.as_tensor(targets)]
     assert torch.allclose(split.score, scores, atol=1e-5)  # the score the model gives, not another one
-    assert torch.allclose(split.long + split.short, split.score - split.empty_score, atol=1e-4)
+    parts = split.long + split.short + split.transitions + split.popularity
+    assert torch.allclose(parts, split.score - split.empty_score, atol=1e-4)
+    # the counts part's two terms, exactly: the last three items' successors and the target's popularity
+    sources = untrained.count_sources(batch.items)[:, -1]
+    assert torch.allclose(split.transitions, untrained.transition_parts(sources, torch.as_tensor(targets)).sum(-1))
+    assert torch.allclose(split.popularity, untrained.popularity_part(torch.as_tensor(targets)))
+    assert (split.popularity != 0).all()
     assert split.delta.abs().max() < 1e-4
     assert ((split.long_share >= 0) & (split.long_share <= 1)).all()
 
@@ -473,7 +496,10 @@ def test_explain_reports_the_interest_split_per_target(toy, trained):
                               seqs.items.encode(targets, "item"))
     t = e.targets
     assert np.allclose(t["long_part"], split.long.numpy()) and np.allclose(t["short_part"], split.short.numpy())
-    assert np.allclose(t["long_part"] + t["short_part"], t["score"] - split.empty_score.numpy(), atol=1e-4)
+    parts = t["long_part"] + t["short_part"] + t["transitions_part"] + t["popularity_part"]
+    assert np.allclose(parts, t["score"] - t["empty_score"], atol=1e-4)
+    assert np.allclose(t["empty_score"], split.empty_score.numpy())
+    assert np.allclose(t["transitions_part"], split.transitions.numpy())
     assert np.allclose(t["long_share"], t["long_part"].abs() / (t["long_part"].abs() + t["short_part"].abs()))
     assert "long-term share" in e.to_text() and "long_share" in e.to_dict()["targets"][0]
 

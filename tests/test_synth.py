@@ -77,3 +77,40 @@ def test_cli_synth_writes_a_log_that_validates(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "s" / "events.csv"), "--json"])
     assert result.exit_code == 0, result.output
     assert '"n_users": 20' in result.output
+
+
+def test_min_events_allows_short_sessions_and_stays_seeded():
+    short = generate(n_users=200, n_items=120, n_categories=4, mean_events=4, min_events=2, seed=5)
+    lengths = short.events.groupby("user_id").size()
+    assert lengths.min() >= 2 and (lengths < 8).mean() > 0.5 and lengths.mean() < 8
+    again = generate(n_users=200, n_items=120, n_categories=4, mean_events=4, min_events=2, seed=5)
+    pd.testing.assert_frame_equal(short.events, again.events)
+    pd.testing.assert_frame_equal(short.causes, again.causes)
+    companion = short.items.set_index("item_id")["companion_id"]
+    for row in short.causes.itertuples():  # even a two-event history ends with a planted event
+        history = short.events[short.events["user_id"] == row.user_id]
+        (cause,) = row.cause_positions
+        assert 0 <= cause < row.target_position == len(history) - 1
+        assert companion[history["item_id"].iat[cause]] == row.target_item
+    long = generate(n_users=5, n_items=120, n_categories=4, mean_events=30, min_events=200, seed=5)
+    assert long.events.groupby("user_id").size().min() >= 200
+    with pytest.raises(LTSIError, match="min_events"):
+        generate(n_users=5, n_items=120, n_categories=4, min_events=1)
+
+
+def test_default_min_events_keeps_the_old_clip(log):
+    assert log.events.groupby("user_id").size().min() >= 8
+    pd.testing.assert_frame_equal(log.events, generate(n_users=60, n_items=240, n_categories=6, mean_events=30,
+                                                       seed=3, min_events=8).events)
+
+
+def test_cli_synth_min_events(tmp_path):
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["synth", "--users", "30", "--items", "60", "--categories", "4", "--mean-events",
+                                      "4", "--min-events", "2", "--out", str(tmp_path / "short.csv"), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    lengths = pd.read_csv(tmp_path / "short.csv").groupby("user_id").size()
+    assert lengths.min() >= 2 and lengths.min() < 8
+    result = CliRunner().invoke(app, ["synth", "--users", "3", "--min-events", "1", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "min_events" in result.output

@@ -13,6 +13,7 @@ from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
 from ltsi.synth import generate
 from ltsi.train import (
     ABLATIONS,
+    StopReason,
     TrainConfig,
     amp_dtype,
     jittered_windows,
@@ -55,12 +56,14 @@ def test_result_contract_and_progress_callbacks(data):
     seen = []
     result = train(seqs, split, config(seqs), quick(log_every=2), callback=seen.append)
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
-    assert list(result.history.columns) == ["epoch", "loss", "HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20",
+    assert list(result.history.columns) == ["epoch", "loss", "lr", "HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20",
                                             "MRR@20", "seconds", "eval_seconds"]
     assert result.history["epoch"].tolist() == [1, 2] and result.device == "cpu"
     assert result.best_epoch in (1, 2)
     assert result.valid_metrics["NDCG@10"] == result.history["NDCG@10"].max()
-    assert result.stopped == "finished all 2 epochs"
+    assert result.stopped == "finished all 2 epochs" and result.stop_reason is StopReason.EPOCHS
+    # the best epoch is one of the last two here, so the result says to train longer
+    assert result.still_improving and "train longer" in result.advice
     epochs_done = [p for p in seen if p.metrics is not None and p.epoch >= 1 and not p.message.startswith("done")]
     assert [p.epoch for p in epochs_done] == [1, 2]
     assert any(p.metrics is None and 0 < p.step < p.steps for p in seen)  # per-N-batch reports
@@ -84,10 +87,12 @@ def test_early_stopping_and_stop_flag(data, monkeypatch):
     result = train(seqs, split, config(seqs), quick(epochs=6, patience=2))
     assert result.best_epoch == 1 and len(result.history) == 3
     assert result.stopped.startswith("early stop: validation NDCG@10 did not improve for 2 evaluations")
+    assert result.stop_reason is StopReason.CONVERGED and not result.still_improving and result.advice == ""
 
     calls = []
     stopped = train(seqs, split, config(seqs), quick(epochs=5), should_stop=lambda: calls.append(1) or len(calls) >= 3)
     assert stopped.stopped == "stopped on request" and len(stopped.history) == 1
+    assert stopped.stop_reason is StopReason.REQUESTED and stopped.advice == ""
 
 
 def test_nan_loss_stops_with_a_message_and_finite_weights(data, monkeypatch):
@@ -103,7 +108,7 @@ def test_nan_loss_stops_with_a_message_and_finite_weights(data, monkeypatch):
     monkeypatch.setattr(train_module, "next_item_loss", poisoned)
     result = train(seqs, split, config(seqs), quick(epochs=3))
     assert result.stopped.startswith("The training loss became nan in epoch")
-    assert "lower learning rate" in result.stopped
+    assert "lower learning rate" in result.stopped and result.stop_reason is StopReason.DIVERGED
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
     assert result.best_epoch >= 1  # an epoch finished before the NaN: its weights are returned
 
@@ -137,9 +142,9 @@ def test_sampled_softmax_trains_and_matches_full_loss_shape(data):
     model = result.model
     inputs, targets = NextItemDataset(seqs, split.train_ends, 16).batch(np.arange(4))
     out = model(inputs.items, inputs.events, inputs.gaps)
-    full = next_item_loss(model, out.interest, targets)
+    full = next_item_loss(model, out.interest, inputs.items, targets)
     every_item = torch.arange(1, len(seqs.items))  # sampling every item = full softmax (over the rest)
-    sampled = next_item_loss(model, out.interest, targets, every_item)
+    sampled = next_item_loss(model, out.interest, inputs.items, targets, every_item)
     assert sampled.item() == pytest.approx(full.item(), rel=1e-4)
 
 
@@ -160,11 +165,12 @@ def test_jittered_windows_cover_every_target():
 
 def test_learning_rate_schedule():
     cfg = TrainConfig(lr=1e-3, epochs=11, warmup_epochs=1, min_lr_ratio=0.0)
+    # progress is the share of the plan done: warm-up over 1 of 11 epochs, then a half cosine
     assert learning_rate(cfg, 0) == pytest.approx(1e-4)
-    assert learning_rate(cfg, 1) == pytest.approx(1e-3)
-    assert learning_rate(cfg, 6) == pytest.approx(5e-4)
-    assert learning_rate(cfg, 11) == pytest.approx(0.0, abs=1e-12)
-    assert learning_rate(TrainConfig(lr=1e-3, schedule="constant"), 50) == 1e-3
+    assert learning_rate(cfg, 1 / 11) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 6 / 11) == pytest.approx(5e-4)
+    assert learning_rate(cfg, 1) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(TrainConfig(lr=1e-3, schedule="constant"), 0.9) == 1e-3
     with pytest.raises(LTSIError, match="schedule"):
         learning_rate(TrainConfig(schedule="wavy"), 3)
 
@@ -175,7 +181,7 @@ def test_bad_inputs_are_plain_errors(data):
         train(seqs, split, ModelConfig(n_items=3, n_event_types=2), quick())
     with pytest.raises(LTSIError, match="at least one epoch"):
         train(seqs, split, config(seqs), quick(epochs=0))
-    assert set(ABLATIONS) == {"no attention", "no long-term", "no gate"}
+    assert set(ABLATIONS) == {"no attention", "no long-term", "no gate", "no transitions"}
 
 
 def test_ltsi_beats_baselines_and_ablations_on_a_small_synthetic_log():
@@ -207,3 +213,38 @@ def test_ltsi_beats_baselines_and_ablations_on_a_small_synthetic_log():
     assert scores["LTSI"] > scores["no attention"] + 0.04, scores
     assert scores["LTSI"] > scores["no long-term"] + 0.04, scores
     assert scores["LTSI"] > scores["no gate"] - 0.02, scores
+
+
+def test_a_time_budget_anneals_the_learning_rate_within_it(data):
+    seqs, split = data
+    result = train(seqs, split, config(seqs), quick(epochs=10_000, max_seconds=3, min_lr_ratio=0.0, patience=10_000))
+    assert result.stop_reason is StopReason.BUDGET and "time budget of 3 s" in result.stopped
+    lrs = result.history["lr"].to_numpy()
+    # the schedule followed the clock: by the end of the budget it had annealed, though only a few
+    # of the 10,000 planned epochs ran (an epoch-based schedule would still be at its peak)
+    assert len(lrs) < 10_000 and lrs[-1] < 0.1 * lrs.max()
+
+
+def test_plan_follows_the_data_and_the_device_and_keeps_what_the_user_chose():
+    from ltsi.train import MAX_EPOCHS, SAMPLED_ABOVE, TARGET_STEPS, plan_training
+
+    short = build_sequences(generate(n_users=400, n_items=300, n_categories=5, mean_events=4, min_events=2,
+                                     seed=1).events)
+    plan = plan_training(short, leave_one_out(short), device="cpu")
+    assert plan.model_config.max_len == 10 and plan.model_config.short_window == 10  # sessions: short windows
+    windows = NextItemDataset(short, leave_one_out(short).train_ends, 10).__len__()
+    steps = math.ceil(windows / plan.train_config.batch_size)
+    assert plan.train_config.epochs == min(MAX_EPOCHS, math.ceil(TARGET_STEPS / steps))
+    assert plan.train_config.sampled_softmax is False  # 300 items: full softmax
+    assert any("history window 10" in r for r in plan.reasons) and any("full softmax" in r for r in plan.reasons)
+
+    chosen = plan_training(short, leave_one_out(short), device="cpu", max_seconds=30,
+                           model={"max_len": 7, "dim": 8}, train={"epochs": 3, "sampled_softmax": True})
+    assert (chosen.model_config.max_len, chosen.model_config.dim, chosen.train_config.epochs) == (7, 8, 3)
+    assert chosen.train_config.sampled_softmax and chosen.train_config.max_seconds == 30
+    assert any("chosen by you" in r for r in chosen.reasons) and any("budget 30 s" in r for r in chosen.reasons)
+
+    big = build_sequences(generate(n_users=200, n_items=SAMPLED_ABOVE["cpu"] + 5000, n_categories=5,
+                                   mean_events=200, seed=2).events)
+    if len(big.items) - 1 > SAMPLED_ABOVE["cpu"]:
+        assert plan_training(big, leave_one_out(big), device="cpu").train_config.sampled_softmax
