@@ -6,8 +6,8 @@
 
 Protocol (DESIGN.md section 5): leave-one-out, full ranking over every item, history items ranked
 like any other (unless --exclude-seen), HR/NDCG/MRR at 10 and 20 on the test users. Every model is
-trained with the library defaults (only --epochs / --device / --seed change them) and early-stopped
-on validation NDCG@10; the table shows validation NDCG@10, best epoch and training time beside the
+trained with the library's plan for the log (`ltsi.train.plan_training`; only --epochs / --device /
+--seed change it) and early-stopped on validation NDCG@10; the table shows validation NDCG@10, best epoch and training time beside the
 test metrics. Test numbers are for reporting only: nothing here is tuned on them.
 """
 
@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ltsi.baselines import fit_baselines  # noqa: E402
 from ltsi.evaluate import evaluate  # noqa: E402
-from ltsi.model import ModelConfig  # noqa: E402
+from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
 from ltsi.sequences import build_sequences, leave_one_out  # noqa: E402
-from ltsi.train import ABLATIONS, TrainConfig, train  # noqa: E402
+from ltsi.train import plan_training, train  # noqa: E402
 
 
 def load(args) -> tuple[pd.DataFrame, str]:
@@ -65,9 +65,10 @@ def main() -> None:
     split = leave_one_out(seqs)
     print(f"{name}: {seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items, "
           f"{len(split.test):,} test users", flush=True)
-    base = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types))
-    tc = TrainConfig(device=args.device, seed=args.seed, threads=args.threads,
-                     **({"epochs": args.epochs} if args.epochs else {}))
+    plan = plan_training(seqs, split, args.device, train={"seed": args.seed, "threads": args.threads,
+                                                          **({"epochs": args.epochs} if args.epochs else {})})
+    base, tc = plan.model_config, plan.train_config
+    print("\n".join(f"  plan: {reason}" for reason in plan.reasons), flush=True)
     variants = {"LTSI": {}}
     if not args.no_ablations:
         variants.update({f"LTSI ({k})": v for k, v in ABLATIONS.items()})

@@ -41,10 +41,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from ltsi import explain as ex  # noqa: E402
-from ltsi.model import LTSI, ModelConfig  # noqa: E402
+from ltsi.errors import LTSIError  # noqa: E402
+from ltsi.model import LTSI  # noqa: E402
+from ltsi.runs import fingerprint, load_run, save_run  # noqa: E402
 from ltsi.sequences import Sequences, build_sequences, leave_one_out  # noqa: E402
 from ltsi.synth import generate  # noqa: E402
-from ltsi.train import TrainConfig, train  # noqa: E402
+from ltsi.train import StopReason, plan_training, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -74,28 +76,24 @@ def load_ml100k() -> pd.DataFrame:
 
 def trained_model(name: str, seqs: Sequences, retrain: bool, train_seconds: float, log,
                   device: str = "cpu") -> tuple[LTSI, dict]:
-    """Train with the library defaults (seed 0) once; reuse the cached weights afterwards."""
-    path = OUT / "models" / f"{name}.pt"
-    config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types))
-    if path.exists() and not retrain:
-        saved = torch.load(path, weights_only=True)
-        model = LTSI(config)
-        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        if (saved["config"] == config.to_dict() and saved["n_events"] == seqs.n_events
-                and shapes == {k: tuple(v.shape) for k, v in saved["state"].items()}):
-            model.load_state_dict(saved["state"])
-            return model.eval(), saved["info"]
-        log(f"[{name}] the cached model does not fit this LTSI version or data; training again")
+    """Train with the library's plan for the log (seed 0) once, as a run folder; reuse it afterwards."""
+    folder = OUT / "models" / name
+    if (folder / "config.json").exists() and not retrain:
+        try:
+            run = load_run(folder)
+            if fingerprint(run.seqs) == fingerprint(seqs):
+                return run.model, run.info["training"]
+            log(f"[{name}] the cached model was trained on other data; training again")
+        except LTSIError as error:
+            log(f"[{name}] the cached model does not load ({error}); training again")
     split = leave_one_out(seqs)
+    plan = plan_training(seqs, split, device, train_seconds, train={"seed": 0})
     log(f"[{name}] training LTSI ({seqs.n_events:,} events, budget {train_seconds:g} s) ...")
-    result = train(seqs, split, config, TrainConfig(device=device, seed=0, max_seconds=train_seconds))
-    info = {"device": result.device, "seconds": round(result.seconds, 1), "best_epoch": result.best_epoch,
-            "stopped": result.stopped,
-            "valid": {k: round(v, 4) for k, v in result.valid_metrics.items()}}
-    log(f"[{name}] trained in {result.seconds:.0f} s, best epoch {result.best_epoch}, valid {info['valid']}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config.to_dict(), "n_events": seqs.n_events, "state": result.model.state_dict(),
-                "info": info}, path)
+    result = train(seqs, split, plan.model_config, plan.train_config)
+    save_run(folder, result, seqs, split)
+    info = load_run(folder).info["training"]
+    log(f"[{name}] trained in {result.seconds:.0f} s, best epoch {result.best_epoch}, "
+        f"valid NDCG@10 {result.valid_metrics.get('NDCG@10', float('nan')):.4f}")
     return result.model.eval(), info
 
 
@@ -433,7 +431,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = format_report(results)
     report += "\n\n== acceptance ==\n" + "\n".join(f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks.items())
     report += f"\n\nmodels: {json.dumps(results['models'])}\nbench time: {results['seconds']} s"
-    if any("time budget" in str(info.get("stopped", "")) for info in results["models"].values()):
+    if any(info.get("stop_reason") == StopReason.BUDGET.value for info in results["models"].values()):
         report += ("\nWARNING: a model stopped on the training time budget, not on early stopping. An under-trained "
                    "model has not learned the planted causes, so precision@3 then measures the model as much as the "
                    "explanations; rerun with --retrain --train-seconds N (or on a GPU).")

@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import ltsi.train as train_module
 from ltsi.baselines import fit_baselines
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
@@ -88,9 +89,21 @@ def panel_logs(shared: Path) -> dict[str, Path | None]:
 
 def configs_for(seqs, split, args) -> tuple[ModelConfig, TrainConfig, list[str]]:
     """LTSI's configuration for one log: the library's plan, with only --epochs and --seed chosen here."""
-    chosen = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})}
-    plan = plan_training(seqs, split, device=args.device, max_seconds=args.budget, train=chosen)
+    chosen = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {}), **settings(args.train)}
+    plan = plan_training(seqs, split, device=args.device, max_seconds=args.budget, train=chosen,
+                         model=settings(args.model))
     return plan.model_config, plan.train_config, list(plan.reasons)
+
+
+def settings(pairs: list[str]) -> dict:
+    """["lr=0.001", "transitions=false"] -> {"lr": 0.001, "transitions": False}: a candidate setting to compare."""
+    out = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        out[key] = {"true": True, "false": False}.get(text.lower(), None)
+        if out[key] is None:
+            out[key] = float(text) if any(c in text for c in ".e") else int(text)
+    return out
 
 
 def shape(seqs) -> dict:
@@ -146,12 +159,12 @@ def machine(device: str) -> str:
 def table_text(rows: list[dict], markdown: bool) -> str:
     columns = [c for c in rows[0] if c not in ("plan", "baselines", "stopped", "device", "event types")]
 
-    def cell(v) -> str:
+    def cell(v, column: str) -> str:
         if isinstance(v, float):
-            return f"{v:g}" if v > 1 or v == 0 else f"{v:.4f}"
+            return f"{v:.1f}" if column.endswith(" s") or column.startswith("median") else f"{v:.4f}"
         return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
 
-    cells = [[cell(r[c]) for c in columns] for r in rows]
+    cells = [[cell(r[c], c) for c in columns] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
@@ -167,10 +180,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the planned epochs")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--train", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TrainConfig setting to compare with the plan's (repeatable)")
+    parser.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a ModelConfig setting to compare with the plan's (repeatable)")
+    parser.add_argument("--target-steps", type=int, default=None,
+                        help="compare another ltsi.train.TARGET_STEPS (the schedule length the plan aims at)")
     parser.add_argument("--baselines-only", action="store_true", help="shapes and baselines only, no LTSI")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
+    if args.target_steps:
+        train_module.TARGET_STEPS = args.target_steps
 
     logs = panel_logs(args.shared)
     if args.logs:

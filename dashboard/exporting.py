@@ -118,6 +118,8 @@ h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }} h2 {{ font-size: 1.15rem; marg
 {''.join(parts)}
 <p class="meta">How to read it: the short-term attention shows which of the last few events the model looked at; the
 long-term weights show which events of the whole history shaped the lasting interest; the attribution shows how much
-each event pushed the explained item's score up (blue) or down (red). The gate is the share of long-term interest.</p>
+each event pushed the explained item's score up (blue) or down (red): through its item, event type and time gap, and,
+for each of the last 3 events of a model with a counts part, through its transition term (how often its item was
+directly followed by the explained item in training). The gate is the share of long-term interest.</p>
 </body></html>
 """

@@ -426,12 +426,19 @@ def gate_distribution(gates: Sequence[float] | np.ndarray) -> go.Figure:
     return fig
 
 
+# the columns of ltsi.explain.event_type_attribution that split a type's attribution, and their words
+COMPONENT_LABELS = (("item_part", "item"), ("event_part", "event type"), ("gap_part", "time gap"),
+                    ("transitions_part", "recent items' transitions"))
+
+
 def attribution_by_event_type(frame: pd.DataFrame, event: str = "event", value: str = "attribution_share",
                               baseline: str | None = "event_share") -> go.Figure:
     """Bars per event type: its share of the absolute attribution, beside its share of the events.
 
     A type whose attribution share is above its event share drives recommendations more than its
-    frequency alone would explain.
+    frequency alone would explain. Hovering a bar shows how that type's attribution splits over the
+    item, event-type and time-gap embeddings and the recent items' transitions (the columns of
+    `COMPONENT_LABELS` that the frame has).
     """
     if frame is None or frame.empty:
         return empty_figure("No attributions")
@@ -442,10 +449,16 @@ def attribution_by_event_type(frame: pd.DataFrame, event: str = "event", value: 
         fig.add_bar(x=kinds, y=frame[baseline], name="share of events", marker_color="#d6d9de",
                     text=[f"{v:.0%}" for v in frame[baseline]], textposition="outside", cliponaxis=False,
                     hovertemplate="%{x}: %{y:.1%} of the events<extra></extra>")
+    # what each type's attribution is made of (ltsi.explain.event_type_attribution), when the frame says it
+    parts = [(column, label) for column, label in COMPONENT_LABELS if column in frame]
+    hover = "%{x}: %{y:.1%} of the attribution"
+    if parts:
+        hover += "<br>of which " + ", ".join(f"{label} %{{customdata[{i}]:.0%}}" for i, (_, label) in enumerate(parts))
     # one colour for the series: per-type colours would leave the legend one type's swatch for all of them
     fig.add_bar(x=kinds, y=frame[value], name="share of attribution", marker_color=LTSI_COLOR,
                 text=[f"{v:.0%}" for v in frame[value]], textposition="outside", cliponaxis=False,
-                hovertemplate="%{x}: %{y:.1%} of the attribution<extra></extra>")
+                customdata=frame[[column for column, _ in parts]].to_numpy() if parts else None,
+                hovertemplate=hover + "<extra></extra>")
     _style(fig, barmode="group", height=320, title=dict(text="Which event types drive recommendations", x=0.0),
            legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     fig.update_yaxes(tickformat=".0%", title_text="share")

@@ -2,9 +2,10 @@
 
     .venv/bin/python -m dashboard.make_demo_run [--out data/demo_run] [--no-ablations] [--threads N]
 
-Same steps as the Train page with its default settings, but without a time budget (training runs
-until early stopping): LTSI, its three ablations and the two baselines, tested on each user's
-held-out last event. CPU training is reproducible for a seed, so the folder can be rebuilt exactly
+Same steps as the Train page with its default settings (history length and epochs planned from the
+log by `ltsi.train.plan_training`), but without a time budget (training runs until early stopping):
+LTSI, its ablations (`ltsi.model.ABLATIONS`, reported as "LTSI (no attention)" ...) and the two
+baselines, tested on each user's held-out last event. CPU training is reproducible for a seed, so the folder can be rebuilt exactly
 with the same thread count. The folder holds safetensors + JSON + CSV only (about 2.5 MB: the ablations' scores are kept, not their weights).
 """
 
@@ -13,27 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ltsi.baselines import fit_baselines  # noqa: E402
 from ltsi.errors import LTSIError  # noqa: E402
 from ltsi.evaluate import compare  # noqa: E402
 from ltsi.events import load_events  # noqa: E402
-from ltsi.model import ModelConfig  # noqa: E402
-from ltsi.runs import save_run  # noqa: E402
+from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
+from ltsi.runs import model_scorers, save_run  # noqa: E402
 from ltsi.sequences import build_sequences, leave_one_out  # noqa: E402
-from ltsi.train import TrainConfig, train  # noqa: E402
-
-ABLATIONS = {
-    "LTSI without attention": dict(attention=False),
-    "LTSI without long-term branch": dict(long_term=False),
-    "LTSI without gate (fixed 50/50)": dict(gate=False),
-}
+from ltsi.train import plan_training, train  # noqa: E402
 
 
 def main() -> None:
@@ -44,14 +37,16 @@ def main() -> None:
     parser.add_argument("--no-ablations", action="store_true", help="LTSI and the baselines only (faster)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (1 is reproducible and fast enough)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="upper bound (early stopping)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="upper bound (early stopping); default: planned from the log, as on the Train page")
     args = parser.parse_args()
 
     log = load_events(args.events, items=args.items)
     seqs = build_sequences(log.events)
     split = leave_one_out(seqs)
-    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types))
-    train_config = TrainConfig(device=args.device, threads=args.threads, seed=0, epochs=args.epochs)
+    plan = plan_training(seqs, split, args.device, None, model={},
+                         train={"threads": args.threads, "seed": 0, **({"epochs": args.epochs} if args.epochs else {})})
+    model_config, train_config = plan.model_config, plan.train_config
 
     def progress(p) -> None:
         if p.metrics is not None:
@@ -59,16 +54,16 @@ def main() -> None:
 
     t0 = time.perf_counter()
     print(f"LTSI on {seqs.n_users:,} users, {len(seqs.items) - 1:,} items, {seqs.n_events:,} events", flush=True)
+    print("\n".join(f"  {reason}" for reason in plan.reasons), flush=True)
     result = train(seqs, split, model_config, train_config, callback=progress)
     print(f"  {result.stopped}", flush=True)
-    scorers = {"LTSI": result.model}
     ablations = {}
     if not args.no_ablations:
         for name, switches in ABLATIONS.items():
-            print(name, flush=True)
-            ablations[name] = train(seqs, split, replace(model_config, **switches), train_config, callback=progress)
-            scorers[name] = ablations[name].model
-    scorers.update(fit_baselines(seqs, split))
+            print(f"LTSI ({name})", flush=True)
+            config = ModelConfig(**{**model_config.to_dict(), **switches})
+            ablations[name] = train(seqs, split, config, train_config, callback=progress)
+    scorers = model_scorers(result.model, {name: r.model for name, r in ablations.items()}, seqs, split)
     table = compare(scorers, seqs, split.test, model_config.max_len)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     # The ablations' scores go into metrics.json; their weights stay out (the dashboard does not use them,

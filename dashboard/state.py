@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.text import fmt_seconds, plural
+from dashboard.text import fmt_seconds, plural, split_words
 from ltsi.errors import LTSIError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,6 @@ DEMOS = {
 }
 MAX_CONCURRENT_TRAININGS = int(os.environ.get("LTSI_MAX_TRAININGS", "1"))
 MAX_SELECTBOX_USERS = 5000  # more users than this: a search box narrows the picker down
-DEFAULT_BUDGET_S = 45  # Train -> first heatmap stays under a minute on a 2-core CPU
 # Settings the user expects to find as left after visiting another page (the keys of those widgets)
 KEPT_SETTINGS = ("train_dim", "train_max_len", "train_epochs", "train_budget", "train_device", "train_ablations",
                  "train_lr", "train_batch", "train_patience", "train_window", "train_seed", "train_threads",
@@ -229,7 +228,8 @@ class ActiveRun:
     items: pd.DataFrame | None
     results: pd.DataFrame | None  # test metrics: one row per model (LTSI, baselines, ablations)
     history: pd.DataFrame | None  # one row per epoch
-    info: dict = field(default_factory=dict)  # dataset name, seconds, device, stopped, best epoch, source
+    info: dict = field(default_factory=dict)  # dataset, seconds, device, stopped, stop_reason, still_improving,
+    #                                            advice, best epoch, source (older saved runs lack some)
     folder: Path | None = None  # where the run was loaded from (None: trained in this session)
     train_result: Any = None  # ltsi.train.TrainResult of a session-trained run (what save_run needs)
     ablation_results: dict = field(default_factory=dict)  # name -> TrainResult
@@ -345,28 +345,58 @@ def training_slots() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(MAX_CONCURRENT_TRAININGS)
 
 
-ABLATIONS = {
-    "LTSI without attention": dict(attention=False),
-    "LTSI without long-term branch": dict(long_term=False),
-    "LTSI without gate (fixed 50/50)": dict(gate=False),
-}
+def planned(dataset: Dataset, device: str = "auto", budget: float | None = None, model: dict | None = None,
+            train: dict | None = None):
+    """`ltsi.train.plan_training` for this dataset and these settings (cheap; cached per dataset and settings).
+
+    `model` / `train`: the settings the analyst chose (ModelConfig / TrainConfig field -> value); the
+    rest follows the log and the device. A short-term window longer than the planned history is the
+    whole history read, so the plan's model configuration gets the window it really has.
+    """
+    from ltsi.train import Plan, plan_training
+
+    model, train = dict(model or {}), dict(train or {})
+    key = ("plan", device, budget, tuple(sorted(model.items())), tuple(sorted(train.items())))
+
+    def compute() -> Plan:
+        seqs, split = dataset.sequences()
+        plan = plan_training(seqs, split, device, budget, model=model, train=train)
+        config = plan.model_config
+        return Plan(replace(config, short_window=min(config.short_window, config.max_len)), plan.train_config,
+                    plan.reasons)
+
+    return dataset.cached(key, compute)
+
+
+def estimate_training(seqs, split, model_config, train_config, should_stop=None):
+    """`ltsi.train.estimate_training` (looked up when called, so a test can replace it): a few measured batches."""
+    from ltsi import train as training
+
+    return training.estimate_training(seqs, split, model_config, train_config, should_stop=should_stop)
 
 
 class TrainingJob:
     """One training run in a daemon thread; the UI reads its fields, only the worker writes them.
 
-    States: waiting (for a free training slot) -> training -> evaluating -> done | failed.
+    States: waiting (for a free training slot) -> [measuring ->] training -> evaluating -> done | failed.
+    With `check_budget` and a time budget, the worker first measures a few batches; when the budget is
+    too short for useful training (`TimeEstimate.verdict`), it stops in state "confirm" with the
+    verdict and the proposed budget, frees its slot and ends: the analyst then calls `proceed(budget)`
+    (a new worker thread trains) or `cancel()`.
     `stop()` asks the loop to end after the current batch; the best weights so far are kept.
     """
 
+    ACTIVE = ("waiting", "measuring", "training", "evaluating")
+
     def __init__(self, dataset: Dataset, model_config, train_config, with_ablations: bool = False,
-                 slots: threading.BoundedSemaphore | None = None) -> None:
+                 slots: threading.BoundedSemaphore | None = None, check_budget: bool = False) -> None:
         self.dataset_name = dataset.name
         self.seqs, self.split = dataset.sequences()
         self.items = dataset.items
         self.model_config, self.train_config = model_config, train_config
         self.with_ablations = with_ablations
         self.slots = slots
+        self.check_budget = check_budget
         self.state = "waiting"
         self.message = "waiting for a free training slot (another session is training)"
         self.progress = None  # the latest ltsi.train.Progress
@@ -374,6 +404,8 @@ class TrainingJob:
         self.batches: list[dict] = []  # running training loss: x = epochs done (fractional), loss
         self.result: ActiveRun | None = None
         self.error: str | None = None
+        self.estimate = None  # ltsi.train.TimeEstimate, once measured
+        self.verdict = ""  # why the time budget is too short ("" = it is not, or not measured)
         self.started = time.perf_counter()
         self.finished: float | None = None
         self._stop = threading.Event()
@@ -393,7 +425,34 @@ class TrainingJob:
 
     @property
     def active(self) -> bool:
-        return self.state in ("waiting", "training", "evaluating")
+        """A worker is running (or about to)."""
+        return self.state in self.ACTIVE
+
+    @property
+    def awaiting(self) -> bool:
+        """Measured, and the time budget is too short: waiting for the analyst's decision."""
+        return self.state == "confirm"
+
+    def proposed_budget(self) -> int | None:
+        """The budget the measurement proposes, in whole seconds (rounded up); None before a measurement."""
+        return None if self.estimate is None else max(1, math.ceil(self.estimate.needed_seconds()))
+
+    def proceed(self, budget: float | None) -> TrainingJob:
+        """After "confirm": train with this time budget (None = no limit), in a new worker thread."""
+        if not self.awaiting:
+            raise LTSIError("This training is not waiting for a decision on its time budget.")
+        self.train_config = replace(self.train_config, max_seconds=float(budget) if budget else None)
+        self.state = "waiting"
+        self.message = "waiting for a free training slot (another session is training)"
+        self.started = time.perf_counter()
+        self.thread = threading.Thread(target=self._work, kwargs={"measure": False}, name="ltsi-training",
+                                       daemon=True)
+        return self.start()
+
+    def cancel(self) -> None:
+        """After "confirm": do not train."""
+        self.state, self.message = "cancelled", "cancelled before training"
+        self.finished = time.perf_counter()
 
     def history(self) -> pd.DataFrame:
         with self._lock:
@@ -426,14 +485,28 @@ class TrainingJob:
             ):
                 self.epochs.append({"epoch": progress.epoch, "loss": progress.loss, **progress.metrics})
 
-    def _work(self) -> None:
-        acquired = False
+    def _stopped_before_start(self) -> None:
+        self.state, self.message = "failed", "stopped before it started"
+        self.error = "Training was stopped before it started."
+
+    def _work(self, measure: bool = True) -> None:
+        acquired, awaiting = False, False
         try:
             while self.slots is not None and not acquired:
                 acquired = self.slots.acquire(timeout=0.5)
                 if not acquired and self._stop.is_set():
-                    self.state, self.message = "failed", "stopped before it started"
-                    self.error = "Training was stopped before it started."
+                    self._stopped_before_start()
+                    return
+            if measure and self.check_budget and self.train_config.max_seconds:
+                self.state, self.message = "measuring", "measuring a few batches to check the time budget"
+                self.estimate = estimate_training(self.seqs, self.split, self.model_config, self.train_config,
+                                                  should_stop=self._stop.is_set)
+                self.verdict = self.estimate.verdict(self.train_config.max_seconds)
+                if self._stop.is_set():  # Stop during the measurement: no training
+                    self._stopped_before_start()
+                    return
+                if self.verdict:
+                    awaiting = True
                     return
             self._train()
         except LTSIError as error:
@@ -446,29 +519,32 @@ class TrainingJob:
         finally:
             if acquired:
                 self.slots.release()
-            self.finished = time.perf_counter()
+            if awaiting:  # last: the page acts on "confirm" only once the slot is free again
+                self.message = "the time budget looks too short: waiting for your decision on the Train page"
+                self.state = "confirm"
+            else:
+                self.finished = time.perf_counter()
 
     def _train(self) -> None:
-        from ltsi.baselines import fit_baselines
         from ltsi.evaluate import compare
+        from ltsi.model import ABLATIONS
+        from ltsi.runs import model_scorers
         from ltsi.train import train
 
         self.state, self.message = "training", "preparing the training windows"
         result = train(self.seqs, self.split, self.model_config, self.train_config,
                        callback=self._on_progress, should_stop=self._stop.is_set)
-        self.state, self.message = "evaluating", "evaluating LTSI and the baselines on the test events"
-        scorers: dict[str, Any] = {"LTSI": result.model}
         ablations = {}
         if self.with_ablations and not self._stop.is_set():
-            for label, switches in ABLATIONS.items():
+            for name, switches in ABLATIONS.items():
                 if self._stop.is_set():
                     break
-                self.state, self.message = "training", f"training the ablation '{label}'"
-                ablations[label] = train(self.seqs, self.split, replace(self.model_config, **switches),
-                                         self.train_config, should_stop=self._stop.is_set)
-                scorers[label] = ablations[label].model
-            self.state = "evaluating"
-        scorers.update(fit_baselines(self.seqs, self.split))
+                self.state, self.message = "training", f"training the ablation 'LTSI ({name})'"
+                ablations[name] = train(self.seqs, self.split, replace(self.model_config, **switches),
+                                        self.train_config, should_stop=self._stop.is_set)
+        self.state, self.message = "evaluating", "evaluating LTSI and the baselines on the test events"
+        # report names as everywhere else: "LTSI", "LTSI (no attention)", ..., then the baselines
+        scorers = model_scorers(result.model, {name: r.model for name, r in ablations.items()}, self.seqs, self.split)
         results = compare(scorers, self.seqs, self.split.test, self.model_config.max_len) if len(self.split.test) else None
         history = result.history
         self.result = ActiveRun(
@@ -477,7 +553,9 @@ class TrainingJob:
             train_config=result.train_config or self.train_config, seqs=self.seqs, split=self.split,
             items=self.items, results=results, history=history,
             info=dict(dataset=self.dataset_name, seconds=result.seconds, device=result.device,
-                      stopped=result.stopped, best_epoch=result.best_epoch, valid_metrics=result.valid_metrics,
+                      stopped=result.stopped, stop_reason=result.stop_reason.value,
+                      still_improving=bool(result.still_improving), advice=result.advice,
+                      best_epoch=result.best_epoch, valid_metrics=result.valid_metrics,
                       source="trained in this session"),
             train_result=result, ablation_results=ablations,
         )
@@ -506,21 +584,6 @@ def gate_words(g: float) -> str:
     else:
         lean = "leans on what the user did just now (short-term)"
     return f"{g:.0%} long-term interest: the next recommendation {lean}."
-
-
-def split_words(target: pd.Series, item: str) -> str:
-    """An `Explanation.targets` row's interest split in plain words, for the item named `item`."""
-    long_part, short_part = float(target["long_part"]), float(target["short_part"])
-    parts = f"(long-term {long_part:+.2f}, short-term {short_part:+.2f}, against an empty interest)"
-    if long_part == 0 and short_part == 0:
-        return f"Neither kind of interest moved the score of {item}."
-    if long_part * short_part >= 0:  # both pushed the same way: how the push divides
-        share = float(target["long_share"])
-        verb = "raised" if long_part + short_part > 0 else "lowered"
-        return (f"For {item}, {share:.0%} of what {verb} its score came from long-term interest and "
-                f"{1 - share:.0%} from short-term interest {parts}.")
-    up, down = ("long-term", "short-term") if long_part > 0 else ("short-term", "long-term")
-    return f"For {item}, {up} interest raised its score and {down} interest lowered it {parts}."
 
 
 def gpu_summary() -> str:
@@ -562,6 +625,9 @@ def sidebar(page: str = "") -> None:
                 st.caption(f":material/model_training: {j.state}: see the progress on this page")
             else:
                 training_status()
+        elif j is not None and j.awaiting and page != "Train":
+            st.caption(":material/timer: a training waits for your decision on the Train page: the time budget "
+                       "looks too short")
 
 
 @st.fragment(run_every=2.0)

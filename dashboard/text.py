@@ -52,3 +52,115 @@ def short_window_note(window: int, max_len: int, longest: int) -> str | None:
     return (f"The short-term window ({plural(window, 'event')}) is longer than the longest history in this log "
             f"({plural(longest, 'event')}): the short-term attention sees every user's whole history, so short-term "
             "and long-term interest see the same events.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Why an item scored as it did (an `ltsi.explain` Explanation.targets row)
+
+
+def _part(row, column: str) -> float:
+    """A number of the row, 0 when the column is absent (runs from before the counts part) or not a number."""
+    try:
+        value = float(row[column])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def split_words(target, item: str) -> str:
+    """An `Explanation.targets` row's score split in plain words, for the item named `item`.
+
+    The parts (each measured from an empty interest and no counts): long-term interest, short-term
+    interest and, for a model with the counts part, the recent items' transitions (how often the item
+    directly followed their items in training) and the item's popularity in training. A row without
+    counts (an older run, the "no transitions" ablation) is told as the interest split alone.
+    """
+    long_part, short_part = _part(target, "long_part"), _part(target, "short_part")
+    transitions, popularity = _part(target, "transitions_part"), _part(target, "popularity_part")
+    if transitions == 0 and popularity == 0:
+        parts = f"(long-term {long_part:+.2f}, short-term {short_part:+.2f}, against an empty interest)"
+        if long_part == 0 and short_part == 0:
+            return f"Neither kind of interest moved the score of {item}."
+        if long_part * short_part >= 0:  # both pushed the same way: how the push divides
+            share = _part(target, "long_share")
+            verb = "raised" if long_part + short_part > 0 else "lowered"
+            return (f"For {item}, {share:.0%} of what {verb} its score came from long-term interest and "
+                    f"{1 - share:.0%} from short-term interest {parts}.")
+        up, down = ("long-term", "short-term") if long_part > 0 else ("short-term", "long-term")
+        return f"For {item}, {up} interest raised its score and {down} interest lowered it {parts}."
+    named = [("long-term interest", long_part), ("short-term interest", short_part),
+             ("the recent items' transitions", transitions), ("its popularity", popularity)]
+    name, value = max(named, key=lambda part: abs(part[1]))
+    return (f"For {item}, its score came from long-term interest {long_part:+.2f}, short-term interest "
+            f"{short_part:+.2f}, the recent items' transitions {transitions:+.2f} (how often people who had the "
+            f"last items had it next, counted in training) and its popularity {popularity:+.2f} (how often it was "
+            f"had in training), against an empty interest and no counts. {name[0].upper()}{name[1:]} moved it "
+            f"most ({'up' if value > 0 else 'down'}).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Why training stopped (a run's training summary: ActiveRun.info, or a saved run's config.json)
+
+
+def _stop(info: dict) -> tuple[str | None, bool, str]:
+    """(stop reason value or None for runs that predate it, still improving, advice)."""
+    reason = info.get("stop_reason")
+    return (str(reason) if reason else None, bool(info.get("still_improving", False)),
+            str(info.get("advice") or ""))
+
+
+def stop_note(info: dict, epochs_done: int) -> tuple[str, str] | None:
+    """(kind, words) on why training stopped; kind "warning" (train longer, or it diverged), "info" or
+    "caption". None when the run does not say (runs from before the stop reason was stored)."""
+    reason, improving, advice = _stop(info)
+    epochs = plural(epochs_done, "epoch")
+    best = f" (best epoch {info['best_epoch']})" if info.get("best_epoch") else ""
+    if reason in ("budget", "epochs") and improving:
+        ended = "the time budget" if reason == "budget" else "the last planned epoch"
+        advice = advice or (f"The validation score was still improving when {ended} ended training: train "
+                            "longer.")
+        how = ("Set a larger time budget (0 = until early stopping)" if reason == "budget"
+               else "Raise Max. epochs (0 = planned from the log)")
+        words = (f"Not fully trained: stopped at {ended} after {epochs}, and this model may trail the baselines. "
+                 f"{advice} {how}, or load the pre-trained demo model.")
+        return "warning", words
+    if reason == "budget":
+        words = (f"Training stopped at the time budget after {epochs}; the validation score had already stopped "
+                 f"improving{best}, so a longer budget would likely change little.")
+        return "info", words
+    if reason == "epochs":
+        return "caption", f"Training ran all {epochs}; the validation score had already stopped improving{best}."
+    if reason == "converged":
+        words = (f"Training converged: the validation score stopped improving{best}, so early stopping ended it "
+                 f"after {epochs}.")
+        return "caption", words
+    if reason == "requested":
+        words = (f"Training was stopped by hand after {epochs}, so it may not have learned enough yet. Train again "
+                 "and let it run until early stopping (time budget 0), or load the pre-trained demo model.")
+        return "info", words
+    if reason == "diverged":
+        return "warning", str(info.get("stopped") or "The training loss diverged; the best weights so far were kept. "
+                                                     "Try a lower learning rate.")
+    return None
+
+
+def below_baseline_why(info: dict) -> str | None:
+    """Why LTSI may be below a baseline, from how its training ended; None when the stop note already says it
+    (training ended while the validation score was still improving)."""
+    reason, improving, _ = _stop(info)
+    if reason in ("budget", "epochs") and improving:
+        return None
+    if reason in ("converged", "budget", "epochs"):
+        ran = {"converged": "Training ran until the validation score stopped improving",
+               "budget": "The validation score had stopped improving before the time budget ran out",
+               "epochs": "The validation score had stopped improving before the last epoch"}[reason]
+        return (f"{ran}, so more epochs would not help: on this log a simple baseline ranks the next item better "
+                "(small or very regular logs often favour them). A larger log, or other settings (model size, "
+                "history length), may.")
+    if reason == "requested":
+        return ("Training was stopped by hand, so it may not have learned enough yet. Train again and let it run "
+                "until early stopping (time budget 0), or load the pre-trained demo model.")
+    if reason == "diverged":
+        return "Training diverged, so it kept the weights from before that. Train again with a lower learning rate."
+    return "It may not have learned enough yet. Train with more epochs (and no time budget), or load the pre-trained " \
+           "demo model."

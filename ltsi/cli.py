@@ -258,6 +258,8 @@ def train(
     run_or_exit(save_run, out, result, seqs, split, items_table=log.items, metrics=metrics, ablations=extra)
     typer.echo(f"Trained in {result.seconds:.1f} s on {result.device} ({result.stopped}); best epoch "
                f"{result.best_epoch}. Saved to {out}")
+    if result.advice:
+        typer.echo(result.advice)
     typer.echo(_metrics_text(table))
     verdict = _verdict(table)
     if verdict:

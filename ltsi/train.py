@@ -139,8 +139,10 @@ class Plan:
     reasons: list[str]  # one line per setting that follows the data, the device or the user
 
 
+DEFAULT_BUDGET_S = 45  # the dashboard Train view's default time budget: Train -> first heatmap in about a minute
+
 # Constants of `plan_training`, chosen on the validation splits of the panel (bench/panel.py, README)
-TARGET_STEPS = 1500  # optimizer steps that the schedule spans on a log of any size
+TARGET_STEPS = 600  # optimizer steps that the schedule spans on a log of any size
 MIN_EPOCHS, MAX_EPOCHS = 10, 200
 SAMPLED_ABOVE = {"cpu": 20_000, "cuda": 200_000}  # catalogue size from which sampled softmax is cheaper than full
 
@@ -164,11 +166,11 @@ def plan_training(
     if "max_len" not in model:
         p90 = int(np.percentile(lengths, 90)) if len(lengths) else 0
         model["max_len"] = int(min(50, max(10, math.ceil(p90 / 10) * 10)))
-        reasons.append(f"history window {model['max_len']} events: " + (
+        reasons.append(f"history window {_count(model['max_len'], 'event')}: " + (
             f"90% of users have at most {p90} training events, and a longer window would be mostly padding"
             if model["max_len"] < 50 else f"the most it reads (90% of users have up to {p90} training events)"))
     else:
-        reasons.append(f"history window {model['max_len']} events: chosen by you")
+        reasons.append(f"history window {_count(model['max_len'], 'event')}: chosen by you")
     model.setdefault("short_window", min(ModelConfig.short_window, model["max_len"]))
     model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), **model)
 
@@ -177,10 +179,11 @@ def plan_training(
     steps = max(1, math.ceil(windows / batch_size))
     if "epochs" not in train:
         train["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
-        reasons.append(f"at most {train['epochs']} epochs: {steps:,} batches per epoch, and the learning-rate "
-                       f"schedule spans about {TARGET_STEPS:,} steps (early stopping may end sooner)")
+        reasons.append(f"at most {_count(train['epochs'], 'epoch')}: {_count(steps, 'batch', 'batches')} per epoch, "
+                       f"and the learning-rate schedule spans about {TARGET_STEPS:,} steps (early stopping may end "
+                       "sooner)")
     else:
-        reasons.append(f"at most {train['epochs']} epochs: chosen by you")
+        reasons.append(f"at most {_count(train['epochs'], 'epoch')}: chosen by you")
     kind = pick_device(device).type
     if "sampled_softmax" not in train:
         threshold = SAMPLED_ABOVE.get(kind, SAMPLED_ABOVE["cuda"])
@@ -192,6 +195,11 @@ def plan_training(
         reasons.append(f"time budget {max_seconds:g} s: the learning rate anneals within it")
     train_config = TrainConfig(device=device, max_seconds=max_seconds, **train)
     return Plan(model_config, train_config, reasons)
+
+
+def _count(n: int, word: str, words: str | None = None) -> str:
+    """'1 epoch', '3 epochs', '1,204 batches'."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -388,7 +396,8 @@ def train(
     bad_evals, evaluated_epochs = 0, []
     reason = StopReason.EPOCHS
     stopped = f"finished all {cfg.epochs} epochs" if cfg.epochs > 1 else "finished its only epoch"
-    report(0, 0, math.nan, None, f"training on {device.type}: {len(dataset):,} windows, {steps} batches per epoch")
+    report(0, 0, math.nan, None,
+           f"training on {device.type}: {_count(len(dataset), 'window')}, {_count(steps, 'batch', 'batches')} per epoch")
     for epoch in range(1, cfg.epochs + 1):
         # ---- one pass over the training windows
         model.train()
@@ -525,8 +534,11 @@ class TimeEstimate:
 
 
 def estimate_training(seqs: Sequences, split: Split, model_config: ModelConfig, train_config: TrainConfig,
-                      n_batches: int = 4) -> TimeEstimate:
-    """Measure a few training steps and one validation pass with these settings (no model is kept)."""
+                      n_batches: int = 4, should_stop: Callable[[], bool] | None = None) -> TimeEstimate:
+    """Measure a few training steps and one validation pass with these settings (no model is kept).
+
+    `should_stop()` True ends the measurement early (a stop button); the estimate is then rougher.
+    """
     ticks: list[float] = []
 
     def on_progress(p: Progress) -> None:
@@ -534,7 +546,8 @@ def estimate_training(seqs: Sequences, split: Split, model_config: ModelConfig, 
             ticks.append(p.elapsed_s)
 
     probe = TrainConfig(**{**train_config.to_dict(), "epochs": 1, "log_every": 1, "max_seconds": None})
-    result = train(seqs, split, model_config, probe, callback=on_progress, should_stop=lambda: len(ticks) >= n_batches)
+    result = train(seqs, split, model_config, probe, callback=on_progress,
+                   should_stop=lambda: len(ticks) >= n_batches or bool(should_stop and should_stop()))
     steps = math.ceil(len(NextItemDataset(seqs, split.train_ends, model_config.max_len)) / train_config.batch_size)
     if len(ticks) >= 2:
         step_seconds = (ticks[-1] - ticks[0]) / (len(ticks) - 1)

@@ -148,3 +148,55 @@ def test_python_dash_m_entry_point(tmp_path):
     assert res.returncode == 2
     assert res.stdout == "" and "Traceback" not in res.stderr
     assert res.stderr.count("\n") == 1 and "save it as CSV" in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# train
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory):
+    from ltsi.synth import generate, write_log
+
+    folder = tmp_path_factory.mktemp("log")
+    write_log(generate(n_users=60, n_items=80, n_categories=4, mean_events=12, seed=3), folder)
+    return folder / "events.csv"
+
+
+def test_train_prints_the_plan_and_why_it_stopped_and_saves_the_run(small_log, tmp_path):
+    from ltsi.events import load_events
+    from ltsi.runs import load_run
+    from ltsi.sequences import build_sequences, leave_one_out
+    from ltsi.train import plan_training
+
+    result = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--budget", "60", "--dim", "8")
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    seqs = build_sequences(load_events(small_log).events)
+    plan = plan_training(seqs, leave_one_out(seqs), "cpu")
+    assert "settings:" in err and f"history window {plan.model_config.max_len} events: 90% of users have" in err
+    assert "at most 1 epoch: chosen by you" in err and "time budget 60 s: the learning rate anneals" in err
+    assert f"full softmax: {len(seqs.items) - 1} items on cpu" in err
+    assert "Trained in" in result.stdout and "LTSI" in result.stdout and "last-item transitions" in result.stdout
+    run = load_run(tmp_path / "run")
+    assert run.model_config.max_len == plan.model_config.max_len < 50 and run.train_config.epochs == 1 and run.train_config.max_seconds == 60
+    assert run.info["training"]["stop_reason"] == "epochs"
+    # one epoch is always the best so far: the result says to train longer, with an estimate
+    assert run.info["training"]["still_improving"] and "train longer" in result.stdout
+
+
+def test_train_refuses_zero_epochs_and_budgets(small_log, tmp_path):
+    for option in ("--epochs", "--budget"):
+        result = invoke("train", small_log, "--out", tmp_path / "run", option, "0")
+        assert result.exit_code == 2 and not (tmp_path / "run").exists()
+
+
+def test_verdict_says_when_ltsi_is_below_a_baseline():
+    import pandas as pd
+
+    from ltsi.cli import _verdict
+
+    table = pd.DataFrame({"model": ["LTSI", "most popular", "last-item transitions"], "NDCG@10": [0.04, 0.02, 0.05]})
+    assert _verdict(table) == ("Warning: LTSI is below the last-item transitions baseline on test NDCG@10 "
+                               "(0.0400 < 0.0500); its explanations describe a model that a simple rule beats.")
+    assert _verdict(table.assign(**{"NDCG@10": [0.06, 0.02, 0.05]})) == ""

@@ -125,7 +125,7 @@ def test_training_loss_uses_left_out_counts_and_sampled_columns_match(data):
 
 
 def test_without_the_counts_part_nothing_is_added(data):
-    seqs, split = data
+    seqs, _ = data
     torch.manual_seed(0)
     model = LTSI(ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=6,
                              transitions=False)).eval()

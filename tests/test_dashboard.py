@@ -246,18 +246,22 @@ def test_train_view_trains_a_tiny_model_that_populates_the_users_view():
     ok(at)
     assert "GPU" in at.caption[[c.value for c in at.caption].index(state.gpu_summary())].value
     at.select_slider(key="train_dim").set_value(16)
-    at.slider(key="train_max_len").set_value(20)
+    at.select_slider(key="train_max_len").set_value(20)
     at.number_input(key="train_epochs").set_value(1)
-    at.number_input(key="train_budget").set_value(6)
+    at.number_input(key="train_budget").set_value(600)  # ample: the budget check measures, then training starts
     at.button(key="FormSubmitter:train_form-Train").click().run()
     ok(at)
     job = at.session_state["job"]
     assert job.active or job.state == "done"
+    # chosen settings win over the plan: history length and epochs as set, the budget as given
+    assert (job.model_config.dim, job.model_config.max_len, job.train_config.epochs) == (16, 20, 1)
+    assert job.train_config.max_seconds == 600 and job.check_budget
     deadline = time.time() + 150
     while job.active and time.time() < deadline:
         time.sleep(1)
         at.run()  # what the fragment's run_every does in the browser
     assert job.state == "done", job.error
+    assert job.estimate is not None and job.verdict == ""  # measured, and the budget was enough
     at.run()
     ok(at)
     assert any("Training finished" in s.value for s in at.success)
@@ -287,9 +291,195 @@ def test_stop_button_stops_training_and_keeps_a_model():
     deadline = time.time() + 60
     while job.active and time.time() < deadline:
         time.sleep(0.5)
-    assert job.state == "done" and "stopped on request" in job.message, job.message
+    assert job.state == "done" and job.result.info["stop_reason"] == "requested", job.message
     at.run()
     ok(at)
+    assert any("stopped by hand" in i.value for i in at.info)
+
+
+def small_train_view(small_run, **settings) -> AppTest:
+    """The Train view on the small log (no active model), the form set to `settings` (widget key -> value)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["dataset"] = small_run[0]
+    at.switch_page("views/train.py").run()
+    ok(at)
+    for key, value in {"train_dim": 16, "train_threads": 1, **settings}.items():
+        widget = at.select_slider(key=key) if key in ("train_dim", "train_max_len") else at.number_input(key=key)
+        widget.set_value(value)
+    return at
+
+
+def planned_text(at: AppTest) -> str:
+    return next(e for e in at.expander if e.label == "Settings planned for this log").markdown[0].value
+
+
+def test_train_view_plans_history_length_and_epochs_unless_chosen(small_run):
+    from ltsi.train import plan_training
+
+    dataset = small_run[0]
+    seqs, split = dataset.sequences()
+    planned = plan_training(seqs, split, "auto", None, model={"dim": 16})
+    at = small_train_view(small_run, train_budget=0)  # no budget: no measurement, training starts at once
+    assert at.select_slider(key="train_max_len").value == 0 and at.number_input(key="train_epochs").value == 0
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    ok(at)
+    job = at.session_state["job"]
+    job.stop()
+    job.thread.join(timeout=60)
+    assert job.model_config.max_len == planned.model_config.max_len == 10  # auto: from plan_training
+    assert job.train_config.epochs == planned.train_config.epochs > 1
+    assert job.model_config.dim == 16 and job.train_config.max_seconds is None and job.estimate is None
+    at.run()
+    ok(at)
+    text = planned_text(at)
+    assert f"History window {planned.model_config.max_len} events: 90% of users" in text
+    assert f"At most {planned.train_config.epochs} epochs" in text and "chosen by you" not in text
+
+    # a value set in the form wins, and the plan says so
+    at.select_slider(key="train_max_len").set_value(20)
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    ok(at)
+    job = at.session_state["job"]
+    job.thread.join(timeout=60)
+    assert job.state == "done", job.error
+    assert (job.model_config.max_len, job.train_config.epochs) == (20, 1)
+    at.run()
+    ok(at)
+    text = planned_text(at)
+    assert "History window 20 events: chosen by you" in text and text.count("chosen by you") == 2  # and the epochs
+
+
+def short_estimate():
+    """A measurement that makes any budget under 33 s too short: 3 useful passes of 20 x 0.5 s + 1 s."""
+    from ltsi.train import TimeEstimate
+
+    return TimeEstimate(step_seconds=0.5, steps_per_epoch=20, eval_seconds=1.0, epochs=10)
+
+
+@pytest.fixture
+def counted_training(monkeypatch):
+    """`ltsi.train.estimate_training` returns `short_estimate()`; `ltsi.train.train` counts its calls."""
+    import ltsi.train
+
+    calls, real_train = [], ltsi.train.train
+    monkeypatch.setattr(ltsi.train, "estimate_training", lambda *args, **kwargs: short_estimate())
+    monkeypatch.setattr(ltsi.train, "train", lambda *args, **kwargs: calls.append(1) or real_train(*args, **kwargs))
+    return calls
+
+
+@pytest.mark.parametrize("choice, budget", [("budget_proposed", 33.0), ("budget_anyway", 6.0), ("budget_cancel", None)])
+def test_a_too_short_budget_waits_for_the_analyst(small_run, counted_training, choice, budget):
+    at = small_train_view(small_run, train_budget=6, train_epochs=1)
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    job = at.session_state["job"]
+    job.thread.join(timeout=60)
+    assert job.state == "confirm" and job.awaiting and not job.active, job.error
+    assert counted_training == [] and job.result is None and job.progress is None  # measured, but no training
+    at.run()
+    ok(at)
+    assert [w.value for w in at.warning] == [short_estimate().verdict(6)]
+    assert "too short" in at.warning[0].value and "33 s" in at.warning[0].value
+    assert at.button(key="budget_proposed").label == "Train with a budget of 33 s"
+    assert at.button(key="budget_anyway").label == "Train with my budget anyway"
+    assert at.button(key="FormSubmitter:train_form-Train").disabled  # one decision at a time
+    at.switch_page("views/data.py").run()  # on another page, the sidebar says a decision is pending
+    assert any("waits for your decision on the Train page" in c.value for c in at.sidebar.caption)
+    at.switch_page("views/train.py").run()
+
+    at.button(key=choice).click().run()
+    ok(at)
+    if budget is None:  # cancelled: no job, no training, the form is free again
+        assert "job" not in at.session_state and job.state == "cancelled" and counted_training == []
+        assert not at.button(key="FormSubmitter:train_form-Train").disabled and not at.warning
+        return
+    assert at.session_state["job"] is job and job.train_config.max_seconds == budget
+    job.thread.join(timeout=60)
+    assert job.state == "done", job.error
+    assert counted_training == [1] and job.result.train_config.max_seconds == budget
+    assert at.session_state["train_budget"] == int(budget)  # the form shows the budget it trained with
+
+
+def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, monkeypatch):
+    import threading
+
+    import ltsi.train
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    measuring, release, trained = threading.Event(), threading.Event(), []
+
+    def slow_estimate(*args, **kwargs):
+        measuring.set()
+        release.wait(10)
+        return short_estimate()
+
+    monkeypatch.setattr(ltsi.train, "estimate_training", slow_estimate)
+    monkeypatch.setattr(ltsi.train, "train", lambda *args, **kwargs: trained.append(1))
+    dataset = small_run[0]
+    seqs, _ = dataset.sequences()
+    slots = threading.BoundedSemaphore(1)
+    slots.acquire()  # another session trains
+    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=8),
+                            TrainConfig(epochs=1, threads=1, max_seconds=6), slots=slots, check_budget=True).start()
+    time.sleep(1.0)
+    assert job.state == "waiting" and not measuring.is_set()
+    slots.release()
+    assert measuring.wait(10) and job.state == "measuring" and job.active
+    assert job.message == "measuring a few batches to check the time budget"
+    job.stop()
+    release.set()
+    job.thread.join(timeout=10)
+    assert job.state == "failed" and "stopped before it started" in job.error and trained == []
+    assert slots.acquire(blocking=False)  # the slot was given back
+
+
+def with_info(run, **info):
+    """The run with another training summary (as a loaded run's config.json would give)."""
+    from dataclasses import replace
+
+    return replace(run, info={"seconds": 6.0, "device": "cpu", "best_epoch": 2, **info}, cache=type(run.cache)())
+
+
+def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_run):
+    dataset, run = small_run
+    advice = ("The validation score was still improving when the time budget ended training: train longer. About "
+              "12 s (twice this run) lets it go further; early stopping ends it when the score stops improving.")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["dataset"] = dataset
+    at.session_state["run"] = with_info(run, stopped="time budget of 6 s reached", stop_reason="budget",
+                                        still_improving=True, advice=advice)
+    ok(at.switch_page("views/train.py").run())
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "Not fully trained: stopped at the time budget" in warnings[0]
+    assert advice in warnings[0] and "Set a larger time budget" in warnings[0]
+
+    at.session_state["run"] = with_info(run, stopped="early stop: ...", stop_reason="converged", still_improving=False,
+                                        advice="")
+    ok(at.run())
+    assert not at.warning
+    assert any(c.value.endswith("Training converged: the validation score stopped improving (best epoch 2), so early "
+                                "stopping ended it after 1 epoch.") for c in at.caption)
+
+
+def test_ablations_carry_the_library_labels(small_run):
+    from ltsi.model import ABLATIONS, ModelConfig
+    from ltsi.train import TrainConfig
+
+    dataset = small_run[0]
+    seqs, _ = dataset.sequences()
+    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10),
+                            TrainConfig(epochs=1, threads=1), with_ablations=True)
+    job.start().thread.join()
+    assert job.state == "done", job.error
+    assert list(job.result.ablation_results) == list(ABLATIONS)
+    assert list(job.result.results["model"]) == ["LTSI", *(f"LTSI ({name})" for name in ABLATIONS), "most popular",
+                                                 "last-item transitions"]
+    loaded = state.load_run_zip(state.run_zip(job.result), "ablations.zip")  # saved and loaded: the same names
+    assert list(loaded.results["model"]) == list(job.result.results["model"])
+    at = small_train_view(small_run)
+    assert at.checkbox(key="train_ablations").label == (
+        "Also train the ablations (no attention, no long-term, no gate, no transitions)")
 
 
 def test_train_view_shows_the_demo_model_results(demo_run):
@@ -298,6 +488,9 @@ def test_train_view_shows_the_demo_model_results(demo_run):
     ok(at)
     table = at.dataframe[0].value
     assert "LTSI" in table.index and "most popular" in table.index and "NDCG@10" in table.columns
+    facts = next(c.value for c in at.caption if c.value.startswith("embedding"))
+    if "stop_reason" not in demo_run.info:  # a run saved before the stop reason: its own words, in the facts
+        assert demo_run.info["stopped"] in facts
     assert {"Training loss", "Validation (full ranking)"} <= {a["text"] for c in charts(at)
                                                              for a in c["layout"].get("annotations", [])}
 
@@ -332,7 +525,10 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
     split = state.explanation(at.session_state["run"], other, end=state.heldout(demo_run, other)["end"],
                               target=held).targets.iloc[0]
     words = [c.value for c in at.caption if "its score" in c.value and held in c.value]  # the held-out item's split
-    assert len(words) == 1 and f"long-term {split['long_part']:+.2f}, short-term {split['short_part']:+.2f}" in words[0]
+    titles = demo_run.items.drop_duplicates("item_id").set_index("item_id")["title"]
+    name = f"**{titles[held]} ({held})**" if held in titles.index else f"**{held}**"
+    assert words == [state.split_words(split, name)]
+    assert f"{split['long_part']:+.2f}" in words[0] and f"{split['short_part']:+.2f}" in words[0]
 
     # what-if: untick the two most recent events (rows 0 and 1 of the editor, most recent first)
     end = state.heldout(demo_run, other)["end"]
@@ -362,6 +558,10 @@ def test_model_view_global_charts(demo_run):
     titles = [c["layout"].get("title", {}).get("text", "") for c in charts(at)]
     for part in ("How far back", "Share of long-term interest", "Which event types", "Item embedding map"):
         assert any(part in t for t in titles), (part, titles)
+    # the per-type split of the attribution (hover) has the transitions part beside item, event type and time gap
+    by_type = next(c for c in charts(at) if "Which event types" in c["layout"].get("title", {}).get("text", ""))
+    hover = by_type["data"][-1]["hovertemplate"]
+    assert "of which item" in hover and "time gap" in hover and "recent items' transitions" in hover
 
 
 def test_export_view_and_its_files(demo_run):
@@ -518,3 +718,12 @@ def test_users_view_wording_on_a_short_history(small_run):
     assert not any("in all" in m.value for m in at.markdown)
     html = state.user_report(small_run[1], user)
     assert "the model read all 5 before the prediction" in html and " of the 5 " not in html
+    # a model with the counts part: the split names the transitions and popularity, the attribution caption the
+    # transition term of each of the last 3 events
+    from html import unescape
+
+    assert "the recent items' transitions" in unescape(html) and "its popularity" in unescape(html)
+    captions = [c.value for c in at.caption]
+    assert any("its score came from long-term interest" in c and "the recent items' transitions" in c for c in captions)
+    assert any(c.startswith("Attribution:") and "Each of the last 3 events also carries its transition term" in c
+               for c in captions)

@@ -515,8 +515,8 @@ def test_interest_split_finds_the_planted_kind_where_the_gate_does_not():
     The split of that item's score leans long-term for long-term causes and short-term for short-term ones;
     the gate is one number per user and hardly differs between the two kinds.
 
-    Measured (data/demo_run): mean long-term share 0.62 (long-term causes) vs 0.39 (short-term causes), long part
-    larger for 80% vs 35% of them; mean gate 0.60 vs 0.61."""
+    Measured (data/demo_run): mean long-term share 0.63 (long-term causes) vs 0.40 (short-term causes), long part
+    larger for 84% vs 36% of them; mean gate 0.60 vs 0.63."""
     from ltsi.runs import load_run
 
     run = load_run(DEMO_RUN)

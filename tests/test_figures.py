@@ -264,6 +264,16 @@ def test_global_view_builders():
     # one colour per series, so each legend swatch stands for all of its bars
     assert all(isinstance(t.marker.color, str) for t in fig.data)
     assert fig.data[0].marker.color != fig.data[1].marker.color
+    assert fig.data[1].customdata is None and "of which" not in fig.data[1].hovertemplate
+
+    # with the split of each type's attribution (ltsi.explain.event_type_attribution): in the hover, transitions too
+    parts = types.assign(item_part=[0.5, 0.4], event_part=[0.2, 0.3], gap_part=[0.1, 0.1], transitions_part=[0.2, 0.2])
+    fig = figures.attribution_by_event_type(parts)
+    bars = fig.data[1]
+    assert bars.customdata.tolist() == [[0.5, 0.2, 0.1, 0.2], [0.4, 0.3, 0.1, 0.2]]
+    assert bars.hovertemplate == ("%{x}: %{y:.1%} of the attribution<br>of which item %{customdata[0]:.0%}, event "
+                                  "type %{customdata[1]:.0%}, time gap %{customdata[2]:.0%}, recent items' "
+                                  "transitions %{customdata[3]:.0%}<extra></extra>")
 
     points = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", None, "C"], "category": ["x", "x", "y"],
                            "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 1.0], "popularity": [5, 1, 9]})
@@ -296,6 +306,77 @@ def test_small_catalogue_and_short_window_notes():
     assert text.short_window_note(10, 50, 200) is None
     assert "window of 20" in text.short_window_note(30, 20, 200)
     assert "longest history in this log (6 events)" in text.short_window_note(10, 50, 6)
+
+
+def test_split_words_without_the_counts_part():
+    from dashboard import text
+
+    same = pd.Series({"long_part": 0.6, "short_part": 0.2, "long_share": 0.75})  # a run from before the counts part
+    expected = ("For X, 75% of what raised its score came from long-term interest and 25% from short-term interest "
+                "(long-term +0.60, short-term +0.20, against an empty interest).")
+    assert text.split_words(same, "X") == expected
+    # the "no transitions" ablation: the columns are there, and zero
+    ablation = pd.Series({**same, "transitions_part": 0.0, "popularity_part": 0.0, "empty_score": -0.1})
+    assert text.split_words(ablation, "X") == expected
+    assert text.split_words(pd.Series({"long_part": -0.3, "short_part": 0.5, "long_share": 0.375}), "X") == (
+        "For X, short-term interest raised its score and long-term interest lowered it (long-term -0.30, "
+        "short-term +0.50, against an empty interest).")
+    assert text.split_words(pd.Series({"long_part": -0.3, "short_part": -0.1, "long_share": 0.75}), "X") == (
+        "For X, 75% of what lowered its score came from long-term interest and 25% from short-term interest "
+        "(long-term -0.30, short-term -0.10, against an empty interest).")
+    assert text.split_words(pd.Series({"long_part": 0.0, "short_part": 0.0, "long_share": np.nan,
+                                       "transitions_part": np.nan}), "X") == "Neither kind of interest moved the score of X."
+
+
+def test_split_words_with_the_counts_part():
+    from dashboard import state, text
+
+    row = pd.Series({"long_part": 0.6, "short_part": -0.2, "long_share": 0.75, "transitions_part": 1.25,
+                     "popularity_part": 0.4, "empty_score": 0.1})
+    assert text.split_words(row, "**Shoes (i1)**") == (
+        "For **Shoes (i1)**, its score came from long-term interest +0.60, short-term interest -0.20, the recent "
+        "items' transitions +1.25 (how often people who had the last items had it next, counted in training) and its "
+        "popularity +0.40 (how often it was had in training), against an empty interest and no counts. The recent "
+        "items' transitions moved it most (up).")
+    row = pd.Series({"long_part": 0.1, "short_part": -0.9, "long_share": 0.1, "transitions_part": 0.0,
+                     "popularity_part": 0.3})
+    assert text.split_words(row, "X") == (
+        "For X, its score came from long-term interest +0.10, short-term interest -0.90, the recent items' "
+        "transitions +0.00 (how often people who had the last items had it next, counted in training) and its "
+        "popularity +0.30 (how often it was had in training), against an empty interest and no counts. Short-term "
+        "interest moved it most (down).")
+    assert state.split_words is text.split_words  # what the Users view and the HTML report call
+
+
+def test_stop_note_follows_the_stop_reason_not_the_message():
+    from dashboard import text
+
+    advice = "The validation score was still improving when the time budget ended training: train longer. About 1 min."
+    kind, words = text.stop_note({"stop_reason": "budget", "still_improving": True, "advice": advice,
+                                  "stopped": "anything"}, 3)
+    assert kind == "warning" and words == (
+        f"Not fully trained: stopped at the time budget after 3 epochs, and this model may trail the baselines. "
+        f"{advice} Set a larger time budget (0 = until early stopping), or load the pre-trained demo model.")
+    kind, words = text.stop_note({"stop_reason": "epochs", "still_improving": True, "advice": ""}, 1)
+    assert kind == "warning" and "the last planned epoch after 1 epoch" in words and "Raise Max. epochs" in words
+    assert text.stop_note({"stop_reason": "budget", "still_improving": False, "best_epoch": 2}, 4) == (
+        "info", ("Training stopped at the time budget after 4 epochs; the validation score had already stopped "
+                 "improving (best epoch 2), so a longer budget would likely change little."))
+    assert text.stop_note({"stop_reason": "converged", "best_epoch": 5}, 15)[0] == "caption"
+    assert text.stop_note({"stop_reason": "requested"}, 1)[1].startswith("Training was stopped by hand after 1 epoch,")
+    assert text.stop_note({"stop_reason": "diverged", "stopped": "The training loss became nan"}, 2) == (
+        "warning", "The training loss became nan")
+    # a run saved before the stop reason: no note, even if its message reads like one
+    assert text.stop_note({"stopped": "time budget of 6 s reached"}, 2) is None
+
+    # the below-a-baseline note: none when the stop note already says "train longer"
+    assert text.below_baseline_why({"stop_reason": "budget", "still_improving": True}) is None
+    assert text.below_baseline_why({"stop_reason": "converged"}).startswith(
+        "Training ran until the validation score stopped improving, so more epochs would not help")
+    assert text.below_baseline_why({"stop_reason": "budget", "still_improving": False}).startswith(
+        "The validation score had stopped improving before the time budget ran out")
+    assert text.below_baseline_why({"stop_reason": "requested"}).startswith("Training was stopped by hand")
+    assert text.below_baseline_why({"stopped": "early stop: ..."}).startswith("It may not have learned enough yet")
 
 
 # ---------------------------------------------------------------------------------------------

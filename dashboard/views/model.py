@@ -15,6 +15,7 @@ active = state.require_run("model")
 from ltsi import explain  # noqa: E402
 
 model, seqs, items = active.model, active.seqs, active.items
+cfg = active.model_config
 
 
 def users_phrase(cap: int) -> str:
@@ -35,7 +36,6 @@ with left, state.guard("computing attention by recency"):
     recency = active.cached(("attention-by-recency",), lambda: explain.attention_by_recency(
         model, seqs, max_users=RECENCY_USERS))
     st.plotly_chart(figures.attention_by_recency(recency.head(30)), key="model_recency")
-    cfg = active.model_config
     window = min(cfg.short_window, cfg.max_len)  # a window longer than the history read is the whole of it
     st.caption(f"Mean weight on the event *k* steps back, over {users_phrase(RECENCY_USERS)}. Short-term attention "
                f"only sees the last {plural(window, 'event')}; the long-term weights spread over the whole history "
@@ -58,9 +58,14 @@ with left, state.guard("computing attributions by event type"):
         st.caption(f"This log has a single event type{kind}, so it gets all of the attribution of the top "
                    f"recommendation of {who}: the chart says something only for logs with several kinds of event.")
     else:
-        st.caption("Share of the (absolute) Integrated-Gradients attribution that goes to each event type, for the "
+        counts = (" Attribution here is Integrated Gradients over each event's item, event type and time gap plus, "
+                  f"for the last {plural(cfg.transition_lags, 'event')}, their transition term (how often their items "
+                  "were directly followed by the recommended item in training); hover a bar for the split."
+                  if getattr(cfg, "transitions", False) else " Hover a bar for how it splits over the item, the "
+                  "event type and the time gap.")
+        st.caption("Share of the (absolute) attribution that goes to each event type, for the "
                    f"top recommendation of {who}, beside that type's share of the events. Above its share: that "
-                   "kind of event weighs more than its frequency.")
+                   f"kind of event weighs more than its frequency.{counts}")
 with right, state.guard("computing the item map"):
     points = active.cached(("item-map",), lambda: explain.item_map(model, seqs, items))
     st.plotly_chart(figures.item_map(points), key="model_item_map")

@@ -5,11 +5,12 @@ import time
 import streamlit as st
 
 from dashboard import figures, state
-from dashboard.text import fmt_seconds, plural, short_window_note, small_catalogue_note
+from dashboard.text import below_baseline_why, fmt_seconds, plural, short_window_note, small_catalogue_note, stop_note
 
 st.title("Train")
-st.caption("LTSI learns to predict each user's next event from the events before it. Training stops by itself "
-           "when the validation score stops improving (or at the time budget); the best weights are kept. "
+st.caption("LTSI learns to predict each user's next event from the events before it. History length and epochs "
+           "are planned from the log unless you set them. Training stops by itself when the validation score "
+           "stops improving (or at the time budget); the best weights are kept. "
            "The result is then tested on each user's held-out last event, beside two simple baselines.")
 
 dataset = state.dataset()
@@ -56,15 +57,16 @@ if dataset is None:
             st.rerun()
     st.stop()
 
-# ---- settings (defaults from the library's own dataclasses, except the time budget)
+# ---- settings (defaults from the library's own dataclasses and its plan for this log, except the time budget)
 from dataclasses import fields  # noqa: E402
 
-from ltsi.model import ModelConfig  # noqa: E402
-from ltsi.train import TrainConfig  # noqa: E402
+from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
+from ltsi.train import DEFAULT_BUDGET_S, TrainConfig  # noqa: E402
 
 MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelConfig)}
 TRAIN_DEFAULTS = TrainConfig()
-busy = job is not None and job.active
+AUTO = 0  # "History length" and "Max. epochs" at 0: planned from the log (ltsi.train.plan_training)
+busy = job is not None and (job.active or job.awaiting)
 st.subheader(f"Train a new model on: {dataset.name}")
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
@@ -74,15 +76,21 @@ with st.form("train_form"):
                                value=MODEL_DEFAULTS["dim"],
                                key="train_dim", help="Wider models fit more detail but train slower.")
     with c2:
-        max_len = st.slider("History length (events)", 5, 200, int(MODEL_DEFAULTS["max_len"]), step=5,
-                            key="train_max_len",
-                            help="How many of a user's most recent events the model reads.")
+        max_len = st.select_slider("History length (events)", options=[AUTO, *range(5, 205, 5)], value=AUTO,
+                                   format_func=lambda v: "auto" if v == AUTO else str(v), key="train_max_len",
+                                   help="How many of a user's most recent events the model reads. auto: planned "
+                                        "from the log (long enough for 90% of users' histories, at most 50); "
+                                        "see \"Settings planned for this log\" below.")
     with c3:
-        epochs = st.number_input("Max. epochs", 1, 1000, int(TRAIN_DEFAULTS.epochs), key="train_epochs",
-                                 help="An upper bound; early stopping usually ends training sooner.")
+        epochs = st.number_input("Max. epochs (0 = auto)", 0, 1000, AUTO, key="train_epochs",
+                                 help="An upper bound; early stopping usually ends training sooner. 0 = auto: "
+                                      "planned from the log's size, so that the learning-rate schedule spans "
+                                      "about the same number of steps on any log.")
     with c4:
-        budget = st.number_input("Time budget (s)", 0, 3600, state.DEFAULT_BUDGET_S, step=5, key="train_budget",
-                                 help="Stop after this many seconds and keep the best weights so far (0 = no limit).")
+        budget = st.number_input("Time budget (s)", 0, 3600, DEFAULT_BUDGET_S, step=5, key="train_budget",
+                                 help="Stop after this many seconds and keep the best weights so far (0 = no "
+                                      "limit); the learning rate anneals within it. Before training, a few "
+                                      "batches are measured to check that the budget allows useful training.")
     d1, d2 = st.columns([1, 3])
     with d1:
         import torch
@@ -92,10 +100,10 @@ with st.form("train_form"):
                           help="auto = the GPU when there is one, else the CPU.")
     with d2:
         st.caption(state.gpu_summary())
-        ablations = st.checkbox("Also train the ablations (no attention, no long-term branch, no gate)",
-                                key="train_ablations",
-                                help="Three more models with the same settings, for the comparison table: "
-                                     "about four times the training time.")
+        ablations = st.checkbox(f"Also train the ablations ({', '.join(ABLATIONS)})", key="train_ablations",
+                                help=f"{plural(len(ABLATIONS), 'more model')} with the same settings and one part "
+                                     "of LTSI switched off, for the comparison table: about "
+                                     f"{len(ABLATIONS) + 1} times the training time.")
     with st.expander("Advanced"):
         a1, a2, a3, a4, a5, a6 = st.columns(6)
         lr = a1.number_input("Learning rate", 1e-5, 1e-1, float(TRAIN_DEFAULTS.lr), format="%.4f", key="train_lr")
@@ -112,26 +120,29 @@ with st.form("train_form"):
                                        "dashboard itself; on a busy machine fewer threads are often faster.")
     submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:", disabled=busy)
 
-if submitted and not busy:
+# what the analyst chose; everything else (history length, epochs, softmax) is planned from the log and device
+chosen_model = {"dim": int(dim), "short_window": int(window), **({"max_len": int(max_len)} if max_len else {})}
+chosen_train = {"lr": float(lr), "batch_size": int(batch), "patience": int(patience), "seed": int(seed),
+                "threads": int(threads), "log_every": 1, **({"epochs": int(epochs)} if epochs else {})}
+plan = None
+with state.guard("planning the training"):
+    plan = state.planned(dataset, device, float(budget) or None, chosen_model, chosen_train)
+
+if submitted and not busy and plan is not None:
     with state.guard("starting the training"):
-        seqs, split = dataset.sequences()
-        # a window longer than the history read is the whole of it: the run says what the model really sees
-        model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=int(dim),
-                                   max_len=int(max_len), short_window=min(int(window), int(max_len)))
-        train_config = TrainConfig(epochs=int(epochs), lr=float(lr), batch_size=int(batch), patience=int(patience),
-                                   device=device, seed=int(seed), max_seconds=float(budget) or None,
-                                   threads=int(threads), log_every=1)
-        st.session_state["job"] = job = state.TrainingJob(dataset, model_config, train_config, ablations,
-                                                          slots=state.training_slots()).start()
+        st.session_state["job"] = job = state.TrainingJob(dataset, plan.model_config, plan.train_config, ablations,
+                                                          slots=state.training_slots(), check_budget=True).start()
         st.session_state["train_pressed_at"] = job.started
 
-
-# the form's last submitted values: a short-term window that the history length or the log cannot fill
-window_note = short_window_note(int(st.session_state.get("train_window", MODEL_DEFAULTS["short_window"])),
-                                int(st.session_state.get("train_max_len", MODEL_DEFAULTS["max_len"])),
-                                int(dataset.sequences()[0].lengths.max()))
-if window_note:
-    st.caption(f":material/info: {window_note}")
+if plan is not None:
+    with st.expander("Settings planned for this log", icon=":material/tune:", expanded=False):
+        st.markdown("\n".join(f"- {reason[0].upper()}{reason[1:]}." for reason in plan.reasons))
+        st.caption("Planned from the log's size and the device; a setting you set yourself (History length or "
+                   "Max. epochs other than auto) wins.")
+    # the form's last submitted values: a short-term window that the history length or the log cannot fill
+    window_note = short_window_note(int(window), plan.model_config.max_len, int(dataset.sequences()[0].lengths.max()))
+    if window_note:
+        st.caption(f":material/info: {window_note}")
 
 
 # ---- live progress (a fragment that polls the worker's progress object)
@@ -142,7 +153,8 @@ def live_progress() -> None:
         return
     if not j.active:
         st.rerun()  # the whole app: the finished model becomes the active one
-    label = {"waiting": "Waiting", "training": "Training", "evaluating": "Evaluating"}[j.state]
+    label = {"waiting": "Waiting", "measuring": "Measuring", "training": "Training",
+             "evaluating": "Evaluating"}[j.state]
     elapsed = fmt_seconds(time.perf_counter() - j.started)
     budget = j.train_config.max_seconds
     of = f" of {fmt_seconds(budget)}" if budget else ""
@@ -153,9 +165,31 @@ def live_progress() -> None:
         st.toast("Stopping after the current batch; the best weights so far are kept.")
 
 
+def use_budget(j: state.TrainingJob, seconds: int | None) -> None:
+    """The analyst's decision on a too-short time budget (a button callback: runs before the form is drawn)."""
+    if seconds is not None and seconds <= 3600:
+        st.session_state["train_budget"] = int(seconds)  # the form shows the budget the model trains with
+    j.proceed(seconds if seconds is not None else j.train_config.max_seconds)
+
+
+def cancel(j: state.TrainingJob) -> None:
+    j.cancel()
+    st.session_state.pop("job", None)
+
+
 if job is not None and job.active:
     with st.container(border=True):
         live_progress()
+elif job is not None and job.awaiting:
+    with st.container(border=True):
+        st.warning(job.verdict, icon=":material/timer:")
+        proposed = job.proposed_budget()
+        b1, b2, b3, _ = st.columns([2, 2, 1, 2])
+        b1.button(f"Train with a budget of {proposed} s", type="primary", key="budget_proposed",
+                  icon=":material/play_arrow:", on_click=use_budget, args=(job, proposed), width="stretch")
+        b2.button("Train with my budget anyway", key="budget_anyway", on_click=use_budget, args=(job, None),
+                  width="stretch")
+        b3.button("Cancel", key="budget_cancel", on_click=cancel, args=(job,), width="stretch")
 elif job is not None and job.state == "failed" and not getattr(job, "reported", False):
     st.error(job.error or "Training failed.", icon=":material/error:")
 elif job is not None and job.state == "done" and active is job.result:
@@ -178,35 +212,29 @@ else:
         facts.append(f"trained in {fmt_seconds(info['seconds'])} on {info.get('device', '?')}")
     if info.get("best_epoch"):
         facts.append(f"best epoch {info['best_epoch']}")
-    if info.get("stopped"):
+    epochs_done = len(active.history) if active.history is not None else 0
+    note = stop_note(info, epochs_done)  # why training stopped, from its stop reason (None: an older run)
+    if info.get("stopped") and note is None:
         facts.append(str(info["stopped"]))
     st.caption(" · ".join(facts))
-    if str(info.get("stopped", "")).startswith("time budget"):
-        epochs_done = len(active.history) if active.history is not None else 0
-        st.warning(f"Training stopped at the time budget after {plural(epochs_done, 'epoch')}, "
-                   "before the validation score stopped improving, so this model is not fully trained and may "
-                   "trail the baselines. Set a larger time budget (0 = until early stopping) or load the "
-                   "pre-trained demo model.", icon=":material/timer:")
+    if note is not None:
+        kind, words = note
+        if kind == "warning":
+            st.warning(words, icon=":material/timer:")
+        elif kind == "info":
+            st.info(words, icon=":material/info:")
+        else:
+            st.caption(f":material/check_circle: {words}")
     results = active.results
-    stopped = str(info.get("stopped", ""))
     catalogue_note = small_catalogue_note(len(active.seqs.items) - 1)
+    why = below_baseline_why(info)
     if results is not None and len(results) and catalogue_note:
         st.info(catalogue_note, icon=":material/info:")  # instead of advice read from meaningless metrics
-    elif results is not None and len(results) and "NDCG@10" in results and not stopped.startswith("time budget"):
+    elif results is not None and len(results) and "NDCG@10" in results and why is not None:
         ours = results.loc[results["model"] == "LTSI", "NDCG@10"]
         others = results[~results["model"].str.startswith("LTSI")]
         best_other = others["NDCG@10"].max()
         if len(ours) and float(ours.iat[0]) < float(best_other):
-            if stopped.startswith("early stop"):
-                why = ("Training ran until the validation score stopped improving, so more epochs would not help: "
-                       "on this log a simple baseline ranks the next item better (small or very regular logs often "
-                       "favour them). A larger log, or other settings (model size, history length), may.")
-            elif stopped.startswith("stopped on request"):
-                why = ("Training was stopped by hand, so it may not have learned enough yet. Train again and let it "
-                       "run until early stopping (time budget 0), or load the pre-trained demo model.")
-            else:
-                why = ("It may not have learned enough yet. Train with more epochs (and no time budget), or load "
-                       "the pre-trained demo model.")
             best_name = others.loc[others["NDCG@10"].idxmax(), "model"]
             st.info(f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {best_name} ({float(best_other):.4f}) "
                     f"here. {why}", icon=":material/info:")

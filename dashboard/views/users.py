@@ -13,6 +13,8 @@ st.title("Users")
 active = state.require_run("users")
 
 seqs = active.seqs
+cfg = active.model_config
+lags = cfg.transition_lags if getattr(cfg, "transitions", False) else 0  # events that carry a transition term
 titles = None
 if active.items is not None and "title" in active.items:
     titles = active.items.drop_duplicates("item_id").set_index("item_id")["title"]
@@ -101,9 +103,13 @@ with state.guard("explaining this user"):
         st.markdown(figures.gate_bar_html(g), unsafe_allow_html=True)  # plain HTML: no chart to redraw per user
         st.caption(state.gate_words(g))
         st.caption(state.split_words(target_row, f"**{item_name(target_item)}**"),
-                   help="Integrated Gradients over the two parts the model adds up (gate × long-term interest, "
-                        "(1 − gate) × short-term interest): the gate is one number for all items; this says which "
-                        "part the explained item's score owes to.")
+                   help="Integrated Gradients over the two interest parts the model adds up (gate × long-term "
+                        "interest, (1 − gate) × short-term interest): the gate is one number for all items; this "
+                        "says which part the explained item's score owes to. " + (
+                            "Beside the interest, the score has a counts part, added exactly: the recent items' "
+                            f"transitions (for each of the last {plural(lags, 'event')}, how often its item was "
+                            "directly followed by this item in training) and the item's popularity in training."
+                            if lags else "This model has no counts part (transitions and popularity)."))
     with s2:
         n_hist = exp.n_history
         if exp.n_window < n_hist:
@@ -139,11 +145,16 @@ with state.guard("explaining this user"):
     fig = figures.user_heatmap(rows, signals, removed=removed)
     clicked = st.plotly_chart(fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points",
                               config={"displayModeBar": False})
+    transitions_note = (
+        f" Each of the last {plural(lags, 'event')} also carries its transition term (exact, not estimated): what "
+        "the number of times its item was directly followed by this item in training adds to the score. The "
+        "item's own popularity needs no history, so it is part of the baseline." if lags else
+        " This model has no counts part, so no event carries a transition term.")
     st.caption(f"Attribution: Integrated Gradients of the score of {item_name(target_item)} (score "
-               f"{float(target_row['score']):.2f}, rank {state.fmt_rank(float(target_row['rank']))}). The numbers "
-               f"sum to the score minus an all-padding baseline, up to a convergence delta of "
-               f"{float(target_row['delta']):.2g}." + (" Grey columns are left out in the what-if below."
-                                                       if removed else ""))
+               f"{float(target_row['score']):.2f}, rank {state.fmt_rank(float(target_row['rank']))}) over each "
+               f"event's item, event type and time gap.{transitions_note} The numbers sum to the score minus an "
+               f"all-padding baseline, up to a convergence delta of {float(target_row['delta']):.2g}."
+               + (" Grey columns are left out in the what-if below." if removed else ""))
 
     points = getattr(getattr(clicked, "selection", None), "points", None) or []
     if points:
@@ -152,11 +163,13 @@ with state.guard("explaining this user"):
         hit = rows[rows["position"] == pos]
         if len(hit):
             e = hit.iloc[0]
+            term = float(e.get("attribution_transitions", 0.0))
+            of_which = f" (of which its transition term {term:+.3f})" if np.isfinite(term) and term else ""
             st.info(f"**Event #{pos}**: {item_name(e['item_id'])} · {e['event']} · "
                     f"{pd.Timestamp(e['timestamp']):%Y-%m-%d %H:%M}  \nshort-term attention "
                     f"{e['short_attention']:.3f} · long-term weight {e['long_attention']:.3f} · attribution "
-                    f"{e['attribution']:+.3f}. Untick it in the what-if table below to see the list without it.",
-                    icon=":material/touch_app:")
+                    f"{e['attribution']:+.3f}{of_which}. Untick it in the what-if table below to see the list "
+                    "without it.", icon=":material/touch_app:")
 
     # ---- recommendations (click a row to explain it)
     st.subheader("Top recommendations")
