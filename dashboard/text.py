@@ -92,9 +92,9 @@ def split_words(target, item: str) -> str:
              ("the recent items' transitions", transitions), ("its popularity", popularity)]
     name, value = max(named, key=lambda part: abs(part[1]))
     return (f"For {item}, its score came from long-term interest {long_part:+.2f}, short-term interest "
-            f"{short_part:+.2f}, the recent items' transitions {transitions:+.2f} (how often people who had the "
-            f"last items had it next, counted in training) and its popularity {popularity:+.2f} (how often it was "
-            f"had in training), against an empty interest and no counts. {name[0].upper()}{name[1:]} moved it "
+            f"{short_part:+.2f}, the recent items' transitions {transitions:+.2f} (how often it came right after "
+            f"the last items in training) and its popularity {popularity:+.2f} (how often it occurs in training), "
+            f"against an empty interest and no counts. {name[0].upper()}{name[1:]} moved it "
             f"most ({'up' if value > 0 else 'down'}).")
 
 

@@ -442,6 +442,8 @@ def with_info(run, **info):
 
 
 def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_run):
+    from dataclasses import replace
+
     dataset, run = small_run
     advice = ("The validation score was still improving when the time budget ended training: train longer. About "
               "12 s (twice this run) lets it go further; early stopping ends it when the score stops improving.")
@@ -453,6 +455,17 @@ def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_r
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 1 and "Not fully trained: stopped at the time budget" in warnings[0]
     assert advice in warnings[0] and "Set a larger time budget" in warnings[0]
+    # LTSI below a baseline is said in numbers even then, pointing at the note above (a catalogue of more than
+    # 10 items: the demo run's, so that the metrics mean something)
+    demo = state.load_demo_run()
+    results = demo.results.copy()
+    results.loc[results["model"] == "LTSI", "NDCG@10"] = 0.0001
+    at.session_state["run"] = replace(with_info(demo, stopped="time budget of 6 s reached", stop_reason="budget",
+                                                still_improving=True, advice=advice), results=results)
+    ok(at.run())
+    below = [i.value for i in at.info if "is below" in i.value]
+    assert len(below) == 1 and below[0].startswith("On NDCG@10, LTSI (0.0001) is below")
+    assert below[0].endswith("See above why training stopped.")
 
     at.session_state["run"] = with_info(run, stopped="early stop: ...", stop_reason="converged", still_improving=False,
                                         advice="")

@@ -335,15 +335,15 @@ def test_split_words_with_the_counts_part():
                      "popularity_part": 0.4, "empty_score": 0.1})
     assert text.split_words(row, "**Shoes (i1)**") == (
         "For **Shoes (i1)**, its score came from long-term interest +0.60, short-term interest -0.20, the recent "
-        "items' transitions +1.25 (how often people who had the last items had it next, counted in training) and its "
-        "popularity +0.40 (how often it was had in training), against an empty interest and no counts. The recent "
+        "items' transitions +1.25 (how often it came right after the last items in training) and its "
+        "popularity +0.40 (how often it occurs in training), against an empty interest and no counts. The recent "
         "items' transitions moved it most (up).")
     row = pd.Series({"long_part": 0.1, "short_part": -0.9, "long_share": 0.1, "transitions_part": 0.0,
                      "popularity_part": 0.3})
     assert text.split_words(row, "X") == (
         "For X, its score came from long-term interest +0.10, short-term interest -0.90, the recent items' "
-        "transitions +0.00 (how often people who had the last items had it next, counted in training) and its "
-        "popularity +0.30 (how often it was had in training), against an empty interest and no counts. Short-term "
+        "transitions +0.00 (how often it came right after the last items in training) and its "
+        "popularity +0.30 (how often it occurs in training), against an empty interest and no counts. Short-term "
         "interest moved it most (down).")
     assert state.split_words is text.split_words  # what the Users view and the HTML report call
 

@@ -230,14 +230,15 @@ else:
     why = below_baseline_why(info)
     if results is not None and len(results) and catalogue_note:
         st.info(catalogue_note, icon=":material/info:")  # instead of advice read from meaningless metrics
-    elif results is not None and len(results) and "NDCG@10" in results and why is not None:
+    elif results is not None and len(results) and "NDCG@10" in results:
         ours = results.loc[results["model"] == "LTSI", "NDCG@10"]
         others = results[~results["model"].str.startswith("LTSI")]
         best_other = others["NDCG@10"].max()
         if len(ours) and float(ours.iat[0]) < float(best_other):
             best_name = others.loc[others["NDCG@10"].idxmax(), "model"]
+            # said even when the stop note already explains why (training ended while still improving)
             st.info(f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {best_name} ({float(best_other):.4f}) "
-                    f"here. {why}", icon=":material/info:")
+                    f"here. {why or 'See above why training stopped.'}", icon=":material/info:")
     if results is not None and len(results):
         st.markdown("**Test metrics**: each user's last event, ranked among all items (best per column shaded)")
         shown = results.set_index("model")
