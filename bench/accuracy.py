@@ -6,7 +6,7 @@
 
 Protocol (DESIGN.md section 5): leave-one-out, full ranking over every item, history items ranked
 like any other (unless --exclude-seen), HR/NDCG/MRR at 10 and 20 on the test users. Every model is
-trained with the library's plan for the log (`ltsi.train.plan_training`; only --epochs / --device /
+trained with the library's plan for the log (`ltsi.plan.plan_training`; only --epochs / --device /
 --seed change it) and early-stopped on validation NDCG@10; the table shows validation NDCG@10, best epoch and training time beside the
 test metrics. Test numbers are for reporting only: nothing here is tuned on them.
 """
@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ltsi.baselines import fit_baselines  # noqa: E402
 from ltsi.evaluate import evaluate  # noqa: E402
 from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
+from ltsi.plan import plan_training  # noqa: E402
 from ltsi.sequences import build_sequences, leave_one_out  # noqa: E402
-from ltsi.train import plan_training, train  # noqa: E402
+from ltsi.train import train  # noqa: E402
 
 
 def load(args) -> tuple[pd.DataFrame, str]:

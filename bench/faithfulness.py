@@ -46,7 +46,8 @@ from ltsi.model import LTSI  # noqa: E402
 from ltsi.runs import fingerprint, load_run, save_run  # noqa: E402
 from ltsi.sequences import Sequences, build_sequences, leave_one_out  # noqa: E402
 from ltsi.synth import generate  # noqa: E402
-from ltsi.train import StopReason, plan_training, train  # noqa: E402
+from ltsi.plan import plan_training  # noqa: E402
+from ltsi.train import StopReason, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"

@@ -12,7 +12,7 @@ benchmark to tune to. Logs: ML-100k (data/), every log in ../shared/data/ beside
 bench/out/panel/ and read back through ltsi.events.load_events like any user's file.
 
 Protocol as bench/accuracy.py: leave-one-out, full ranking, history items ranked like any other.
-LTSI is configured by ltsi.train.plan_training, the library's own defaults for the log (its reasons
+LTSI is configured by ltsi.plan.plan_training, the library's own defaults for the log (its reasons
 are printed per log); only --epochs and --seed change them, --budget is its time budget. The best
 baseline is the one with the best *validation* NDCG@10; "wins" compares test NDCG@10 with it.
 --baselines-only evaluates the baselines with the default ModelConfig.max_len.
@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ltsi.train as train_module
+import ltsi.plan as plan_module
 from ltsi.baselines import fit_baselines
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
@@ -185,13 +185,13 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
                         help="a ModelConfig setting to compare with the plan's (repeatable)")
     parser.add_argument("--target-steps", type=int, default=None,
-                        help="compare another ltsi.train.TARGET_STEPS (the schedule length the plan aims at)")
+                        help="compare another ltsi.plan.TARGET_STEPS (the schedule length the plan aims at)")
     parser.add_argument("--baselines-only", action="store_true", help="shapes and baselines only, no LTSI")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     if args.target_steps:
-        train_module.TARGET_STEPS = args.target_steps
+        plan_module.TARGET_STEPS = args.target_steps
 
     logs = panel_logs(args.shared)
     if args.logs:

@@ -4,8 +4,8 @@
     python bench/time_to_quality.py data/ml-100k/ratings.csv --budget 0 --device cuda
     python bench/time_to_quality.py --threads 2 --json bench/out/ttq.json
 
-Each log is trained as the dashboard's Train view trains it: `ltsi.train.plan_training` with the
-view's default time budget (`ltsi.train.DEFAULT_BUDGET_S`; --budget 0 = no budget, until early
+Each log is trained as the dashboard's Train view trains it: `ltsi.plan.plan_training` with the
+view's default time budget (`ltsi.plan.DEFAULT_BUDGET_S`; --budget 0 = no budget, until early
 stopping) and the view's CPU threads (all cores but one). Every epoch ends with a validation pass;
 the curve is (seconds since the start, validation NDCG@10) per epoch, evaluation time included, so
 the times are what an analyst waits. For each baseline the table gives the first time LTSI's
@@ -30,8 +30,9 @@ import plotly.graph_objects as go
 from ltsi.baselines import fit_baselines
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
+from ltsi.plan import DEFAULT_BUDGET_S, plan_training
 from ltsi.sequences import build_sequences, leave_one_out
-from ltsi.train import DEFAULT_BUDGET_S, pick_device, plan_training, train
+from ltsi.train import pick_device, train
 
 LOGS = [ROOT / "data" / "ecommerce" / "events.csv", ROOT / "data" / "ml-100k" / "ratings.csv"]
 

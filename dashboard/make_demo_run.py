@@ -3,7 +3,7 @@
     .venv/bin/python -m dashboard.make_demo_run [--out data/demo_run] [--no-ablations] [--threads N]
 
 Same steps as the Train page with its default settings (history length and epochs planned from the
-log by `ltsi.train.plan_training`), but without a time budget (training runs until early stopping):
+log by `ltsi.plan.plan_training`), but without a time budget (training runs until early stopping):
 LTSI, its ablations (`ltsi.model.ABLATIONS`, reported as "LTSI (no attention)" ...) and the two
 baselines, tested on each user's held-out last event. CPU training is reproducible for a seed, so the folder can be rebuilt exactly
 with the same thread count. The folder holds safetensors + JSON + CSV only (about 2.5 MB: the ablations' scores are kept, not their weights).
@@ -26,7 +26,8 @@ from ltsi.events import load_events  # noqa: E402
 from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
 from ltsi.runs import model_scorers, save_run  # noqa: E402
 from ltsi.sequences import build_sequences, leave_one_out  # noqa: E402
-from ltsi.train import plan_training, train  # noqa: E402
+from ltsi.plan import plan_training  # noqa: E402
+from ltsi.train import train  # noqa: E402
 
 
 def main() -> None:

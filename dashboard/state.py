@@ -347,13 +347,13 @@ def training_slots() -> threading.BoundedSemaphore:
 
 def planned(dataset: Dataset, device: str = "auto", budget: float | None = None, model: dict | None = None,
             train: dict | None = None):
-    """`ltsi.train.plan_training` for this dataset and these settings (cheap; cached per dataset and settings).
+    """`ltsi.plan.plan_training` for this dataset and these settings (cheap; cached per dataset and settings).
 
     `model` / `train`: the settings the analyst chose (ModelConfig / TrainConfig field -> value); the
     rest follows the log and the device. A short-term window longer than the planned history is the
     whole history read, so the plan's model configuration gets the window it really has.
     """
-    from ltsi.train import Plan, plan_training
+    from ltsi.plan import Plan, plan_training
 
     model, train = dict(model or {}), dict(train or {})
     key = ("plan", device, budget, tuple(sorted(model.items())), tuple(sorted(train.items())))
@@ -369,10 +369,10 @@ def planned(dataset: Dataset, device: str = "auto", budget: float | None = None,
 
 
 def estimate_training(seqs, split, model_config, train_config, should_stop=None):
-    """`ltsi.train.estimate_training` (looked up when called, so a test can replace it): a few measured batches."""
-    from ltsi import train as training
+    """`ltsi.plan.estimate_training` (looked up when called, so a test can replace it): a few measured batches."""
+    from ltsi import plan
 
-    return training.estimate_training(seqs, split, model_config, train_config, should_stop=should_stop)
+    return plan.estimate_training(seqs, split, model_config, train_config, should_stop=should_stop)
 
 
 class TrainingJob:
@@ -404,7 +404,7 @@ class TrainingJob:
         self.batches: list[dict] = []  # running training loss: x = epochs done (fractional), loss
         self.result: ActiveRun | None = None
         self.error: str | None = None
-        self.estimate = None  # ltsi.train.TimeEstimate, once measured
+        self.estimate = None  # ltsi.plan.TimeEstimate, once measured
         self.verdict = ""  # why the time budget is too short ("" = it is not, or not measured)
         self.started = time.perf_counter()
         self.finished: float | None = None

@@ -1,7 +1,8 @@
 """LTSI: long- and short-term interest models of behavior logs, with explanations.
 
 The flow, one module per stage:
-CSV -> `events` -> `sequences` -> `model` -> `train` -> `evaluate` -> `explain` / `recommend`.
+CSV -> `events` -> `sequences` -> `model` -> `train` (settings from `plan`) -> `evaluate` -> `explain` /
+`recommend`.
 """
 
 from ltsi.errors import LTSIError

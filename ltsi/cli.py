@@ -227,10 +227,10 @@ def train(
     """Train LTSI on an event log (leave-one-out split) and save the run folder."""
     from ltsi.evaluate import compare
     from ltsi.events import load_events
-    from ltsi.model import ModelConfig
+    from ltsi.model import ABLATIONS, ModelConfig
+    from ltsi.plan import plan_training
     from ltsi.runs import model_scorers, save_run
     from ltsi.sequences import build_sequences, leave_one_out
-    from ltsi.train import ABLATIONS, plan_training
     from ltsi.train import train as fit
 
     log = run_or_exit(load_events, path, items=items, min_events=min_events)

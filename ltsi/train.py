@@ -4,22 +4,26 @@
                    TrainConfig(), callback=print)
 
 Per epoch: shuffle the training windows (`NextItemDataset`), for each batch run the model over the
-window, score every real position against the whole catalogue (tied item embeddings), take the
-cross-entropy with the next item, AdamW step with gradient clipping. After every `eval_every` epochs
+window, score every real position against the whole catalogue (or a sample of it, for large
+catalogues), both parts of the score (interest and counts; the predicted transition is left out of
+its own count), take the cross-entropy with the next item, AdamW step with gradient clipping. The
+learning rate warms up, then follows a cosine over the planned training: `epochs`, or the time
+budget when that ends sooner, so a budgeted run anneals within it. After every `eval_every` epochs
 the model is evaluated on the validation cases (full ranking, `ltsi.evaluate`); the weights with the
 best validation NDCG@10 are kept and restored at the end, and training stops after `patience`
 evaluations without improvement.
 
-The loop stops early, and says why in `TrainResult.stopped`, when: validation stopped improving,
-`should_stop()` returned True (a stop button), the time budget ran out, or the loss became NaN or
-infinite (no exception: the message tells what to change, the best weights so far are returned).
+The loop stops early, and says why (`TrainResult.stop_reason`, and in words `stopped`), when:
+validation stopped improving, `should_stop()` returned True (a stop button), the time budget ran
+out, or the loss became NaN or infinite (no exception: the message tells what to change, the best
+weights so far are returned). `TrainResult.advice` says "train longer" when the validation score
+was still improving at the last epoch or the budget.
 
-Defaults (chosen on the ML-100k validation split only, 3 seeds each on a GPU sweep, then confirmed on
-CPU): AdamW lr 3e-3 with 1 warm-up epoch and cosine decay over 30 epochs, batch 128 windows of 50
-events, dropout 0.1 (ModelConfig), clipping 1.0, no weight decay, windows re-cut at a random offset
-each epoch, patience 10. Validation NDCG@10 (mean of 3 seeds): dropout 0.1 -> 0.084, 0.2 -> 0.074,
-0.3 -> 0.071; lr 2e-3 / 3e-3 / 4e-3 -> 0.070 / 0.074 / 0.078; fixed windows -> 0.071; 20 epochs ->
-0.070, 40 -> 0.080 (slower); batch 256 -> 0.069.
+Settings that follow the log (history window, most epochs, sampled softmax) are planned in
+`ltsi.plan`. The fixed ones (lr 3e-3 with a one-epoch-equivalent warm-up, batch 128, dropout 0.1,
+clipping 1.0, no weight decay, windows re-cut at a random offset each epoch, patience 10) were first
+chosen on ML-100k's validation split (3 seeds; lr 2e-3 / 3e-3 / 4e-3 -> 0.070 / 0.074 / 0.078,
+dropout 0.1 / 0.2 / 0.3 -> 0.084 / 0.074 / 0.071) and then checked on the panel (bench/panel.py).
 
 Devices: "auto" picks CUDA when present, else CPU. On CUDA, mixed precision is bf16 autocast (fp16
 autocast with a GradScaler on GPUs without bf16). On CPU, training is bitwise reproducible for a
@@ -45,7 +49,7 @@ import torch.nn.functional as F
 from ltsi.baselines import training_counts
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate, metric_names
-from ltsi.model import ABLATIONS, LTSI, ModelConfig  # noqa: F401  (ABLATIONS: re-exported for callers)
+from ltsi.model import LTSI, ModelConfig
 from ltsi.sequences import PADDING_IDX, Batch, NextItemDataset, Sequences, Split
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -130,77 +134,7 @@ class TrainResult:
                 "ends it when the score stops improving.")
 
 
-@dataclass
-class Plan:
-    """Configurations for one log, and why each derived setting has its value."""
-
-    model_config: ModelConfig
-    train_config: TrainConfig
-    reasons: list[str]  # one line per setting that follows the data, the device or the user
-
-
-DEFAULT_BUDGET_S = 45  # the dashboard Train view's default time budget: Train -> first heatmap in about a minute
-
-# Constants of `plan_training`, chosen on the validation splits of the panel (bench/panel.py, README)
-TARGET_STEPS = 600  # optimizer steps that the schedule spans on a log of any size
-MIN_EPOCHS, MAX_EPOCHS = 10, 200
-# catalogue size above which sampled softmax (8,192 negatives) replaces the full one. Measured on a 2-core CPU
-# (ms per step, full / sampled): 1.7k items 184 / 234, 5.1k 267 / 376, 29.9k 1,002 / 349, 57.6k 524 / 107 (a
-# sparser log); the full softmax is kept up to where sampling is clearly faster, as it ranks slightly better.
-SAMPLED_ABOVE = {"cpu": 20_000, "cuda": 200_000}
-
-
-def plan_training(
-    seqs: Sequences,
-    split: Split,
-    device: str = "auto",
-    max_seconds: float | None = None,
-    model: dict | None = None,
-    train: dict | None = None,
-) -> Plan:
-    """The defaults for this log and device: everything that should follow the data is decided here.
-
-    `model` / `train`: settings the user chose (ModelConfig / TrainConfig field -> value); they win
-    over the derived ones and are reported as chosen.
-    """
-    model, train = dict(model or {}), dict(train or {})
-    reasons = []
-    lengths = np.asarray(split.train_ends)  # (U,) training events per user
-    if "max_len" not in model:
-        p90 = int(np.percentile(lengths, 90)) if len(lengths) else 0
-        model["max_len"] = int(min(50, max(10, math.ceil(p90 / 10) * 10)))
-        reasons.append(f"history window {_count(model['max_len'], 'event')}: " + (
-            f"90% of users have at most {p90} training events, and a longer window would be mostly padding"
-            if model["max_len"] < 50 else f"the most it reads (90% of users have up to {p90} training events)"))
-    else:
-        reasons.append(f"history window {_count(model['max_len'], 'event')}: chosen by you")
-    model.setdefault("short_window", min(ModelConfig.short_window, model["max_len"]))
-    model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), **model)
-
-    batch_size = train.get("batch_size", TrainConfig.batch_size)
-    windows = int(np.ceil(np.clip(lengths - 1, 0, None) / model_config.max_len).sum())  # as NextItemDataset cuts them
-    steps = max(1, math.ceil(windows / batch_size))
-    if "epochs" not in train:
-        train["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
-        reasons.append(f"at most {_count(train['epochs'], 'epoch')}: {_count(steps, 'batch', 'batches')} per epoch, "
-                       f"and the learning-rate schedule spans about {TARGET_STEPS:,} steps (early stopping may end "
-                       "sooner)")
-    else:
-        reasons.append(f"at most {_count(train['epochs'], 'epoch')}: chosen by you")
-    kind = pick_device(device).type
-    if "sampled_softmax" not in train:
-        threshold = SAMPLED_ABOVE.get(kind, SAMPLED_ABOVE["cuda"])
-        train["sampled_softmax"] = model_config.n_items - 1 > threshold
-        reasons.append(f"{'sampled' if train['sampled_softmax'] else 'full'} softmax: {model_config.n_items - 1:,} "
-                       f"items on {kind} ({'above' if train['sampled_softmax'] else 'at most'} {threshold:,}, where "
-                       "scoring every item in training becomes slower than scoring a sample)")
-    if max_seconds is not None:
-        reasons.append(f"time budget {max_seconds:g} s: the learning rate anneals within it")
-    train_config = TrainConfig(device=device, max_seconds=max_seconds, **train)
-    return Plan(model_config, train_config, reasons)
-
-
-def _count(n: int, word: str, words: str | None = None) -> str:
+def plural(n: int, word: str, words: str | None = None) -> str:
     """'1 epoch', '3 epochs', '1,204 batches'."""
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
@@ -236,7 +170,7 @@ def default_threads() -> int:
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+        cores = os.cpuplural() or 1
     return max(1, min(cores, 8))
 
 
@@ -400,7 +334,7 @@ def train(
     reason = StopReason.EPOCHS
     stopped = f"finished all {cfg.epochs} epochs" if cfg.epochs > 1 else "finished its only epoch"
     report(0, 0, math.nan, None,
-           f"training on {device.type}: {_count(len(dataset), 'window')}, {_count(steps, 'batch', 'batches')} per epoch")
+           f"training on {device.type}: {plural(len(dataset), 'window')}, {plural(steps, 'batch', 'batches')} per epoch")
     for epoch in range(1, cfg.epochs + 1):
         # ---- one pass over the training windows
         model.train()
@@ -494,67 +428,3 @@ def train(
         model_config=model_config,
         train_config=cfg,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Time estimate before training
-
-
-MIN_USEFUL_EPOCHS = 3  # fewer passes than this over the data leave LTSI close to where it started
-
-
-@dataclass
-class TimeEstimate:
-    """Measured cost of training one log with one configuration on this machine."""
-
-    step_seconds: float  # one optimizer step (a batch), measured after the first
-    steps_per_epoch: int
-    eval_seconds: float  # one validation pass
-    epochs: int  # the planned most
-
-    @property
-    def epoch_seconds(self) -> float:
-        return self.steps_per_epoch * self.step_seconds + self.eval_seconds
-
-    @property
-    def planned_seconds(self) -> float:
-        return self.epochs * self.epoch_seconds
-
-    def needed_seconds(self) -> float:
-        """A budget for the fewest useful epochs (or all planned, when fewer)."""
-        return min(self.epochs, MIN_USEFUL_EPOCHS) * self.epoch_seconds
-
-    def verdict(self, budget: float | None) -> str:
-        """"" when the budget allows useful training, else why not and what budget would."""
-        if budget is None or budget >= self.needed_seconds():
-            return ""
-        return (f"A time budget of {fmt_duration(budget)} is too short here: one pass over the data takes about "
-                f"{fmt_duration(self.epoch_seconds)} on this machine ({self.steps_per_epoch:,} batches of "
-                f"{self.step_seconds:.2f} s and a validation of {fmt_duration(self.eval_seconds)}), so LTSI would "
-                f"stay close to its starting point and may not beat the baselines. A budget of about "
-                f"{fmt_duration(self.needed_seconds())} allows {min(self.epochs, MIN_USEFUL_EPOCHS)} passes; "
-                f"the whole planned schedule takes about {fmt_duration(self.planned_seconds)}.")
-
-
-def estimate_training(seqs: Sequences, split: Split, model_config: ModelConfig, train_config: TrainConfig,
-                      n_batches: int = 4, should_stop: Callable[[], bool] | None = None) -> TimeEstimate:
-    """Measure a few training steps and one validation pass with these settings (no model is kept).
-
-    `should_stop()` True ends the measurement early (a stop button); the estimate is then rougher.
-    """
-    ticks: list[float] = []
-
-    def on_progress(p: Progress) -> None:
-        if p.epoch == 1 and p.step >= 1 and p.metrics is None:
-            ticks.append(p.elapsed_s)
-
-    probe = TrainConfig(**{**train_config.to_dict(), "epochs": 1, "log_every": 1, "max_seconds": None})
-    result = train(seqs, split, model_config, probe, callback=on_progress,
-                   should_stop=lambda: len(ticks) >= n_batches or bool(should_stop and should_stop()))
-    steps = math.ceil(len(NextItemDataset(seqs, split.train_ends, model_config.max_len)) / train_config.batch_size)
-    if len(ticks) >= 2:
-        step_seconds = (ticks[-1] - ticks[0]) / (len(ticks) - 1)
-    else:  # an epoch of one batch
-        step_seconds = float(result.history["seconds"].iloc[0]) / max(steps, 1)
-    eval_seconds = float(result.history["eval_seconds"].iloc[0]) if len(result.history) else 0.0
-    return TimeEstimate(step_seconds, steps, eval_seconds, train_config.epochs)

@@ -167,7 +167,7 @@ def test_train_prints_the_plan_and_why_it_stopped_and_saves_the_run(small_log, t
     from ltsi.events import load_events
     from ltsi.runs import load_run
     from ltsi.sequences import build_sequences, leave_one_out
-    from ltsi.train import plan_training
+    from ltsi.plan import plan_training
 
     result = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--budget", "60", "--dim", "8")
     assert result.exit_code == 0, result.output

@@ -314,7 +314,7 @@ def planned_text(at: AppTest) -> str:
 
 
 def test_train_view_plans_history_length_and_epochs_unless_chosen(small_run):
-    from ltsi.train import plan_training
+    from ltsi.plan import plan_training
 
     dataset = small_run[0]
     seqs, split = dataset.sequences()
@@ -352,18 +352,19 @@ def test_train_view_plans_history_length_and_epochs_unless_chosen(small_run):
 
 def short_estimate():
     """A measurement that makes any budget under 33 s too short: 3 useful passes of 20 x 0.5 s + 1 s."""
-    from ltsi.train import TimeEstimate
+    from ltsi.plan import TimeEstimate
 
     return TimeEstimate(step_seconds=0.5, steps_per_epoch=20, eval_seconds=1.0, epochs=10)
 
 
 @pytest.fixture
 def counted_training(monkeypatch):
-    """`ltsi.train.estimate_training` returns `short_estimate()`; `ltsi.train.train` counts its calls."""
+    """`ltsi.plan.estimate_training` returns `short_estimate()`; `ltsi.train.train` counts its calls."""
+    import ltsi.plan
     import ltsi.train
 
     calls, real_train = [], ltsi.train.train
-    monkeypatch.setattr(ltsi.train, "estimate_training", lambda *args, **kwargs: short_estimate())
+    monkeypatch.setattr(ltsi.plan, "estimate_training", lambda *args, **kwargs: short_estimate())
     monkeypatch.setattr(ltsi.train, "train", lambda *args, **kwargs: calls.append(1) or real_train(*args, **kwargs))
     return calls
 
@@ -403,6 +404,7 @@ def test_a_too_short_budget_waits_for_the_analyst(small_run, counted_training, c
 def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, monkeypatch):
     import threading
 
+    import ltsi.plan
     import ltsi.train
     from ltsi.model import ModelConfig
     from ltsi.train import TrainConfig
@@ -414,7 +416,7 @@ def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, mon
         release.wait(10)
         return short_estimate()
 
-    monkeypatch.setattr(ltsi.train, "estimate_training", slow_estimate)
+    monkeypatch.setattr(ltsi.plan, "estimate_training", slow_estimate)
     monkeypatch.setattr(ltsi.train, "train", lambda *args, **kwargs: trained.append(1))
     dataset = small_run[0]
     seqs, _ = dataset.sequences()

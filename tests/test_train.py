@@ -8,11 +8,10 @@ import torch
 
 import ltsi.train as train_module
 from ltsi.errors import LTSIError
-from ltsi.model import ModelConfig
+from ltsi.model import ABLATIONS, ModelConfig
 from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
 from ltsi.synth import generate
 from ltsi.train import (
-    ABLATIONS,
     StopReason,
     TrainConfig,
     amp_dtype,
@@ -226,7 +225,7 @@ def test_a_time_budget_anneals_the_learning_rate_within_it(data):
 
 
 def test_plan_follows_the_data_and_the_device_and_keeps_what_the_user_chose():
-    from ltsi.train import MAX_EPOCHS, SAMPLED_ABOVE, TARGET_STEPS, plan_training
+    from ltsi.plan import MAX_EPOCHS, SAMPLED_ABOVE, TARGET_STEPS, plan_training
 
     short = build_sequences(generate(n_users=400, n_items=300, n_categories=5, mean_events=4, min_events=2,
                                      seed=1).events)

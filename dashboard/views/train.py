@@ -61,11 +61,12 @@ if dataset is None:
 from dataclasses import fields  # noqa: E402
 
 from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
-from ltsi.train import DEFAULT_BUDGET_S, TrainConfig  # noqa: E402
+from ltsi.plan import DEFAULT_BUDGET_S  # noqa: E402
+from ltsi.train import TrainConfig  # noqa: E402
 
 MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelConfig)}
 TRAIN_DEFAULTS = TrainConfig()
-AUTO = 0  # "History length" and "Max. epochs" at 0: planned from the log (ltsi.train.plan_training)
+AUTO = 0  # "History length" and "Max. epochs" at 0: planned from the log (ltsi.plan.plan_training)
 busy = job is not None and (job.active or job.awaiting)
 st.subheader(f"Train a new model on: {dataset.name}")
 with st.form("train_form"):
