@@ -7,38 +7,40 @@
 Protocol (DESIGN.md section 5): leave-one-out, full ranking over every item, history items ranked
 like any other (unless --exclude-seen), HR/NDCG/MRR at 10 and 20 on the test users. Every model is
 trained with the library's plan for the log (`ltsi.plan.plan_training`; only --epochs / --device /
---seed change it) and early-stopped on validation NDCG@10; the table shows validation NDCG@10, best epoch and training time beside the
-test metrics. Test numbers are for reporting only: nothing here is tuned on them.
+--seed change it) and early-stopped on validation NDCG@10; the table shows validation NDCG@10, best
+epoch and training time beside the test metrics. Test numbers are for reporting only: nothing here is tuned on them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ltsi.baselines import fit_baselines  # noqa: E402
-from ltsi.evaluate import evaluate  # noqa: E402
-from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
-from ltsi.plan import plan_training  # noqa: E402
-from ltsi.sequences import build_sequences, leave_one_out  # noqa: E402
-from ltsi.train import train  # noqa: E402
+from ltsi.baselines import fit_baselines
+from ltsi.evaluate import evaluate
+from ltsi.pipeline import fit_run
+from ltsi.plan import plan_training
+from ltsi.sequences import build_sequences, leave_one_out
 
 
 def load(args) -> tuple[pd.DataFrame, str]:
     if args.data == "synthetic":
         from ltsi.synth import generate
 
-        log = generate(n_users=args.users, n_items=args.items_n, n_categories=args.categories,
-                       mean_events=args.mean_events, seed=args.data_seed)
-        return log.events, (f"synthetic ({args.users} users, {args.items_n} items, {args.categories} categories, "
-                            f"{args.mean_events} events per user on average, seed {args.data_seed})")
+        log = generate(
+            n_users=args.users,
+            n_items=args.items_n,
+            n_categories=args.categories,
+            mean_events=args.mean_events,
+            seed=args.data_seed,
+        )
+        return log.events, (
+            f"synthetic ({args.users} users, {args.items_n} items, {args.categories} categories, "
+            f"{args.mean_events} events per user on average, seed {args.data_seed})"
+        )
     from ltsi.events import load_events
 
     return load_events(args.data).events, args.data
@@ -64,30 +66,52 @@ def main() -> None:
     events, name = load(args)
     seqs = build_sequences(events)
     split = leave_one_out(seqs)
-    print(f"{name}: {seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items, "
-          f"{len(split.test):,} test users", flush=True)
-    plan = plan_training(seqs, split, args.device, train={"seed": args.seed, "threads": args.threads,
-                                                          **({"epochs": args.epochs} if args.epochs else {})})
-    base, tc = plan.model_config, plan.train_config
+    print(
+        f"{name}: {seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items, "
+        f"{len(split.test):,} test users",
+        flush=True,
+    )
+    plan = plan_training(
+        seqs,
+        split,
+        args.device,
+        train={"seed": args.seed, "threads": args.threads, **({"epochs": args.epochs} if args.epochs else {})},
+    )
     print("\n".join(f"  plan: {reason}" for reason in plan.reasons), flush=True)
-    variants = {"LTSI": {}}
-    if not args.no_ablations:
-        variants.update({f"LTSI ({k})": v for k, v in ABLATIONS.items()})
-
+    run = fit_run(
+        seqs, split, plan, ablations=not args.no_ablations, on_stage=lambda _, words: print(words, flush=True)
+    )
+    max_len = plan.model_config.max_len
+    models = {
+        "LTSI": (run.model, run.info["training"]),
+        **{f"LTSI ({k})": (m, run.info["ablations"][k]) for k, m in run.ablations.items()},
+    }
     rows = []
-    for label, switches in variants.items():
-        result = train(seqs, split, ModelConfig(**{**base.to_dict(), **switches}), tc)
-        test = evaluate(result.model, seqs, split.test, base.max_len, exclude_history=args.exclude_seen)
-        rows.append({"model": label, **test, "valid NDCG@10": result.valid_metrics.get("NDCG@10"),
-                     "best epoch": result.best_epoch, "epochs": len(result.history),
-                     "train s": round(result.seconds, 1), "device": result.device})
-        print(json.dumps(rows[-1]), flush=True)
+    for label, (model, summary) in models.items():  # evaluated here: --exclude-seen is not the run's protocol
+        test = evaluate(model, seqs, split.test, max_len, exclude_seen=args.exclude_seen)
+        rows.append(
+            {
+                "model": label,
+                **test,
+                "valid NDCG@10": summary["valid_metrics"].get("NDCG@10"),
+                "best epoch": summary["best_epoch"],
+                "train s": summary["seconds"],
+                "device": summary["device"],
+            }
+        )
     for label, baseline in fit_baselines(seqs, split).items():
-        t = time.perf_counter()
-        test = evaluate(baseline, seqs, split.test, base.max_len, exclude_history=args.exclude_seen)
-        valid = evaluate(baseline, seqs, split.valid, base.max_len, exclude_history=args.exclude_seen)
-        rows.append({"model": label, **test, "valid NDCG@10": valid["NDCG@10"], "best epoch": None,
-                     "epochs": None, "train s": round(time.perf_counter() - t, 1), "device": "cpu"})
+        test = evaluate(baseline, seqs, split.test, max_len, exclude_seen=args.exclude_seen)
+        valid = evaluate(baseline, seqs, split.valid, max_len, exclude_seen=args.exclude_seen)
+        rows.append(
+            {
+                "model": label,
+                **test,
+                "valid NDCG@10": valid["NDCG@10"],
+                "best epoch": None,
+                "train s": 0.0,
+                "device": "cpu",
+            }
+        )
     table = pd.DataFrame(rows)
     history = "history items excluded" if args.exclude_seen else "history items ranked like any other"
     print(f"\n{name}: test split, full ranking, {history}")

@@ -52,9 +52,23 @@ def main() -> None:
     log_path = ROOT / "bench" / "out" / "dashboard_timing_server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
-                               str(port), "--server.headless", "true"], cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT, env={**os.environ, "LTSI_DASHBOARD_TIMING": "1"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LTSI_DASHBOARD_TIMING": "1"},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -64,8 +78,10 @@ def main() -> None:
             except OSError:
                 time.sleep(0.3)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(180_000)
 
@@ -122,18 +138,25 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
         log.close()
-    script = [float(line.split("script_s=")[1]) for line in log_path.read_text().splitlines()
-              if line.startswith("ltsi-timing page=Users")]
+    script = [
+        float(line.split("script_s=")[1])
+        for line in log_path.read_text().splitlines()
+        if line.startswith("ltsi-timing page=Users")
+    ]
 
     print(f"open the demo -> heatmap:        {demo_s:6.1f} s")
     print(f"Train (defaults) -> heatmap:     {train_s:6.1f} s")
     print(f"  (training stopped: {stopped})")
-    print(f"user switch redraw:              median {statistics.median(times):.2f} s, max {max(times):.2f} s "
-          f"over {len(times)} switches")
-    last = script[-len(times):] if script else []
+    print(
+        f"user switch redraw:              median {statistics.median(times):.2f} s, max {max(times):.2f} s "
+        f"over {len(times)} switches"
+    )
+    last = script[-len(times) :] if script else []
     if last:
-        print(f"  of which the Users page script on the server: median {statistics.median(last):.2f} s "
-              f"(the rest: websocket, browser rendering)")
+        print(
+            f"  of which the Users page script on the server: median {statistics.median(last):.2f} s "
+            f"(the rest: websocket, browser rendering)"
+        )
     print("active model:", " | ".join(line for line in summary.splitlines() if line.strip())[-200:])
 
 

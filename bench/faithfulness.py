@@ -38,23 +38,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from ltsi import explain as ex  # noqa: E402
-from ltsi.errors import LTSIError  # noqa: E402
-from ltsi.model import LTSI  # noqa: E402
-from ltsi.runs import fingerprint, load_run, save_run  # noqa: E402
-from ltsi.sequences import Sequences, build_sequences, leave_one_out  # noqa: E402
-from ltsi.synth import generate  # noqa: E402
-from ltsi.plan import plan_training  # noqa: E402
-from ltsi.train import StopReason, train  # noqa: E402
+from ltsi import explain as ex
+from ltsi.attribution import integrated_gradients
+from ltsi.errors import LTSIError
+from ltsi.events import load_events
+from ltsi.model import LTSI
+from ltsi.pipeline import fit_run
+from ltsi.plan import plan_training
+from ltsi.recommend import last_outputs, score_histories
+from ltsi.runs import fingerprint, load_run, save_run
+from ltsi.sequences import Sequences, build_sequences, edit_history, leave_one_out, pad_histories
+from ltsi.synth import generate
+from ltsi.train import StopReason
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 KS = (1, 2, 3, 4, 5)
 METHODS = ("attention", "attn-short", "attn-long", "lig", "occlusion", "recency", "random")
 N_RANDOM = 5
-ML100K = [ROOT / "data" / "ml-100k" / "ratings.csv", Path("/work/shared/data/ml-100k/ratings.csv")]
+ML100K = ROOT / "data" / "ml-100k" / "ratings.csv"
 SYNTHETIC = dict(n_users=1000, n_items=1000, n_categories=12, mean_events=40, seed=0)
 
 
@@ -67,16 +69,13 @@ def load_synthetic():
     return log.events, log.items, log.causes
 
 
-def load_ml100k() -> pd.DataFrame:
-    for path in ML100K:
-        if path.exists():
-            ratings = pd.read_csv(path)
-            return ratings.rename(columns={"rating": "value"})
-    raise SystemExit("ML-100k not found: expected data/ml-100k/ratings.csv or /work/shared/data/ml-100k/ratings.csv")
+def load_ml100k(path: Path = ML100K) -> pd.DataFrame:
+    return load_events(path).events
 
 
-def trained_model(name: str, seqs: Sequences, retrain: bool, train_seconds: float, log,
-                  device: str = "cpu") -> tuple[LTSI, dict]:
+def trained_model(
+    name: str, seqs: Sequences, retrain: bool, train_seconds: float, log, device: str = "cpu"
+) -> tuple[LTSI, dict]:
     """Train with the library's plan for the log (seed 0) once, as a run folder; reuse it afterwards."""
     folder = OUT / "models" / name
     if (folder / "config.json").exists() and not retrain:
@@ -90,49 +89,67 @@ def trained_model(name: str, seqs: Sequences, retrain: bool, train_seconds: floa
     split = leave_one_out(seqs)
     plan = plan_training(seqs, split, device, train_seconds, train={"seed": 0})
     log(f"[{name}] training LTSI ({seqs.n_events:,} events, budget {train_seconds:g} s) ...")
-    result = train(seqs, split, plan.model_config, plan.train_config)
-    save_run(folder, result, seqs, split)
-    info = load_run(folder).info["training"]
-    log(f"[{name}] trained in {result.seconds:.0f} s, best epoch {result.best_epoch}, "
-        f"valid NDCG@10 {result.valid_metrics.get('NDCG@10', float('nan')):.4f}")
-    return result.model.eval(), info
+    run = fit_run(seqs, split, plan)
+    save_run(run, folder)
+    info = run.info["training"]
+    log(
+        f"[{name}] trained in {info['seconds']:.0f} s, best epoch {info['best_epoch']}, "
+        f"valid NDCG@10 {info['valid_metrics'].get('NDCG@10', float('nan')):.4f}"
+    )
+    return run.model.eval(), info
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-user rankings of events
 
 
-def method_scores(model: LTSI, seqs: Sequences, users: np.ndarray, ends: np.ndarray, targets: np.ndarray,
-                  n_steps: int, chunk: int = 16) -> list[dict]:
+def method_scores(
+    model: LTSI,
+    seqs: Sequences,
+    users: np.ndarray,
+    ends: np.ndarray,
+    targets: np.ndarray,
+    n_steps: int,
+    chunk: int = 16,
+) -> list[dict]:
     """For every case: window positions and one importance score per event for each method."""
     L = model.config.max_len
     rows = []
     for start in range(0, len(users), chunk):
         us, es, ts = users[start : start + chunk], ends[start : start + chunk], targets[start : start + chunk]
-        histories = [ex.edit_history(seqs, int(u), int(e)) for u, e in zip(us, es)]
-        batch = ex.pad_histories(histories, L)
-        out, _ = ex._last_outputs(model, batch)
-        lig = ex.integrated_gradients(model, batch, ts, n_steps=n_steps)
+        histories = [edit_history(seqs, int(u), int(e)) for u, e in zip(us, es)]
+        batch = pad_histories(histories, L)
+        out, _ = last_outputs(model, batch)
+        lig = integrated_gradients(model, batch, ts, n_steps=n_steps)
         width = batch.items.shape[1]
         for i, h in enumerate(histories):
             n = min(len(h), L)
             g = float(out.gate[i, -1])
             short = out.short_attention[i, -1, -n:].float().cpu().numpy().astype(np.float64)
             long = out.long_attention[i, -1, -n:].float().cpu().numpy().astype(np.float64)
-            rows.append({"user": int(us[i]), "end": int(es[i]), "target": int(ts[i]),
-                         "positions": h.positions[-n:], "attention": g * long + (1 - g) * short,
-                         "attn-short": short, "attn-long": long,
-                         "lig": lig.total[i, width - n :].numpy().astype(np.float64),
-                         "delta": float(lig.delta[i]), "span": float(lig.score[i] - lig.baseline_score[i]),
-                         "score": float(lig.score[i])})
+            rows.append(
+                {
+                    "user": int(us[i]),
+                    "end": int(es[i]),
+                    "target": int(ts[i]),
+                    "positions": h.positions[-n:],
+                    "attention": g * long + (1 - g) * short,
+                    "attn-short": short,
+                    "attn-long": long,
+                    "lig": lig.total[i, width - n :].numpy().astype(np.float64),
+                    "delta": float(lig.delta[i]),
+                    "span": float(lig.score[i] - lig.baseline_score[i]),
+                    "score": float(lig.score[i]),
+                }
+            )
     # occlusion: remove each event alone, all cases in one batched pass
     histories, owner = [], []
     for r, row in enumerate(rows):
         for p in row["positions"]:
-            histories.append(ex.edit_history(seqs, row["user"], row["end"], remove=[int(p)], allow_empty=True))
+            histories.append(edit_history(seqs, row["user"], row["end"], remove=[int(p)], allow_empty=True))
             owner.append(r)
     targets_flat = np.array([rows[r]["target"] for r in owner])
-    scores, _ = ex.score_histories(model, histories, targets_flat)
+    scores, _ = score_histories(model, histories, targets_flat)
     owner = np.array(owner)
     for r, row in enumerate(rows):
         row["occlusion"] = row["score"] - scores[owner == r].astype(np.float64)
@@ -166,15 +183,15 @@ def deletion_curves(model: LTSI, seqs: Sequences, rows: list[dict], seed: int = 
     for c, row in enumerate(rows):
         order = orderings(row, rng)
         orders.append(order)
-        histories.append(ex.edit_history(seqs, row["user"], row["end"]))
+        histories.append(edit_history(seqs, row["user"], row["end"]))
         meta.append((c, "original", 0))
         for method, perms in order.items():
             for perm in perms:
                 for k in KS:
-                    histories.append(ex.edit_history(seqs, row["user"], row["end"], remove=perm[:k], allow_empty=True))
+                    histories.append(edit_history(seqs, row["user"], row["end"], remove=perm[:k], allow_empty=True))
                     meta.append((c, method, k))
     targets = np.array([rows[c]["target"] for c, _, _ in meta])
-    scores, ranks = ex.score_histories(model, histories, targets)
+    scores, ranks = score_histories(model, histories, targets)
     frame = pd.DataFrame(meta, columns=["case", "method", "k"])
     frame["score"], frame["rank"] = scores.astype(np.float64), ranks.astype(np.float64)
     original = frame[frame["method"] == "original"].set_index("case")
@@ -199,9 +216,16 @@ def precision_at_3(rows: list[dict], orders: list[dict], causes: pd.DataFrame, s
         for method, perms in order.items():
             hit = np.mean([bool(planted & set(perm[:3].tolist())) for perm in perms])
             precision = np.mean([len(planted & set(perm[:3].tolist())) / 3 for perm in perms])
-            records.append({"method": method, "kind": cause["kind"], "in_window": in_window,
-                            "top20": row["rank"] <= 20,
-                            "hit@3": hit, "precision@3": precision})
+            records.append(
+                {
+                    "method": method,
+                    "kind": cause["kind"],
+                    "in_window": in_window,
+                    "top20": row["rank"] <= 20,
+                    "hit@3": hit,
+                    "precision@3": precision,
+                }
+            )
     return pd.DataFrame(records)
 
 
@@ -213,8 +237,8 @@ def timing(model: LTSI, seqs: Sequences, repeats: int = 5) -> dict:
     """Seconds to explain one user with >= 50 events (50 IG steps), one target and ten targets."""
     u = int(np.flatnonzero(seqs.lengths >= model.config.max_len + 1)[0])
     user = seqs.users[u]
-    history = ex.edit_history(seqs, u)
-    scores = ex._last_outputs(model, ex.pad_histories([history], model.config.max_len))[1][0]
+    history = edit_history(seqs, u)
+    scores = last_outputs(model, pad_histories([history], model.config.max_len))[1][0]
     top10 = seqs.items.decode(torch.topk(scores.cpu(), 10).indices.tolist())
 
     def best(fn) -> float:
@@ -226,8 +250,8 @@ def timing(model: LTSI, seqs: Sequences, repeats: int = 5) -> dict:
             times.append(time.perf_counter() - t0)
         return float(np.median(times))
 
-    batch1 = ex.pad_histories([history], model.config.max_len)
-    batch10 = ex.pad_histories([history] * 10, model.config.max_len)
+    batch1 = pad_histories([history], model.config.max_len)
+    batch10 = pad_histories([history] * 10, model.config.max_len)
     ids10 = seqs.items.encode(top10, "item")
     gpu = {}
     if torch.cuda.is_available():
@@ -238,20 +262,21 @@ def timing(model: LTSI, seqs: Sequences, repeats: int = 5) -> dict:
             return lambda: (fn(), torch.cuda.synchronize())
 
         gpu = {
-            "cuda_lig_1_target_s": best(synced(lambda: ex.integrated_gradients(on_gpu, batch1, ids10[:1], n_steps=50))),
-            "cuda_lig_10_targets_s": best(synced(lambda: ex.integrated_gradients(on_gpu, batch10, ids10, n_steps=50))),
+            "cuda_lig_1_target_s": best(synced(lambda: integrated_gradients(on_gpu, batch1, ids10[:1], n_steps=50))),
+            "cuda_lig_10_targets_s": best(synced(lambda: integrated_gradients(on_gpu, batch10, ids10, n_steps=50))),
             "cuda_explain_10_targets_s": best(synced(lambda: ex.explain(on_gpu, seqs, user, targets=top10))),
         }
     return {
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "lig_1_target_s": best(lambda: ex.integrated_gradients(model, batch1, ids10[:1], n_steps=50)),
-        "lig_10_targets_s": best(lambda: ex.integrated_gradients(model, batch10, ids10, n_steps=50)),
+        "lig_1_target_s": best(lambda: integrated_gradients(model, batch1, ids10[:1], n_steps=50)),
+        "lig_10_targets_s": best(lambda: integrated_gradients(model, batch10, ids10, n_steps=50)),
         "explain_1_target_s": best(lambda: ex.explain(model, seqs, user, targets=top10[:1], n_steps=50)),
         "explain_10_targets_s": best(lambda: ex.explain(model, seqs, user, targets=top10, n_steps=50)),
         "explain_1_target_no_occlusion_s": best(
-            lambda: ex.explain(model, seqs, user, targets=top10[:1], n_steps=50, with_occlusion=False)),
+            lambda: ex.explain(model, seqs, user, targets=top10[:1], n_steps=50, with_occlusion=False)
+        ),
         **gpu,
     }
 
@@ -292,8 +317,11 @@ def summarise(name: str, target: str, curves: pd.DataFrame, rows: list[dict]) ->
         "auc_score_drop": {m: round(float(table.loc[m].mean()), 4) for m in METHODS},
         "auc_rank_drop": {m: round(float(ranks.loc[m].mean()), 1) for m in METHODS},
         "beats_random_every_k": {m: bool((table.loc[m] > random).all()) for m in METHODS if m != "random"},
-        "lig_delta": {"median_abs": float(np.median(deltas)), "max_abs": float(deltas.max()),
-                      "median_relative": float(np.median(deltas / np.maximum(spans, 1e-12)))},
+        "lig_delta": {
+            "median_abs": float(np.median(deltas)),
+            "max_abs": float(deltas.max()),
+            "median_relative": float(np.median(deltas / np.maximum(spans, 1e-12))),
+        },
     }
 
 
@@ -302,50 +330,76 @@ def format_report(results: dict) -> str:
     for block in results["curves"]:
         lines.append(f"\n== {block['log']}: target = {block['target']}, {block['cases']} test users ==")
         lines.append("mean score drop after deleting the top-k events (higher = more faithful)")
-        lines.append(f"{'method':<10}" + "".join(f"{'k=' + str(k):>9}" for k in KS) + f"{'AUC':>9}   "
-                     f"{'rank AUC':>9}  beats random at every k")
+        lines.append(
+            f"{'method':<10}" + "".join(f"{'k=' + str(k):>9}" for k in KS) + f"{'AUC':>9}   "
+            f"{'rank AUC':>9}  beats random at every k"
+        )
         for m in METHODS:
             beats = block["beats_random_every_k"].get(m, "")
-            lines.append(f"{m:<10}" + "".join(f"{v:>9.4f}" for v in block["score_drop"][m])
-                         + f"{block['auc_score_drop'][m]:>9.4f}   {block['auc_rank_drop'][m]:>9.1f}  {beats}")
+            lines.append(
+                f"{m:<10}"
+                + "".join(f"{v:>9.4f}" for v in block["score_drop"][m])
+                + f"{block['auc_score_drop'][m]:>9.4f}   {block['auc_rank_drop'][m]:>9.1f}  {beats}"
+            )
         d = block["lig_delta"]
-        lines.append(f"LIG convergence delta: median |delta| {d['median_abs']:.2e}, max {d['max_abs']:.2e}, "
-                     f"median relative to |score - baseline| {d['median_relative']:.2e}")
+        lines.append(
+            f"LIG convergence delta: median |delta| {d['median_abs']:.2e}, max {d['max_abs']:.2e}, "
+            f"median relative to |score - baseline| {d['median_relative']:.2e}"
+        )
     if "precision" in results:
         p = results["precision"]
-        lines.append(f"\n== synthetic: planted cause among the top-3 events ({p['cases']} users; cause inside the "
-                     f"model's window for {p['in_window']:.0%}) ==")
-        lines.append("hit@3: the planted cause is among the method's top-3 events; prec@3 = |top-3 and causes| / 3 "
-                     "(at most 1/3: one cause per user)")
-        lines.append(f"{'method':<10}{'hit@3':>8}{'prec@3':>8}{'short-term':>12}{'long-term':>11}"
-                     f"{'target top-20':>15}")
+        lines.append(
+            f"\n== synthetic: planted cause among the top-3 events ({p['cases']} users; cause inside the "
+            f"model's window for {p['in_window']:.0%}) =="
+        )
+        lines.append(
+            "hit@3: the planted cause is among the method's top-3 events; prec@3 = |top-3 and causes| / 3 "
+            "(at most 1/3: one cause per user)"
+        )
+        lines.append(f"{'method':<10}{'hit@3':>8}{'prec@3':>8}{'short-term':>12}{'long-term':>11}{'target top-20':>15}")
         for m in METHODS:
             r = p["methods"][m]
-            lines.append(f"{m:<10}{r['hit@3']:>8.3f}{r['precision@3']:>8.3f}{r['hit@3 short-term']:>12.3f}"
-                         f"{r['hit@3 long-term']:>11.3f}{r['hit@3 target in top 20']:>15.3f}")
-        lines.append(f"(target top-20: hit@3 on the {p['target_in_top20']} users whose held-out item the model ranks "
-                     "in its top 20, i.e. where it has learned the planted pattern)")
+            lines.append(
+                f"{m:<10}{r['hit@3']:>8.3f}{r['precision@3']:>8.3f}{r['hit@3 short-term']:>12.3f}"
+                f"{r['hit@3 long-term']:>11.3f}{r['hit@3 target in top 20']:>15.3f}"
+            )
+        lines.append(
+            f"(target top-20: hit@3 on the {p['target_in_top20']} users whose held-out item the model ranks "
+            "in its top 20, i.e. where it has learned the planted pattern)"
+        )
         n = p["cases"]
         se = {m: (p["methods"][m]["hit@3"] * (1 - p["methods"][m]["hit@3"]) / max(n, 1)) ** 0.5 for m in METHODS}
         paired = results.get("precision_paired", {})
-        lines.append(f"standard error of hit@3 ~ {se['lig']:.3f}; paired, LIG finds the cause and recency does not "
-                     f"for {paired.get('lig_only')} users, the reverse for {paired.get('recency_only')}")
+        lines.append(
+            f"standard error of hit@3 ~ {se['lig']:.3f}; paired, LIG finds the cause and recency does not "
+            f"for {paired.get('lig_only')} users, the reverse for {paired.get('recency_only')}"
+        )
     for name in ("timing", "timing_1_thread"):
         if name not in results:
             continue
         t = results[name]
-        lines.append(f"\n== timing (one user, 50 events, 50 IG steps, dim 64; {t['threads']} torch threads, "
-                     f"{t['cpu_count']} CPUs, load average {t['load_average']}) ==")
-        for key in ("lig_1_target_s", "lig_10_targets_s", "explain_1_target_no_occlusion_s", "explain_1_target_s",
-                    "explain_10_targets_s", "cuda_lig_1_target_s", "cuda_lig_10_targets_s",
-                    "cuda_explain_10_targets_s"):
+        lines.append(
+            f"\n== timing (one user, 50 events, 50 IG steps, dim 64; {t['threads']} torch threads, "
+            f"{t['cpu_count']} CPUs, load average {t['load_average']}) =="
+        )
+        for key in (
+            "lig_1_target_s",
+            "lig_10_targets_s",
+            "explain_1_target_no_occlusion_s",
+            "explain_1_target_s",
+            "explain_10_targets_s",
+            "cuda_lig_1_target_s",
+            "cuda_lig_10_targets_s",
+            "cuda_explain_10_targets_s",
+        ):
             if key in t:
                 lines.append(f"{key:<34}{t[key]:>8.3f} s")
     return "\n".join(lines)
 
 
-def run_log(name: str, seqs: Sequences, model: LTSI, n_users: int, n_steps: int, target: str, log,
-            seed: int = 0) -> tuple[dict, list[dict], list[dict]]:
+def run_log(
+    name: str, seqs: Sequences, model: LTSI, n_users: int, n_steps: int, target: str, log, seed: int = 0
+) -> tuple[dict, list[dict], list[dict]]:
     split = leave_one_out(seqs)
     cases = split.test
     eligible = np.flatnonzero(cases.ends >= 6)  # k = 5 deletions still leave an event
@@ -354,10 +408,16 @@ def run_log(name: str, seqs: Sequences, model: LTSI, n_users: int, n_steps: int,
     if target == "held-out item":
         targets = cases.targets[pick]
     else:  # top-1 recommendation after the history
-        histories = [ex.edit_history(seqs, int(u), int(e)) for u, e in zip(users, ends)]
-        targets = np.concatenate([
-            ex._last_outputs(model, ex.pad_histories(histories[i : i + 256], model.config.max_len))[1].argmax(1).cpu()
-            .numpy() for i in range(0, len(histories), 256)])
+        histories = [edit_history(seqs, int(u), int(e)) for u, e in zip(users, ends)]
+        targets = np.concatenate(
+            [
+                last_outputs(model, pad_histories(histories[i : i + 256], model.config.max_len))[1]
+                .argmax(1)
+                .cpu()
+                .numpy()
+                for i in range(0, len(histories), 256)
+            ]
+        )
     t0 = time.perf_counter()
     rows = method_scores(model, seqs, users, ends, targets, n_steps)
     curves, _, orders = deletion_curves(model, seqs, rows, seed)
@@ -381,8 +441,15 @@ def main(argv: list[str] | None = None) -> dict:
         print(message, file=sys.stderr, flush=True)
 
     t_start = time.perf_counter()
-    results: dict = {"python": platform.python_version(), "torch": torch.__version__, "users": args.users,
-                     "n_steps": args.n_steps, "synthetic": SYNTHETIC, "curves": [], "models": {}}
+    results: dict = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "users": args.users,
+        "n_steps": args.n_steps,
+        "synthetic": SYNTHETIC,
+        "curves": [],
+        "models": {},
+    }
 
     events, items, causes = load_synthetic()
     seqs = build_sequences(events)
@@ -399,19 +466,24 @@ def main(argv: list[str] | None = None) -> dict:
     methods = {}
     for m in METHODS:
         sub = precision[precision["method"] == m]
-        methods[m] = {"hit@3": float(sub["hit@3"].mean()), "precision@3": float(sub["precision@3"].mean()),
-                      "hit@3 short-term": float(sub.loc[sub["kind"] == "short-term", "hit@3"].mean()),
-                      "hit@3 long-term": float(sub.loc[sub["kind"] == "long-term", "hit@3"].mean()),
-                      "hit@3 target in top 20": float(sub.loc[sub["top20"], "hit@3"].mean())}
+        methods[m] = {
+            "hit@3": float(sub["hit@3"].mean()),
+            "precision@3": float(sub["precision@3"].mean()),
+            "hit@3 short-term": float(sub.loc[sub["kind"] == "short-term", "hit@3"].mean()),
+            "hit@3 long-term": float(sub.loc[sub["kind"] == "long-term", "hit@3"].mean()),
+            "hit@3 target in top 20": float(sub.loc[sub["top20"], "hit@3"].mean()),
+        }
     hits = precision.pivot_table(index=precision.groupby("method").cumcount(), columns="method", values="hit@3")
     results["precision_paired"] = {  # per user: LIG finds the cause and recency does not, and the reverse
         "lig_only": int(((hits["lig"] == 1) & (hits["recency"] == 0)).sum()),
         "recency_only": int(((hits["lig"] == 0) & (hits["recency"] == 1)).sum()),
     }
-    results["precision"] = {"cases": int(precision["method"].eq("lig").sum()),
-                            "target_in_top20": int(precision.loc[precision["method"] == "lig", "top20"].sum()),
-                            "in_window": float(precision.loc[precision["method"] == "lig", "in_window"].mean()),
-                            "methods": methods}
+    results["precision"] = {
+        "cases": int(precision["method"].eq("lig").sum()),
+        "target_in_top20": int(precision.loc[precision["method"] == "lig", "top20"].sum()),
+        "in_window": float(precision.loc[precision["method"] == "lig", "in_window"].mean()),
+        "methods": methods,
+    }
     if not args.skip_timing:
         results.update(timings(model, seqs))
 
@@ -424,18 +496,24 @@ def main(argv: list[str] | None = None) -> dict:
             results["curves"].append(summary)
 
     results["seconds"] = round(time.perf_counter() - t_start, 1)
-    checks = {f"{b['log']} ({b['target']}): {m} beats random at every k": b["beats_random_every_k"][m]
-              for b in results["curves"] for m in ("lig", "occlusion")}
+    checks = {
+        f"{b['log']} ({b['target']}): {m} beats random at every k": b["beats_random_every_k"][m]
+        for b in results["curves"]
+        for m in ("lig", "occlusion")
+    }
     checks["synthetic: LIG hit@3 above recency"] = (
-        results["precision"]["methods"]["lig"]["hit@3"] > results["precision"]["methods"]["recency"]["hit@3"])
+        results["precision"]["methods"]["lig"]["hit@3"] > results["precision"]["methods"]["recency"]["hit@3"]
+    )
     results["acceptance"] = checks
     report = format_report(results)
     report += "\n\n== acceptance ==\n" + "\n".join(f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks.items())
     report += f"\n\nmodels: {json.dumps(results['models'])}\nbench time: {results['seconds']} s"
     if any(info.get("stop_reason") == StopReason.BUDGET.value for info in results["models"].values()):
-        report += ("\nWARNING: a model stopped on the training time budget, not on early stopping. An under-trained "
-                   "model has not learned the planted causes, so precision@3 then measures the model as much as the "
-                   "explanations; rerun with --retrain --train-seconds N (or on a GPU).")
+        report += (
+            "\nWARNING: a model stopped on the training time budget, not on early stopping. An under-trained "
+            "model has not learned the planted causes, so precision@3 then measures the model as much as the "
+            "explanations; rerun with --retrain --train-seconds N (or on a GPU)."
+        )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "faithfulness.json").write_text(json.dumps(results, indent=2))
     (OUT / "faithfulness.txt").write_text(report + "\n")

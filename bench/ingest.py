@@ -35,12 +35,14 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
     n_dup = rows // 100
     n_base = rows - n_dup - N_BAD
     events = np.array(["view", "cart", "purchase", "favorite"])
-    table = pa.table({
-        "user": rng.integers(0, 200_000, n_base),
-        "item": rng.integers(0, 50_000, n_base),
-        "event": events[rng.choice(4, n_base, p=[0.85, 0.09, 0.03, 0.03])],
-        "timestamp": 1_600_000_000_000 + rng.integers(0, 90 * 86_400_000, n_base),
-    })
+    table = pa.table(
+        {
+            "user": rng.integers(0, 200_000, n_base),
+            "item": rng.integers(0, 50_000, n_base),
+            "event": events[rng.choice(4, n_base, p=[0.85, 0.09, 0.03, 0.03])],
+            "timestamp": 1_600_000_000_000 + rng.integers(0, 90 * 86_400_000, n_base),
+        }
+    )
     table = pa.concat_tables([table, table.slice(0, n_dup)])  # exact duplicates
     options = pacsv.WriteOptions(include_header=True, quoting_style="none")
     pacsv.write_csv(table, str(path), write_options=options)
@@ -59,7 +61,6 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
 
 def load(path: str) -> None:
     """Child process: time load_events and report peak RSS as JSON on stdout."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ltsi.events import load_events
 
     start = time.perf_counter()
@@ -68,12 +69,21 @@ def load(path: str) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak_kb = usage.ru_maxrss  # kilobytes on Linux
     r = log.report
-    print(json.dumps({
-        "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "peak_rss_gb": peak_kb / 1024**2, "rows_read": r.rows_read,
-        "rows_kept": r.rows_kept, "dropped": r.dropped, "unit": r.timestamp_unit,
-        "users": r.n_users, "items": r.n_items,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "peak_rss_gb": peak_kb / 1024**2,
+                "rows_read": r.rows_read,
+                "rows_kept": r.rows_kept,
+                "dropped": r.dropped,
+                "unit": r.timestamp_unit,
+                "users": r.n_users,
+                "items": r.n_items,
+            }
+        )
+    )
 
 
 def main() -> int:
@@ -94,8 +104,7 @@ def main() -> int:
     size_mb = path.stat().st_size / 1e6
     print(f"generated {args.rows:,} rows ({size_mb:,.0f} MB) in {gen_s:.1f} s: {path}")
 
-    child = subprocess.run([sys.executable, __file__, "--load", str(path)],
-                           capture_output=True, text=True)
+    child = subprocess.run([sys.executable, __file__, "--load", str(path)], capture_output=True, text=True)
     if not args.keep:
         path.unlink()
         Path(tmp).rmdir()
@@ -104,16 +113,19 @@ def main() -> int:
         return 1
     res = json.loads(child.stdout.strip().splitlines()[-1])
     rate = res["rows_read"] / res["seconds"]
-    print(f"rows read:   {res['rows_read']:,}  kept: {res['rows_kept']:,}  "
-          f"users: {res['users']:,}  items: {res['items']:,}  unit: {res['unit']}")
+    print(
+        f"rows read:   {res['rows_read']:,}  kept: {res['rows_kept']:,}  "
+        f"users: {res['users']:,}  items: {res['items']:,}  unit: {res['unit']}"
+    )
     print(f"dropped:     {res['dropped']}")
-    print(f"load time:   {res['seconds']:.1f} s  ({rate:,.0f} rows/s); CPU time "
-          f"{res['cpu_seconds']:.1f} s (includes imports); machine load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"load time:   {res['seconds']:.1f} s  ({rate:,.0f} rows/s); CPU time "
+        f"{res['cpu_seconds']:.1f} s (includes imports); machine load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"peak RSS:    {res['peak_rss_gb']:.2f} GB")
     ok = res["seconds"] < TARGET_SECONDS and res["peak_rss_gb"] < TARGET_RSS_GB
-    print(f"target (< {TARGET_SECONDS:.0f} s, < {TARGET_RSS_GB:.0f} GB): "
-          f"{'met' if ok else 'MISSED'}")
+    print(f"target (< {TARGET_SECONDS:.0f} s, < {TARGET_RSS_GB:.0f} GB): {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 
 

@@ -23,23 +23,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import ltsi.plan as plan_module
 from ltsi.baselines import fit_baselines
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
 from ltsi.model import ModelConfig
+from ltsi.pipeline import fit_run
+from ltsi.plan import Plan, plan_training
 from ltsi.sequences import build_sequences, leave_one_out
 from ltsi.synth import generate, write_log
-from ltsi.train import TrainConfig, pick_device, plan_training, train
+from ltsi.train import pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench/out/panel"
@@ -87,12 +86,12 @@ def panel_logs(shared: Path) -> dict[str, Path | None]:
     return {**logs, **dict.fromkeys(SYNTHETIC)}
 
 
-def configs_for(seqs, split, args) -> tuple[ModelConfig, TrainConfig, list[str]]:
+def plan_for(seqs, split, args) -> Plan:
     """LTSI's configuration for one log: the library's plan, with only --epochs and --seed chosen here."""
     chosen = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {}), **settings(args.train)}
-    plan = plan_training(seqs, split, device=args.device, max_seconds=args.budget, train=chosen,
-                         model=settings(args.model))
-    return plan.model_config, plan.train_config, list(plan.reasons)
+    return plan_training(
+        seqs, split, device=args.device, max_seconds=args.budget, train=chosen, model=settings(args.model)
+    )
 
 
 def settings(pairs: list[str]) -> dict:
@@ -107,16 +106,24 @@ def settings(pairs: list[str]) -> dict:
 
 
 def shape(seqs) -> dict:
-    return {"users": seqs.n_users, "items": len(seqs.items) - 1, "events": seqs.n_events,
-            "median/user": float(np.median(seqs.lengths)), "event types": len(seqs.event_types) - 1}
+    return {
+        "users": seqs.n_users,
+        "items": len(seqs.items) - 1,
+        "events": seqs.n_events,
+        "median/user": float(np.median(seqs.lengths)),
+        "event types": len(seqs.event_types) - 1,
+    }
 
 
 def baselines(seqs, split, max_len: int) -> dict[str, dict]:
     out = {}
     for label, baseline in fit_baselines(seqs, split).items():
         test = evaluate(baseline, seqs, split.test, max_len)
-        out[label] = {"valid NDCG@10": evaluate(baseline, seqs, split.valid, max_len)["NDCG@10"],
-                      "test NDCG@10": test["NDCG@10"], "test HR@10": test["HR@10"]}
+        out[label] = {
+            "valid NDCG@10": evaluate(baseline, seqs, split.valid, max_len)["NDCG@10"],
+            "test NDCG@10": test["NDCG@10"],
+            "test HR@10": test["HR@10"],
+        }
     return out
 
 
@@ -125,25 +132,39 @@ def run_log(name: str, path: Path, args) -> list[dict]:
     seqs = build_sequences(load_events(path).events)
     split = leave_one_out(seqs)
     info = {"log": name, **shape(seqs)}
-    print(f"\n{name} ({path}): {info['users']:,} users, {info['items']:,} items, {info['events']:,} events, "
-          f"median {info['median/user']:g} per user, {len(split.test):,} test users "
-          f"(loaded in {time.perf_counter() - t:.1f} s)", flush=True)
+    print(
+        f"\n{name} ({path}): {info['users']:,} users, {info['items']:,} items, {info['events']:,} events, "
+        f"median {info['median/user']:g} per user, {len(split.test):,} test users "
+        f"(loaded in {time.perf_counter() - t:.1f} s)",
+        flush=True,
+    )
     if args.baselines_only:
         base = baselines(seqs, split, ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types)).max_len)
         return [{**info, "baseline": label, **m} for label, m in base.items()]
-    model_config, train_config, reasons = configs_for(seqs, split, args)
-    for reason in reasons:
+    plan = plan_for(seqs, split, args)
+    for reason in plan.reasons:
         print(f"  plan: {reason}")
-    result = train(seqs, split, model_config, train_config)
-    test = evaluate(result.model, seqs, split.test, model_config.max_len)
-    base = baselines(seqs, split, model_config.max_len)
+    run = fit_run(seqs, split, plan)
+    training, test = run.info["training"], run.table().set_index("model").loc["LTSI"].astype(float).to_dict()
+    base = baselines(seqs, split, plan.model_config.max_len)
     best = max(base, key=lambda label: base[label]["valid NDCG@10"])
-    row = {**info, "LTSI valid NDCG@10": result.valid_metrics.get("NDCG@10", float("nan")),
-           "LTSI test NDCG@10": test["NDCG@10"], "LTSI test HR@10": test["HR@10"], "best baseline": best,
-           "base test NDCG@10": base[best]["test NDCG@10"], "base test HR@10": base[best]["test HR@10"],
-           "LTSI wins": test["NDCG@10"] > base[best]["test NDCG@10"], "train s": round(result.seconds, 1),
-           "best epoch": result.best_epoch, "epochs": len(result.history), "stopped": result.stopped,
-           "device": result.device, "baselines": base, "plan": reasons}
+    row = {
+        **info,
+        "LTSI valid NDCG@10": training["valid_metrics"].get("NDCG@10", float("nan")),
+        "LTSI test NDCG@10": test["NDCG@10"],
+        "LTSI test HR@10": test["HR@10"],
+        "best baseline": best,
+        "base test NDCG@10": base[best]["test NDCG@10"],
+        "base test HR@10": base[best]["test HR@10"],
+        "LTSI wins": bool(test["NDCG@10"] > base[best]["test NDCG@10"]),
+        "train s": round(training["seconds"], 1),
+        "best epoch": training["best_epoch"],
+        "epochs": len(run.history),
+        "stopped": training["stopped"],
+        "device": training["device"],
+        "baselines": base,
+        "plan": plan.reasons,
+    }
     print("  " + json.dumps({k: v for k, v in row.items() if k not in ("plan", "baselines")}), flush=True)
     return [row]
 
@@ -152,8 +173,10 @@ def machine(device: str) -> str:
     dev = pick_device(device)
     gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), load average {load}, "
-            f"torch {torch.__version__} with {torch.get_num_threads()} threads, device {dev}{gpu}")
+    return (
+        f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), load average {load}, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, device {dev}{gpu}"
+    )
 
 
 def table_text(rows: list[dict], markdown: bool) -> str:
@@ -180,12 +203,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the planned epochs")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--train", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a TrainConfig setting to compare with the plan's (repeatable)")
-    parser.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a ModelConfig setting to compare with the plan's (repeatable)")
-    parser.add_argument("--target-steps", type=int, default=None,
-                        help="compare another ltsi.plan.TARGET_STEPS (the schedule length the plan aims at)")
+    parser.add_argument(
+        "--train",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a TrainConfig setting to compare with the plan's (repeatable)",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a ModelConfig setting to compare with the plan's (repeatable)",
+    )
+    parser.add_argument(
+        "--target-steps",
+        type=int,
+        default=None,
+        help="compare another ltsi.plan.TARGET_STEPS (the schedule length the plan aims at)",
+    )
     parser.add_argument("--baselines-only", action="store_true", help="shapes and baselines only, no LTSI")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")

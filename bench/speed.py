@@ -17,29 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ltsi.evaluate import evaluate  # noqa: E402
-from ltsi.model import ModelConfig  # noqa: E402
-from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out  # noqa: E402
-from ltsi.synth import generate  # noqa: E402
-from ltsi.train import TrainConfig, train  # noqa: E402
+from ltsi.evaluate import evaluate
+from ltsi.events import load_events
+from ltsi.model import ModelConfig
+from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
+from ltsi.synth import generate
+from ltsi.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ML100K = [ROOT / "data/ml-100k/ratings.csv", ROOT.parent / "shared/data/ml-100k/ratings.csv"]
-
-
-def load_ratings(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True)
-    return frame[["user_id", "item_id", "timestamp"]]
 
 
 def time_epochs(seqs, split, device: str, epochs: int, max_epoch_seconds: float | None) -> dict:
@@ -91,8 +83,13 @@ def full_run(seqs, split, device: str) -> dict:
     config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types))
     result = train(seqs, split, config, TrainConfig(device=device))
     test = evaluate(result.model, seqs, split.test, config.max_len)
-    return {"train_s": round(result.seconds, 1), "best_epoch": result.best_epoch, "epochs": len(result.history),
-            "test_HR@10": round(test["HR@10"], 4), "test_NDCG@10": round(test["NDCG@10"], 4)}
+    return {
+        "train_s": round(result.seconds, 1),
+        "best_epoch": result.best_epoch,
+        "epochs": len(result.history),
+        "test_HR@10": round(test["HR@10"], 4),
+        "test_NDCG@10": round(test["NDCG@10"], 4),
+    }
 
 
 def main() -> None:
@@ -102,15 +99,19 @@ def main() -> None:
     parser.add_argument("--synthetic-events", type=int, default=1_000_000)
     parser.add_argument("--synthetic-items", type=int, default=50_000)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--max-epoch-seconds", type=float, default=None,
-                        help="cut CPU epochs on the synthetic log short after this many seconds")
+    parser.add_argument(
+        "--max-epoch-seconds",
+        type=float,
+        default=None,
+        help="cut CPU epochs on the synthetic log short after this many seconds",
+    )
     parser.add_argument("--full", action="store_true", help="also train ML-100k to early stopping")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     data = {}
     if args.ratings is not None and args.ratings.exists():
-        seqs = build_sequences(load_ratings(args.ratings))
+        seqs = build_sequences(load_events(args.ratings).events)
         data["ml-100k"] = (seqs, leave_one_out(seqs))
     if args.synthetic_events:
         t = time.perf_counter()
@@ -118,15 +119,23 @@ def main() -> None:
         log = generate(n_users=n_users, n_items=args.synthetic_items, n_categories=16, mean_events=50, seed=0)
         seqs = build_sequences(log.events)
         data["synthetic"] = (seqs, leave_one_out(seqs))
-        print(f"synthetic log: {seqs.n_events:,} events, {len(seqs.items) - 1:,} items, {seqs.n_users:,} users "
-              f"({time.perf_counter() - t:.0f} s to generate)", flush=True)
+        print(
+            f"synthetic log: {seqs.n_events:,} events, {len(seqs.items) - 1:,} items, {seqs.n_users:,} users "
+            f"({time.perf_counter() - t:.0f} s to generate)",
+            flush=True,
+        )
 
     rows = []
     for name, (seqs, split) in data.items():
         for device in args.devices.split(","):
             cut = args.max_epoch_seconds if (name == "synthetic" and device == "cpu") else None
-            row = {"data": name, "device": device, "events": seqs.n_events, "items": len(seqs.items) - 1,
-                   **time_epochs(seqs, split, device, args.epochs if cut is None else 1, cut)}
+            row = {
+                "data": name,
+                "device": device,
+                "events": seqs.n_events,
+                "items": len(seqs.items) - 1,
+                **time_epochs(seqs, split, device, args.epochs if cut is None else 1, cut),
+            }
             if args.full and name == "ml-100k":
                 row.update(full_run(seqs, split, device))
             if device.startswith("cuda"):

@@ -19,34 +19,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import plotly.graph_objects as go
 
 from ltsi.baselines import fit_baselines
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
+from ltsi.pipeline import fit_run
 from ltsi.plan import DEFAULT_BUDGET_S, plan_training
 from ltsi.sequences import build_sequences, leave_one_out
-from ltsi.train import pick_device, train
+from ltsi.train import default_threads, pick_device
 
+ROOT = Path(__file__).resolve().parents[1]
 LOGS = [ROOT / "data" / "ecommerce" / "events.csv", ROOT / "data" / "ml-100k" / "ratings.csv"]
-
-
-def view_threads() -> int:
-    """The Train view's default: all cores but one, at least one."""
-    return max(1, min(len(os.sched_getaffinity(0)) - 1, 8))
 
 
 def run(path: Path, args) -> dict:
     seqs = build_sequences(load_events(path).events)
     split = leave_one_out(seqs)
-    plan = plan_training(seqs, split, device=args.device, max_seconds=args.budget or None,
-                         train={"threads": args.threads, "seed": args.seed, "patience": 10_000 if args.budget else 10})
+    plan = plan_training(
+        seqs,
+        split,
+        device=args.device,
+        max_seconds=args.budget or None,
+        train={"threads": args.threads, "seed": args.seed, "patience": 10_000 if args.budget else 10},
+    )
     curve, epochs = [], set()
 
     def on_progress(p) -> None:
@@ -54,19 +52,30 @@ def run(path: Path, args) -> dict:
             epochs.add(p.epoch)
             curve.append((round(p.elapsed_s, 2), p.metrics["NDCG@10"]))
 
-    result = train(seqs, split, plan.model_config, plan.train_config, callback=on_progress)
+    run = fit_run(seqs, split, plan, callback=on_progress)
+    training = run.info["training"]
     max_len = plan.model_config.max_len
     baselines = {}
     for name, baseline in fit_baselines(seqs, split).items():
         valid = evaluate(baseline, seqs, split.valid, max_len)["NDCG@10"]
         first = next((t for t, v in curve if v > valid), None)
-        baselines[name] = {"valid": valid, "test": evaluate(baseline, seqs, split.test, max_len)["NDCG@10"],
-                           "first_passed_s": first}
-    return {"log": path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}",
-            "shape": f"{seqs.n_users:,} users, {len(seqs.items) - 1:,} items, {seqs.n_events:,} events",
-            "device": result.device, "threads": args.threads, "budget_s": args.budget or None,
-            "stopped": result.stopped, "seconds": round(result.seconds, 1), "curve": curve,
-            "test": evaluate(result.model, seqs, split.test, max_len)["NDCG@10"], "baselines": baselines}
+        baselines[name] = {
+            "valid": valid,
+            "test": evaluate(baseline, seqs, split.test, max_len)["NDCG@10"],
+            "first_passed_s": first,
+        }
+    return {
+        "log": path.name if path.parent.name in ("", ".") else f"{path.parent.name}/{path.name}",
+        "shape": f"{seqs.n_users:,} users, {len(seqs.items) - 1:,} items, {seqs.n_events:,} events",
+        "device": training["device"],
+        "threads": args.threads,
+        "budget_s": args.budget or None,
+        "stopped": training["stopped"],
+        "seconds": round(training["seconds"], 1),
+        "curve": curve,
+        "test": float(run.table().set_index("model").loc["LTSI", "NDCG@10"]),
+        "baselines": baselines,
+    }
 
 
 def figure(rows: list[dict]) -> go.Figure:
@@ -75,10 +84,14 @@ def figure(rows: list[dict]) -> go.Figure:
         times, values = zip(*row["curve"]) if row["curve"] else ((), ())
         fig.add_scatter(x=times, y=values, mode="lines+markers", name=f"LTSI · {row['log']} ({row['device']})")
         for name, b in row["baselines"].items():
-            fig.add_hline(y=b["valid"], line_dash="dot", annotation_text=f"{name} · {row['log']}",
-                          annotation_position="top left")
-    fig.update_layout(xaxis_title="seconds since Train", yaxis_title="validation NDCG@10",
-                      title="Time to quality (validation NDCG@10, evaluation time included)")
+            fig.add_hline(
+                y=b["valid"], line_dash="dot", annotation_text=f"{name} · {row['log']}", annotation_position="top left"
+            )
+    fig.update_layout(
+        xaxis_title="seconds since Train",
+        yaxis_title="validation NDCG@10",
+        title="Time to quality (validation NDCG@10, evaluation time included)",
+    )
     return fig
 
 
@@ -87,14 +100,22 @@ def main() -> None:
     parser.add_argument("logs", nargs="*", type=Path, default=LOGS)
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds; 0 = none")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=view_threads())
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads(reserve=1),
+        help="CPU threads (default: as the Train view, all cores but one)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--html", type=Path, default=ROOT / "bench" / "out" / "time_to_quality.html")
     args = parser.parse_args()
     device = pick_device(args.device)
-    print(f"device {device}, {args.threads} CPU threads, budget {args.budget or 'none'} s, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"device {device}, {args.threads} CPU threads, budget {args.budget or 'none'} s, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     rows = []
     for path in args.logs:
         row = run(path, args)

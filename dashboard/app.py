@@ -2,26 +2,26 @@
 
     streamlit run dashboard/app.py
 
-Each view is a script in dashboard/views/; all logic lives in the `ltsi` package.
+Each view is a script in dashboard/views/; all logic lives in the `ltsi` package (installed with
+`pip install -e .`, so no path set-up is needed here).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
+from dashboard import state, training, widgets
 
-from dashboard import state  # noqa: E402
-
-st.set_page_config(page_title="LTSI · why this recommendation", page_icon=":material/insights:", layout="wide",
-                   initial_sidebar_state="expanded")
+st.set_page_config(
+    page_title="LTSI · why this recommendation",
+    page_icon=":material/insights:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
 
 VIEWS = Path(__file__).parent / "views"
 TIMING = os.environ.get("LTSI_DASHBOARD_TIMING") == "1"
@@ -35,19 +35,14 @@ pages = [
 ]
 page = st.navigation(pages, position="sidebar", expanded=True)
 
-state.warm_up()
+training.warm_up()
 state.keep_settings()
-
-# A finished training becomes the active model, whichever page the user is on.
-job = state.job()
-if job is not None and job.state == "done" and not getattr(job, "adopted", False):
-    state.set_run(job.result)
-    job.adopted = True
+training.adopt_finished()  # a finished training becomes the active model, whichever page the user is on
 
 started = time.perf_counter()
 try:
     page.run()
 finally:  # after the page, so the sidebar shows what the page just loaded (also after st.stop())
-    state.sidebar(page.title)
+    widgets.sidebar(page.title)
     if TIMING:  # LTSI_DASHBOARD_TIMING=1: one line per script run on the server's log (bench/dashboard_timing.py)
         print(f"ltsi-timing page={page.title} script_s={time.perf_counter() - started:.3f}", flush=True)

@@ -1,18 +1,32 @@
-"""Export helpers: safe CSV, run folder zip (and back), the self-contained one-user HTML report.
+"""What the Export page hands out: recommendations as safe CSV, the run folder as zip (and back), a user's report.
 
-Pure functions (no Streamlit), tested without a browser.
+No `st.*` here (nor a Streamlit import): the download buttons call these lazily, in a worker thread
+of Streamlit; they are tested without a browser.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import shutil
+import tempfile
+import weakref
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from dashboard import figures
+from dashboard.explaining import explanation, heldout, heldout_rank
+from dashboard.text import fmt_rank, gate_words, plural, split_words
+from ltsi.errors import LTSIError
+
+if TYPE_CHECKING:
+    from dashboard.state import ActiveRun
 
 # Spreadsheet programs run a cell that starts with one of these as a formula ("CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -31,8 +45,11 @@ def safe_csv(frame: pd.DataFrame) -> bytes:
     out = frame.copy()
     out.columns = [neutralise(str(c)) for c in out.columns]
     for column in out.columns:
-        if not (pd.api.types.is_numeric_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column])
-                or pd.api.types.is_datetime64_any_dtype(out[column])):
+        if not (
+            pd.api.types.is_numeric_dtype(out[column])
+            or pd.api.types.is_bool_dtype(out[column])
+            or pd.api.types.is_datetime64_any_dtype(out[column])
+        ):
             out[column] = out[column].map(neutralise, na_action="ignore")
     return out.to_csv(index=False).encode("utf-8")
 
@@ -78,12 +95,20 @@ def unzip_to(data: bytes, target: Path | str) -> Path:
 
 
 def _table_html(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    return frame.to_html(index=False, border=0, classes="table", escape=True,
-                         float_format=lambda v: floats.format(v), na_rep="")
+    return frame.to_html(
+        index=False, border=0, classes="table", escape=True, float_format=lambda v: floats.format(v), na_rep=""
+    )
 
 
-def user_report_html(*, user_id: str, run_name: str, summary: list[str], figures: list[tuple[str, go.Figure, str]],
-                     tables: list[tuple[str, pd.DataFrame]], generated: datetime | None = None) -> str:
+def user_report_html(
+    *,
+    user_id: str,
+    run_name: str,
+    summary: list[str],
+    figures: list[tuple[str, go.Figure, str]],
+    tables: list[tuple[str, pd.DataFrame]],
+    generated: datetime | None = None,
+) -> str:
     """One self-contained HTML page: text, Plotly charts (plotly.js inlined once, works offline) and tables.
 
     `summary`: plain-text sentences (escaped); `figures`: (heading, figure, caption);
@@ -92,10 +117,12 @@ def user_report_html(*, user_id: str, run_name: str, summary: list[str], figures
     generated = generated or datetime.now(timezone.utc)
     parts = []
     for i, (heading, fig, caption) in enumerate(figures):
-        chart = fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False},
-                            default_width="100%")
-        parts.append(f"<section><h2>{html.escape(heading)}</h2>{chart}"
-                     f"<p class='caption'>{html.escape(caption)}</p></section>")
+        chart = fig.to_html(
+            full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}, default_width="100%"
+        )
+        parts.append(
+            f"<section><h2>{html.escape(heading)}</h2>{chart}<p class='caption'>{html.escape(caption)}</p></section>"
+        )
     for heading, frame in tables:
         parts.append(f"<section><h2>{html.escape(heading)}</h2>{_table_html(frame)}</section>")
     bullets = "".join(f"<li>{html.escape(line)}</li>" for line in summary)
@@ -115,7 +142,7 @@ h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }} h2 {{ font-size: 1.15rem; marg
 <h1>Why these recommendations: user {html.escape(user_id)}</h1>
 <p class="meta">Model: {html.escape(run_name)} · generated {generated:%Y-%m-%d %H:%M} UTC by the LTSI dashboard</p>
 <ul>{bullets}</ul>
-{''.join(parts)}
+{"".join(parts)}
 <p class="meta">How to read it: the short-term attention shows which of the last few events the model looked at; the
 long-term weights show which events of the whole history shaped the lasting interest; the attribution shows how much
 each event pushed the explained item's score up (blue) or down (red): through its item, event type and time gap, and,
@@ -123,3 +150,176 @@ for each of the last 3 events of a model with a counts part, through its transit
 directly followed by the explained item in training). The gate is the share of long-term interest.</p>
 </body></html>
 """
+
+
+# ---------------------------------------------------------------------------------------------
+# Recommendations for every user
+
+
+def all_recommendations(active: ActiveRun, k: int, exclude_seen: bool, users: list[str] | None = None) -> pd.DataFrame:
+    from ltsi.recommend import recommend_all
+
+    r = active.run
+    return active.cached(
+        ("recommend-all", k, exclude_seen, tuple(users) if users else None),
+        lambda: recommend_all(r.model, r.seqs, k=k, items=r.items, exclude_seen=exclude_seen, users=users),
+        limit=64,
+    )
+
+
+def recommendations_csv(active: ActiveRun, k: int, exclude_seen: bool) -> bytes:
+    return safe_csv(all_recommendations(active, k, exclude_seen))
+
+
+def recommendations_preview(active: ActiveRun, k: int, exclude_seen: bool, n_users: int = 3) -> pd.DataFrame:
+    return all_recommendations(active, k, exclude_seen, users=list(active.run.seqs.users[:n_users]))
+
+
+def export_rows(active: ActiveRun, k: int, exclude_seen: bool) -> tuple[int, int, int]:
+    """(rows in all, fewest per user, most per user) of `recommendations_csv`, without scoring anybody: each user
+    gets min(k, items) rows, or min(k, items not yet in the user's history) when seen items are left out."""
+
+    def compute() -> tuple[int, int, int]:
+        seqs = active.run.seqs
+        n_items = len(seqs.items) - 1
+        if exclude_seen:
+            owner = np.repeat(np.arange(seqs.n_users, dtype=np.int64), seqs.lengths)
+            pairs = np.unique(owner * len(seqs.items) + seqs.item_ids)
+            seen = np.bincount(pairs // len(seqs.items), minlength=seqs.n_users)
+            per_user = np.minimum(k, n_items - seen)
+        else:
+            per_user = np.full(seqs.n_users, min(k, n_items))
+        if per_user.size == 0:
+            return 0, 0, 0
+        return int(per_user.sum()), int(per_user.min()), int(per_user.max())
+
+    return active.cached(("export-rows", k, exclude_seen), compute)
+
+
+def export_caption(active: ActiveRun, k: int, exclude_seen: bool) -> str:
+    """What the recommendations CSV really holds: users × rows, saying where a user gets fewer than k rows."""
+    n_users, n_items = active.run.seqs.n_users, len(active.run.seqs.items) - 1
+    total, fewest, most = export_rows(active, k, exclude_seen)
+    users = plural(n_users, "user")
+    if most == 0:
+        return f"No rows for {users}: every user has already had every item, and those are left out"
+    if fewest == most:
+        shape = f"{users} × {plural(most, 'row')}"
+        if most < k and not exclude_seen:
+            shape += f" (the catalogue has only {plural(n_items, 'item')}, so every item is listed)"
+        elif most < k:
+            shape += f" (every user has had all but {plural(most, 'item')}, and only those are left)"
+        shape += f" = {plural(total, 'row')}" if n_users > 1 else ""
+    else:
+        shape = (
+            f"{plural(total, 'row')} for {users}: up to {plural(most, 'row')} per user, fewer where few items "
+            f"are left that the user has not had yet (at least {fewest})"
+        )
+    return shape
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder as a zip, and back
+
+
+def run_zip(active: ActiveRun) -> bytes:
+    """The run folder as a zip: the folder it was loaded from, or a fresh save of a session-trained run."""
+    if active.folder is not None:
+        return zip_folder(active.folder)
+    from ltsi.runs import save_run
+
+    with tempfile.TemporaryDirectory(prefix="ltsi-run-") as tmp:
+        return zip_folder(save_run(active.run, Path(tmp) / "run"))
+
+
+def load_run_zip(data: bytes, name: str) -> ActiveRun:
+    """A run folder uploaded as a zip (safetensors + JSON only), unpacked to a private temporary folder."""
+    from dashboard.state import load_run_folder  # the session side (Streamlit): only when a zip is loaded
+
+    tmp = Path(tempfile.mkdtemp(prefix="ltsi-upload-run-"))
+    try:
+        folder = unzip_to(data, tmp)
+        loaded = load_run_folder(folder, name=f"Uploaded run {name}")
+    except ValueError as error:  # LTSIError is a ValueError too: its message is already plain
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise error if isinstance(error, LTSIError) else LTSIError(str(error)) from error
+    weakref.finalize(loaded, shutil.rmtree, tmp, True)  # the folder lives as long as the run
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# One user's HTML report
+
+
+def user_report(active: ActiveRun, user: str) -> str:
+    """The self-contained HTML report of one user (evaluation view when the user has a held-out event)."""
+    seqs, items = active.run.seqs, active.run.items
+    held = heldout(active, user)
+    end = held["end"] if held else None
+    exp = explanation(active, user, end, None)
+    recs = exp.recommendations.copy()
+    top = recs["item_id"].iat[0]
+    rows = exp.for_target(top)
+    titles = (
+        items.drop_duplicates("item_id").set_index("item_id")["title"]
+        if (items is not None and "title" in items)
+        else None
+    )
+
+    def name(item: str) -> str:
+        return f"{titles[item]} ({item})" if titles is not None and item in titles.index else str(item)
+
+    g = float(exp.gate)
+    n_events = int(seqs.lengths[seqs.user_index(user)])
+    if exp.n_window < exp.n_history:
+        read = f"the model read the last {exp.n_window} of the {exp.n_history} before the prediction"
+    elif exp.n_history < n_events:  # the held-out event is hidden
+        read = f"the model read {'the one' if exp.n_history == 1 else f'all {exp.n_history}'} before the prediction"
+    else:
+        read = "the model read all of them"
+    summary = [
+        gate_words(g),
+        f"The user has {plural(n_events, 'event')}; {read}.",
+        f"Top recommendation: {name(top)}.",
+        split_words(exp.targets.iloc[0], name(top)),
+    ]
+    if held:
+        rank = heldout_rank(active, user)
+        summary.append(
+            f"Held-out next event (hidden from the model): {name(held['item_id'])}, ranked "
+            f"{fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}"
+            f" ({'in' if rank <= len(recs) else 'not in'} the top {len(recs)})."
+        )
+        recs.insert(1, "held-out", np.where(recs["item_id"] == held["item_id"], "next event", ""))
+    heatmap = figures.user_heatmap(
+        rows,
+        [
+            ("Short-term attention", "short_attention", "weight"),
+            ("Long-term weight", "long_attention", "weight"),
+            (f"Attribution to {name(top)}", "attribution", "attribution"),
+        ],
+        axis_hint="events, oldest → most recent (hover for item and time)",
+    )
+    strongest = rows.reindex(rows["attribution"].abs().sort_values(ascending=False).index).head(5)
+    strongest = pd.DataFrame(
+        {
+            "event #": strongest["position"],
+            "item": [name(i) for i in strongest["item_id"]],
+            "event": strongest["event"].astype(str),
+            "time": pd.to_datetime(strongest["timestamp"]).dt.strftime("%Y-%m-%d %H:%M"),
+            "attribution": strongest["attribution"],
+        }
+    )
+    return user_report_html(
+        user_id=user,
+        run_name=active.name,
+        summary=summary,
+        figures=[
+            ("Long-term vs. short-term interest", figures.gate_bar(g), "The gate: share of long-term interest."),
+            ("The user's timeline", heatmap, "One column per event, oldest left. Hover for item and time."),
+        ],
+        tables=[
+            ("Top recommendations", recs.drop(columns=[c for c in ("genres",) if c in recs])),
+            (f"Events that mattered most for {name(top)}", strongest),
+        ],
+    )

@@ -1,4 +1,4 @@
-"""Small wording helpers shared by the views, the figures and the HTML report (pure: no Streamlit).
+"""Wording shared by the views, the figures and the HTML report, in plain sentences (pure: no Streamlit).
 
 So that a page reads naturally for any log, including tiny ones: "1 row" / "2 rows", "under 1 s".
 """
@@ -27,14 +27,32 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def fmt_rank(rank: float | None) -> str:
+    """'#3', '#1,204', or 'not ranked' (no rank, or an infinite one: the user was not tested)."""
+    return "not ranked" if rank is None or not math.isfinite(rank) else f"#{int(rank):,}"
+
+
+def gate_words(g: float) -> str:
+    """The gate in plain words: '62% long-term interest: the next recommendation leans on ...'."""
+    if abs(g - 0.5) < 0.05:
+        lean = "balances the user's lasting taste and what they did just now"
+    elif g > 0.5:
+        lean = "leans on the user's lasting taste (long-term)"
+    else:
+        lean = "leans on what the user did just now (short-term)"
+    return f"{g:.0%} long-term interest: the next recommendation {lean}."
+
+
 def small_catalogue_note(n_items: int, k: int = METRIC_K) -> str | None:
     """What to say instead of reading the @k metrics when the catalogue has no more than k items (else None)."""
     if n_items > k:
         return None
-    return (f"The catalogue has only {plural(n_items, 'item')}, not more than {k}: every model puts the held-out item "
-            f"in its top {k}, so HR@{k} is 1 for all of them and NDCG@{k} / MRR@{k} only compare ranks among "
-            f"{plural(n_items, 'item')}. These numbers say little about the model here; a log with more than {k} "
-            "items is needed to compare models.")
+    return (
+        f"The catalogue has only {plural(n_items, 'item')}, not more than {k}: every model puts the held-out item "
+        f"in its top {k}, so HR@{k} is 1 for all of them and NDCG@{k} / MRR@{k} only compare ranks among "
+        f"{plural(n_items, 'item')}. These numbers say little about the model here; a log with more than {k} "
+        "items is needed to compare models."
+    )
 
 
 def short_window_note(window: int, max_len: int, longest: int) -> str | None:
@@ -46,12 +64,16 @@ def short_window_note(window: int, max_len: int, longest: int) -> str | None:
     if window <= reach:
         return None
     if max_len <= longest:
-        return (f"The short-term window ({plural(window, 'event')}) is longer than the history length "
-                f"({plural(max_len, 'event')}): the model is trained with a window of {max_len}, the whole history "
-                "it reads, so short-term and long-term interest see the same events.")
-    return (f"The short-term window ({plural(window, 'event')}) is longer than the longest history in this log "
-            f"({plural(longest, 'event')}): the short-term attention sees every user's whole history, so short-term "
-            "and long-term interest see the same events.")
+        return (
+            f"The short-term window ({plural(window, 'event')}) is longer than the history length "
+            f"({plural(max_len, 'event')}): the model is trained with a window of {max_len}, the whole history "
+            "it reads, so short-term and long-term interest see the same events."
+        )
+    return (
+        f"The short-term window ({plural(window, 'event')}) is longer than the longest history in this log "
+        f"({plural(longest, 'event')}): the short-term attention sees every user's whole history, so short-term "
+        "and long-term interest see the same events."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,29 +106,36 @@ def split_words(target, item: str) -> str:
         if long_part * short_part >= 0:  # both pushed the same way: how the push divides
             share = _part(target, "long_share")
             verb = "raised" if long_part + short_part > 0 else "lowered"
-            return (f"For {item}, {share:.0%} of what {verb} its score came from long-term interest and "
-                    f"{1 - share:.0%} from short-term interest {parts}.")
+            return (
+                f"For {item}, {share:.0%} of what {verb} its score came from long-term interest and "
+                f"{1 - share:.0%} from short-term interest {parts}."
+            )
         up, down = ("long-term", "short-term") if long_part > 0 else ("short-term", "long-term")
         return f"For {item}, {up} interest raised its score and {down} interest lowered it {parts}."
-    named = [("long-term interest", long_part), ("short-term interest", short_part),
-             ("the recent items' transitions", transitions), ("its popularity", popularity)]
+    named = [
+        ("long-term interest", long_part),
+        ("short-term interest", short_part),
+        ("the recent items' transitions", transitions),
+        ("its popularity", popularity),
+    ]
     name, value = max(named, key=lambda part: abs(part[1]))
-    return (f"For {item}, its score came from long-term interest {long_part:+.2f}, short-term interest "
-            f"{short_part:+.2f}, the recent items' transitions {transitions:+.2f} (how often it came right after "
-            f"the last items in training) and its popularity {popularity:+.2f} (how often it occurs in training), "
-            f"against an empty interest and no counts. {name[0].upper()}{name[1:]} moved it "
-            f"most ({'up' if value > 0 else 'down'}).")
+    return (
+        f"For {item}, its score came from long-term interest {long_part:+.2f}, short-term interest "
+        f"{short_part:+.2f}, the recent items' transitions {transitions:+.2f} (how often it came right after "
+        f"the last items in training) and its popularity {popularity:+.2f} (how often it occurs in training), "
+        f"against an empty interest and no counts. {name[0].upper()}{name[1:]} moved it "
+        f"most ({'up' if value > 0 else 'down'})."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
-# Why training stopped (a run's training summary: ActiveRun.info, or a saved run's config.json)
+# Why training stopped (a run's training summary: Run.info["training"], ActiveRun.training)
 
 
 def _stop(info: dict) -> tuple[str | None, bool, str]:
     """(stop reason value or None for runs that predate it, still improving, advice)."""
     reason = info.get("stop_reason")
-    return (str(reason) if reason else None, bool(info.get("still_improving", False)),
-            str(info.get("advice") or ""))
+    return (str(reason) if reason else None, bool(info.get("still_improving", False)), str(info.get("advice") or ""))
 
 
 def stop_note(info: dict, epochs_done: int) -> tuple[str, str] | None:
@@ -117,30 +146,42 @@ def stop_note(info: dict, epochs_done: int) -> tuple[str, str] | None:
     best = f" (best epoch {info['best_epoch']})" if info.get("best_epoch") else ""
     if reason in ("budget", "epochs") and improving:
         ended = "the time budget" if reason == "budget" else "the last planned epoch"
-        advice = advice or (f"The validation score was still improving when {ended} ended training: train "
-                            "longer.")
-        how = ("Set a larger time budget (0 = until early stopping)" if reason == "budget"
-               else "Raise Max. epochs (0 = planned from the log)")
-        words = (f"Not fully trained: stopped at {ended} after {epochs}, and this model may trail the baselines. "
-                 f"{advice} {how}, or load the pre-trained demo model.")
+        advice = advice or (f"The validation score was still improving when {ended} ended training: train longer.")
+        how = (
+            "Set a larger time budget (0 = until early stopping)"
+            if reason == "budget"
+            else "Raise Max. epochs (0 = planned from the log)"
+        )
+        words = (
+            f"Not fully trained: stopped at {ended} after {epochs}, and this model may trail the baselines. "
+            f"{advice} {how}, or load the pre-trained demo model."
+        )
         return "warning", words
     if reason == "budget":
-        words = (f"Training stopped at the time budget after {epochs}; the validation score had already stopped "
-                 f"improving{best}, so a longer budget would likely change little.")
+        words = (
+            f"Training stopped at the time budget after {epochs}; the validation score had already stopped "
+            f"improving{best}, so a longer budget would likely change little."
+        )
         return "info", words
     if reason == "epochs":
         return "caption", f"Training ran all {epochs}; the validation score had already stopped improving{best}."
     if reason == "converged":
-        words = (f"Training converged: the validation score stopped improving{best}, so early stopping ended it "
-                 f"after {epochs}.")
+        words = (
+            f"Training converged: the validation score stopped improving{best}, so early stopping ended it "
+            f"after {epochs}."
+        )
         return "caption", words
     if reason == "requested":
-        words = (f"Training was stopped by hand after {epochs}, so it may not have learned enough yet. Train again "
-                 "and let it run until early stopping (time budget 0), or load the pre-trained demo model.")
+        words = (
+            f"Training was stopped by hand after {epochs}, so it may not have learned enough yet. Train again "
+            "and let it run until early stopping (time budget 0), or load the pre-trained demo model."
+        )
         return "info", words
     if reason == "diverged":
-        return "warning", str(info.get("stopped") or "The training loss diverged; the best weights so far were kept. "
-                                                     "Try a lower learning rate.")
+        return "warning", str(
+            info.get("stopped")
+            or "The training loss diverged; the best weights so far were kept. Try a lower learning rate."
+        )
     return None
 
 
@@ -151,16 +192,24 @@ def below_baseline_why(info: dict) -> str | None:
     if reason in ("budget", "epochs") and improving:
         return None
     if reason in ("converged", "budget", "epochs"):
-        ran = {"converged": "Training ran until the validation score stopped improving",
-               "budget": "The validation score had stopped improving before the time budget ran out",
-               "epochs": "The validation score had stopped improving before the last epoch"}[reason]
-        return (f"{ran}, so more epochs would not help: on this log a simple baseline ranks the next item better "
-                "(small or very regular logs often favour them). A larger log, or other settings (model size, "
-                "history length), may.")
+        ran = {
+            "converged": "Training ran until the validation score stopped improving",
+            "budget": "The validation score had stopped improving before the time budget ran out",
+            "epochs": "The validation score had stopped improving before the last epoch",
+        }[reason]
+        return (
+            f"{ran}, so more epochs would not help: on this log a simple baseline ranks the next item better "
+            "(small or very regular logs often favour them). A larger log, or other settings (model size, "
+            "history length), may."
+        )
     if reason == "requested":
-        return ("Training was stopped by hand, so it may not have learned enough yet. Train again and let it run "
-                "until early stopping (time budget 0), or load the pre-trained demo model.")
+        return (
+            "Training was stopped by hand, so it may not have learned enough yet. Train again and let it run "
+            "until early stopping (time budget 0), or load the pre-trained demo model."
+        )
     if reason == "diverged":
         return "Training diverged, so it kept the weights from before that. Train again with a lower learning rate."
-    return "It may not have learned enough yet. Train with more epochs (and no time budget), or load the pre-trained " \
-           "demo model."
+    return (
+        "It may not have learned enough yet. Train with more epochs (and no time budget), or load the pre-trained "
+        "demo model."
+    )

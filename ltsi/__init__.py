@@ -1,8 +1,8 @@
 """LTSI: long- and short-term interest models of behavior logs, with explanations.
 
 The flow, one module per stage:
-CSV -> `events` -> `sequences` -> `model` -> `train` (settings from `plan`) -> `evaluate` -> `explain` /
-`recommend`.
+CSV -> `events` -> `sequences` -> `model` -> `train` (settings from `plan`) -> `evaluate` ->
+`recommend` -> `attribution` -> `explain` -> `insights`.
 """
 
 from ltsi.errors import LTSIError

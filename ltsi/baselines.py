@@ -44,8 +44,9 @@ class TrainingCounts:
     def __post_init__(self) -> None:
         if self.items.shape != (self.n_items,) or self.keys.shape != self.transitions.shape:
             raise LTSIError("Training counts: items must have one count per item and every pair one count.")
-        if len(self.keys) and (np.any(np.diff(self.keys) <= 0) or self.keys[0] < 0
-                               or self.keys[-1] >= self.n_items * self.n_items):
+        if len(self.keys) and (
+            np.any(np.diff(self.keys) <= 0) or self.keys[0] < 0 or self.keys[-1] >= self.n_items * self.n_items
+        ):
             raise LTSIError("Training counts: pair keys must be unique, sorted and within the catalogue.")
 
 

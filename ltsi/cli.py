@@ -1,24 +1,56 @@
 """Command line: `python -m ltsi COMMAND ...` (the same pipeline as the dashboard, no browser).
 
-Every command runs its work through `run_or_exit`, so a user never sees a traceback: an
+Every command runs inside one error boundary (`_ErrorBoundary`), so a user never sees a traceback: an
 LTSIError becomes its own one-line message, anything else a generic one-line message, and the
 exit code is 2. To add a command, write a function below with `@app.command()` and call the
-library through `run_or_exit(...)`; print with `typer.echo` (library code never prints).
+library directly; print with `typer.echo` (library code never prints).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, NoReturn, Optional, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from ltsi.errors import LTSIError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import pandas as pd
+
 EXIT_USER_ERROR = 2
 
+
+def fail(message: str) -> NoReturn:
+    """Print one line 'error: ...' to stderr and exit with code 2."""
+    typer.echo("error: " + " ".join(str(message).split()), err=True)
+    raise typer.Exit(EXIT_USER_ERROR)
+
+
+class _ErrorBoundary(TyperGroup):
+    """The one place where a failure becomes one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException, KeyboardInterrupt):
+            raise
+        except LTSIError as exc:
+            fail(str(exc))
+        except MemoryError:
+            fail("Ran out of memory. Use a smaller file or a sample of it.")
+        except Exception as exc:  # noqa: BLE001 - the whole point: no traceback for users
+            detail = " ".join(str(exc).split())[:200]
+            fail(
+                f"Unexpected problem ({type(exc).__name__}{': ' + detail if detail else ''}). "
+                "Check the input; if it looks right, please report this with the file."
+            )
+
+
 app = typer.Typer(
+    cls=_ErrorBoundary,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # never show a traceback, even a pretty one
@@ -32,30 +64,6 @@ def _main() -> None:
     # A callback keeps `validate` a named sub-command even while it is the only command.
 
 
-def fail(message: str) -> NoReturn:
-    """Print one line 'error: ...' to stderr and exit with code 2."""
-    typer.echo("error: " + " ".join(str(message).split()), err=True)
-    raise typer.Exit(EXIT_USER_ERROR)
-
-
-def run_or_exit(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run `action(*args, **kwargs)`; turn any failure into one line on stderr and exit 2."""
-    try:
-        return action(*args, **kwargs)
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except LTSIError as exc:
-        fail(str(exc))
-    except MemoryError:
-        fail("Ran out of memory. Use a smaller file or a sample of it.")
-    except Exception as exc:  # noqa: BLE001 - the whole point: no traceback for users
-        detail = " ".join(str(exc).split())[:200]
-        fail(
-            f"Unexpected problem ({type(exc).__name__}{': ' + detail if detail else ''}). "
-            "Check the input; if it looks right, please report this with the file."
-        )
-
-
 def _mapping_from_options(**columns: Optional[str]) -> dict[str, Optional[str]]:
     """Only the options the user gave; an empty string means 'do not use such a column'."""
     return {role: (col or None) for role, col in columns.items() if col is not None}
@@ -63,35 +71,34 @@ def _mapping_from_options(**columns: Optional[str]) -> dict[str, Optional[str]]:
 
 @app.command()
 def validate(
-    path: str = typer.Argument(..., help="Event log: CSV, TSV, Parquet, JSON lines, .dat; "
-                                         "optionally gzip/zip."),
-    items: Optional[str] = typer.Option(None, "--items", help="Item table (item_id, title, "
-                                                              "category/genres)."),
+    path: str = typer.Argument(..., help="Event log: CSV, TSV, Parquet, JSON lines, .dat; optionally gzip/zip."),
+    items: Optional[str] = typer.Option(None, "--items", help="Item table (item_id, title, category/genres)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     user_col: Optional[str] = typer.Option(None, "--user-col", help="Column with the user id."),
     item_col: Optional[str] = typer.Option(None, "--item-col", help="Column with the item id."),
     time_col: Optional[str] = typer.Option(None, "--time-col", help="Column with the time."),
-    event_col: Optional[str] = typer.Option(None, "--event-col",
-                                            help="Column with the event type ('' for none)."),
-    value_col: Optional[str] = typer.Option(None, "--value-col",
-                                            help="Column with a rating/price ('' for none)."),
-    dayfirst: Optional[bool] = typer.Option(None, "--dayfirst/--monthfirst",
-                                            help="Read dates like 02/01/2026 day-first "
-                                                 "(default: decided from the data, and reported)."),
+    event_col: Optional[str] = typer.Option(None, "--event-col", help="Column with the event type ('' for none)."),
+    value_col: Optional[str] = typer.Option(None, "--value-col", help="Column with a rating/price ('' for none)."),
+    dayfirst: Optional[bool] = typer.Option(
+        None,
+        "--dayfirst/--monthfirst",
+        help="Read dates like 02/01/2026 day-first (default: decided from the data, and reported).",
+    ),
     min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
     max_rows: int = typer.Option(50_000_000, "--max-rows", help="Refuse larger files."),
 ) -> None:
     """Read an event log, map its columns and report what is usable (exit 2 if nothing is)."""
-    from ltsi.events import load_events, load_items
+    from ltsi.events import load_events
+    from ltsi.items import load_items
 
-    mapping = _mapping_from_options(user=user_col, item=item_col, timestamp=time_col,
-                                    event=event_col, value=value_col)
-    if not mapping and run_or_exit(_is_item_file, path):
+    mapping = _mapping_from_options(user=user_col, item=item_col, timestamp=time_col, event=event_col, value=value_col)
+    if not mapping and _is_item_file(path):
         # An item table (e.g. movies.csv) is a valid upload too: report it as one.
-        _print_items(path, run_or_exit(load_items, path), as_json)
+        _print_items(path, load_items(path), as_json)
         return
-    log = run_or_exit(load_events, path, mapping=mapping or None, items=items,
-                      min_events=min_events, dayfirst=dayfirst, max_rows=max_rows)
+    log = load_events(
+        path, mapping=mapping or None, items=items, min_events=min_events, dayfirst=dayfirst, max_rows=max_rows
+    )
     if as_json:
         typer.echo(json.dumps(log.report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -99,7 +106,8 @@ def validate(
 
 
 def _is_item_file(path: str) -> bool:
-    from ltsi.events import looks_like_item_table, read_table
+    from ltsi.items import looks_like_item_table
+    from ltsi.readers import read_table
 
     # The header and first lines decide it; never read a big event log twice for this.
     try:
@@ -113,11 +121,14 @@ def _is_item_file(path: str) -> bool:
     return looks_like_item_table(frame)
 
 
-def _print_items(path: str, table: Any, as_json: bool) -> None:
+def _print_items(path: str, table: pd.DataFrame, as_json: bool) -> None:
     counts = table["category"].value_counts()
     summary = {
-        "kind": "item table", "source": path, "n_items": int(len(table)),
-        "columns": list(table.columns), "n_categories": int(len(counts)),
+        "kind": "item table",
+        "source": path,
+        "n_items": int(len(table)),
+        "columns": list(table.columns),
+        "n_categories": int(len(counts)),
         "category_counts": {str(k): int(v) for k, v in counts.items()},
     }
     if as_json:
@@ -135,33 +146,47 @@ def _print_items(path: str, table: Any, as_json: bool) -> None:
 @app.command()
 def synth(
     users: int = typer.Option(1000, "--users", help="Number of users."),
-    out: str = typer.Option(..., "--out", help="A .csv file for the events (items and causes are written "
-                                               "beside it), or a folder for events.csv, items.csv, causes.csv."),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="A .csv file for the events (items and causes are written "
+        "beside it), or a folder for events.csv, items.csv, causes.csv.",
+    ),
     items: int = typer.Option(2000, "--items", help="Number of items."),
     categories: int = typer.Option(12, "--categories", help="Number of item categories."),
     mean_events: int = typer.Option(50, "--mean-events", help="Average events per user."),
-    min_events: int = typer.Option(8, "--min-events", help="Fewest events per user (2 or more): lower it for "
-                                                           "short sessions, raise it for long histories."),
+    min_events: int = typer.Option(
+        8,
+        "--min-events",
+        help="Fewest events per user (2 or more): lower it for short sessions, raise it for long histories.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same log."),
 ) -> None:
     """Write a synthetic e-commerce log with planted long- and short-term interest."""
     from ltsi.synth import generate, write_log
 
-    log = run_or_exit(generate, n_users=users, n_items=items, n_categories=categories,
-                      mean_events=mean_events, min_events=min_events, seed=seed)
-    paths = run_or_exit(write_log, log, out)
-    typer.echo(f"Wrote {len(log.events):,} events of {users:,} users on {items:,} items: "
-               + ", ".join(str(p) for p in paths))
+    log = generate(
+        n_users=users, n_items=items, n_categories=categories, mean_events=mean_events, min_events=min_events, seed=seed
+    )
+    paths = write_log(log, out)
+    typer.echo(
+        f"Wrote {len(log.events):,} events of {users:,} users on {items:,} items: " + ", ".join(str(p) for p in paths)
+    )
 
 
 @app.command("explain")
 def explain_command(
     run_dir: str = typer.Argument(..., help="A trained run folder (from `python -m ltsi train ... --out`)."),
     user: str = typer.Option(..., "--user", help="The user to explain."),
-    item: Optional[list[str]] = typer.Option(None, "--item", help="Item id to explain (repeat for several); "
-                                                                  "default: the user's top recommendation."),
-    steps: int = typer.Option(50, "--steps", help="Integrated Gradients steps (doubled, up to 400, while the "
-                                                  "convergence delta is above 1% of score - baseline)."),
+    item: Optional[list[str]] = typer.Option(
+        None, "--item", help="Item id to explain (repeat for several); default: the user's top recommendation."
+    ),
+    steps: int = typer.Option(
+        50,
+        "--steps",
+        help="Integrated Gradients steps (doubled, up to 400, while the "
+        "convergence delta is above 1% of score - baseline).",
+    ),
     exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Rank as if seen items were hidden."),
     rows: int = typer.Option(20, "--rows", help="Most recent events shown per item (text output)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full explanation as JSON."),
@@ -170,9 +195,10 @@ def explain_command(
     from ltsi.explain import explain
     from ltsi.runs import load_run
 
-    run = run_or_exit(load_run, run_dir)
-    result = run_or_exit(explain, run.model, run.seqs, user, targets=item or None, items=run.items,
-                         n_steps=steps, exclude_seen=exclude_seen)
+    run = load_run(run_dir)
+    result = explain(
+        run.model, run.seqs, user, targets=item or None, items=run.items, n_steps=steps, exclude_seen=exclude_seen
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -184,25 +210,53 @@ def explain_command(
 
 
 class _ProgressPrinter:
-    """Training progress for the terminal: one redrawn bar on a TTY, one line per epoch otherwise."""
+    """Training progress for the terminal: a rich progress bar on a TTY, one line per epoch otherwise.
+
+    Use it as a context manager around the training: the bar is closed on the way out.
+    """
 
     def __init__(self, quiet: bool) -> None:
-        import sys
+        from rich.console import Console
 
-        self.quiet, self.tty = quiet, sys.stderr.isatty()
+        self.quiet, self.console, self.bar, self.task = quiet, Console(stderr=True), None, None
+
+    def __enter__(self) -> _ProgressPrinter:
+        if not self.quiet and self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[message]}"),
+                console=self.console,
+            )
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
     def __call__(self, p) -> None:
         if self.quiet:
             return
-        if not self.tty:
+        if self.bar is None:
             if p.metrics is not None or p.epoch == 0:
                 typer.echo(p.message, err=True)
             return
-        width = 24
-        done = int(width * p.step / max(p.steps, 1))
-        line = f"\repoch {p.epoch}/{p.epochs} [{'#' * done}{'.' * (width - done)}] {p.message}"
-        end_of_epoch = p.metrics is not None or p.message.startswith("done")
-        typer.echo(f"{line[:150]:<150}", err=True, nl=end_of_epoch)
+        if p.epoch == 0 or self.task is None:  # a new training (LTSI, then each ablation)
+            self.task = self.bar.add_task("", total=max(p.steps, 1), message="")
+        self.bar.update(
+            self.task,
+            description=f"epoch {max(p.epoch, 1)}/{p.epochs}",
+            completed=p.step,
+            total=max(p.steps, 1),
+            message=p.message[:60],
+        )
+        if p.metrics is not None:
+            self.bar.console.print(p.message)
 
 
 @app.command()
@@ -210,60 +264,83 @@ def train(
     path: str = typer.Argument(..., help="Event log (CSV, TSV, Parquet, JSON lines, .dat)."),
     out: str = typer.Option(..., "--out", help="Folder for the trained run."),
     items: Optional[str] = typer.Option(None, "--items", help="Item table (item_id, title, category)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Most epochs (default: planned from the "
-                                                                        "log's size; early stopping may end sooner)."),
-    budget: Optional[float] = typer.Option(None, "--budget", min=1, help="Time budget in seconds, as in the "
-                                           "dashboard's Train view: the learning rate anneals within it."),
+    epochs: Optional[int] = typer.Option(
+        None,
+        "--epochs",
+        min=1,
+        help="Most epochs (default: planned from the log's size; early stopping may end sooner).",
+    ),
+    budget: Optional[float] = typer.Option(
+        None,
+        "--budget",
+        min=1,
+        help="Time budget in seconds, as in the dashboard's Train view: the learning rate anneals within it.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same model on CPU."),
-    max_len: Optional[int] = typer.Option(None, "--max-len", min=1, help="Events of history the model reads "
-                                                                         "(default: planned from the log)."),
+    max_len: Optional[int] = typer.Option(
+        None, "--max-len", min=1, help="Events of history the model reads (default: planned from the log)."
+    ),
     dim: int = typer.Option(64, "--dim", min=1, help="Embedding size."),
-    ablations: bool = typer.Option(False, "--ablations", help="Also train LTSI without attention, without the "
-                                   "long-term branch, without the gate and without the counts part."),
+    ablations: bool = typer.Option(
+        False,
+        "--ablations",
+        help="Also train LTSI without attention, without the "
+        "long-term branch, without the gate and without the counts part.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
 ) -> None:
     """Train LTSI on an event log (leave-one-out split) and save the run folder."""
-    from ltsi.evaluate import compare
     from ltsi.events import load_events
-    from ltsi.model import ABLATIONS, ModelConfig
+    from ltsi.pipeline import fit_run
     from ltsi.plan import plan_training
-    from ltsi.runs import model_scorers, save_run
+    from ltsi.runs import save_run
     from ltsi.sequences import build_sequences, leave_one_out
-    from ltsi.train import train as fit
 
-    log = run_or_exit(load_events, path, items=items, min_events=min_events)
-    seqs = run_or_exit(build_sequences, log.events)
-    split = run_or_exit(leave_one_out, seqs)
+    log = load_events(path, items=items, min_events=min_events)
+    seqs = build_sequences(log.events)
+    split = leave_one_out(seqs)
     model_settings = {"dim": dim, **({"max_len": max_len} if max_len else {})}
-    plan = run_or_exit(plan_training, seqs, split, device, budget, model=model_settings,
-                       train={"seed": seed, **({"epochs": epochs} if epochs else {})})
+    plan = plan_training(
+        seqs,
+        split,
+        device,
+        budget,
+        model=model_settings,
+        train={"seed": seed, **({"epochs": epochs} if epochs else {})},
+    )
     if not quiet:
-        typer.echo(f"{seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items; "
-                   f"{len(split.test):,} users held out for validation and test.", err=True)
+        typer.echo(
+            f"{seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items; "
+            f"{len(split.test):,} users held out for validation and test.",
+            err=True,
+        )
         typer.echo("settings:\n" + "\n".join(f"  {line}" for line in plan.reasons), err=True)
-    result = run_or_exit(fit, seqs, split, plan.model_config, plan.train_config, callback=_ProgressPrinter(quiet))
-    extra = {}
-    if ablations:
-        for name, switches in ABLATIONS.items():
-            if not quiet:
-                typer.echo(f"ablation: {name}", err=True)
-            config = ModelConfig(**{**plan.model_config.to_dict(), **switches})
-            extra[name] = run_or_exit(fit, seqs, split, config, plan.train_config, callback=_ProgressPrinter(quiet))
-    # every model on the test cases; the table is stored with the run
-    scorers = model_scorers(result.model, {name: r.model for name, r in extra.items()}, seqs, split)
-    table = run_or_exit(compare, scorers, seqs, split.test, plan.model_config.max_len)
-    metrics = [{"split": "test", **row} for row in table.to_dict(orient="records")]
-    run_or_exit(save_run, out, result, seqs, split, items_table=log.items, metrics=metrics, ablations=extra)
-    typer.echo(f"Trained in {result.seconds:.1f} s on {result.device} ({result.stopped}); best epoch "
-               f"{result.best_epoch}. Saved to {out}")
-    if result.advice:
-        typer.echo(result.advice)
-    typer.echo(_metrics_text(table))
-    verdict = _verdict(table)
-    if verdict:
-        typer.echo(verdict)
+    with _ProgressPrinter(quiet) as progress:
+        run = fit_run(
+            seqs,
+            split,
+            plan,
+            items=log.items,
+            ablations=ablations,
+            callback=progress,
+            on_stage=None if quiet else lambda _, words: progress.console.print(words),
+        )
+    save_run(run, out)
+    training = run.info["training"]
+    typer.echo(
+        f"Trained in {training['seconds']:.1f} s on {training['device']} ({training['stopped']}); best epoch "
+        f"{training['best_epoch']}. Saved to {out}"
+    )
+    if training["advice"]:
+        typer.echo(training["advice"])
+    table = run.table()
+    if table is not None:
+        typer.echo(_metrics_text(table))
+        verdict = _verdict(table)
+        if verdict:
+            typer.echo(verdict)
 
 
 def _verdict(table) -> str:
@@ -274,8 +351,10 @@ def _verdict(table) -> str:
     best = max(BASELINES, key=lambda name: rows[name])
     if rows["LTSI"] >= rows[best]:
         return ""
-    return (f"Warning: LTSI is below the {best} baseline on test NDCG@10 ({rows['LTSI']:.4f} < {rows[best]:.4f}); "
-            "its explanations describe a model that a simple rule beats.")
+    return (
+        f"Warning: LTSI is below the {best} baseline on test NDCG@10 ({rows['LTSI']:.4f} < {rows[best]:.4f}); "
+        "its explanations describe a model that a simple rule beats."
+    )
 
 
 def _metrics_text(table) -> str:
@@ -287,20 +366,23 @@ def evaluate(
     run_dir: str = typer.Argument(..., help="A run folder written by `ltsi train`."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {model, HR@10, ...}."),
     split: str = typer.Option("test", "--split", help="test or valid."),
-    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Remove each user's history items from "
-                                                                     "the ranking."),
+    exclude_seen: bool = typer.Option(
+        False, "--exclude-seen", help="Remove each user's history items from the ranking."
+    ),
 ) -> None:
     """Full-ranking HR/NDCG/MRR@10,20 of the model, its stored ablations and the baselines."""
     from ltsi.runs import evaluate_run, load_run
 
-    run = run_or_exit(load_run, run_dir)
-    table = run_or_exit(evaluate_run, run, split=split, exclude_history=exclude_seen)
+    run = load_run(run_dir)
+    table = evaluate_run(run, split=split, exclude_seen=exclude_seen)
     if as_json:
         typer.echo(json.dumps(table.to_dict(orient="records"), indent=2))
         return
     history = "history items excluded" if exclude_seen else "history items ranked like any other"
-    typer.echo(f"{split} split: {len(getattr(run.split, split)):,} users, full ranking over "
-               f"{len(run.seqs.items) - 1:,} items, {history}.")
+    typer.echo(
+        f"{split} split: {len(getattr(run.split, split)):,} users, full ranking over "
+        f"{len(run.seqs.items) - 1:,} items, {history}."
+    )
     typer.echo(_metrics_text(table))
 
 
@@ -316,8 +398,8 @@ def recommend(
     from ltsi.recommend import recommend as top_k
     from ltsi.runs import load_run
 
-    run = run_or_exit(load_run, run_dir)
-    table = run_or_exit(top_k, run, user_id=user, k=k, exclude_seen=exclude_seen)
+    run = load_run(run_dir)
+    table = top_k(run, user_id=user, k=k, exclude_seen=exclude_seen)
     if as_json:
         typer.echo(table.to_json(orient="records", force_ascii=False, indent=2))
         return

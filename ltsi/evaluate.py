@@ -11,7 +11,7 @@ scores. NaN scores count as -inf. Padding (item 0) is never ranked. Then, per ca
 
     HR@K = [rank <= K],   NDCG@K = [rank <= K] / log2(rank + 1),   MRR@K = [rank <= K] / rank
 
-averaged over the cases. With `exclude_history=True` every item of the user's history before the
+averaged over the cases. With `exclude_seen=True` every item of the user's history before the
 case (the whole history, not only the model's window) is removed from the ranking; a target that is
 itself in that history is then a miss, as it would be for a system that never re-recommends.
 
@@ -86,8 +86,9 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: Iterable[int] = (10, 20)) -> dic
     return {name: out[name] for name in metric_names(ks)}
 
 
-def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (10, 20),
-                 excluded: torch.Tensor | None = None) -> dict[str, float]:
+def rank_metrics(
+    scores: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (10, 20), excluded: torch.Tensor | None = None
+) -> dict[str, float]:
     """Mean HR@K, NDCG@K, MRR@K of one score matrix (B, N) against target item indices (B,)."""
     ranks = target_ranks(scores, targets.to(scores.device), excluded)
     return {name: float(v.mean()) for name, v in metrics_from_ranks(ranks, ks).items()}
@@ -111,7 +112,7 @@ def evaluate(
     cases: EvalCases,
     max_len: int,
     ks: Iterable[int] = (10, 20),
-    exclude_history: bool = False,
+    exclude_seen: bool = False,
     batch_size: int = 512,
 ) -> dict[str, float]:
     """Mean metrics of `scorer` over `cases` (see module docstring), e.g. {"HR@10": ..., "NDCG@10": ...}."""
@@ -126,9 +127,10 @@ def evaluate(
         batch = history_batch(seqs, users, ends, max_len)
         scores = score(batch)  # (B, N)
         if scores.shape != (len(users), len(seqs.items)):
-            raise LTSIError(f"A scorer returned scores of shape {tuple(scores.shape)}, "
-                            f"expected ({len(users)}, {len(seqs.items)}).")
-        excluded = history_mask(seqs, users, ends, len(seqs.items)).to(scores.device) if exclude_history else None
+            raise LTSIError(
+                f"A scorer returned scores of shape {tuple(scores.shape)}, expected ({len(users)}, {len(seqs.items)})."
+            )
+        excluded = history_mask(seqs, users, ends, len(seqs.items)).to(scores.device) if exclude_seen else None
         targets = torch.from_numpy(cases.targets[start : start + batch_size]).to(scores.device)  # (B,)
         for name, values in metrics_from_ranks(target_ranks(scores, targets, excluded), ks).items():
             sums[name] += float(values.sum())
@@ -141,12 +143,12 @@ def compare(
     cases: EvalCases,
     max_len: int,
     ks: Iterable[int] = (10, 20),
-    exclude_history: bool = False,
+    exclude_seen: bool = False,
     batch_size: int = 512,
 ) -> pd.DataFrame:
     """One row per scorer (column "model" + one column per metric), in the order given."""
     rows = [
-        {"model": name, **evaluate(s, seqs, cases, max_len, ks, exclude_history, batch_size)}
+        {"model": name, **evaluate(s, seqs, cases, max_len, ks, exclude_seen, batch_size)}
         for name, s in scorers.items()
     ]
     return pd.DataFrame(rows, columns=["model", *metric_names(ks)])

@@ -134,8 +134,9 @@ class LTSI(nn.Module):
             # start as "last item's successors, then the older ones, then popularity": useful from step one
             self.transition_weight = nn.Parameter(1.0 / torch.arange(1, L + 1, dtype=torch.float32))  # (L,)
             self.popularity_weight = nn.Parameter(torch.tensor(0.5))
-            self.set_counts(TrainingCounts(config.n_items, np.zeros(config.n_items), np.zeros(0, np.int64),
-                                           np.zeros(0)))
+            self.set_counts(
+                TrainingCounts(config.n_items, np.zeros(config.n_items), np.zeros(0, np.int64), np.zeros(0))
+            )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -231,7 +232,9 @@ class LTSI(nn.Module):
     def set_counts(self, counts: TrainingCounts) -> None:
         """Fix the training counts the counts part reads (buffers: saved and moved with the model)."""
         if counts.n_items != self.config.n_items:
-            raise LTSIError("The training counts are for another catalogue (their item count differs from the model's).")
+            raise LTSIError(
+                "The training counts are for another catalogue (their item count differs from the model's)."
+            )
         keys = torch.as_tensor(counts.keys, dtype=torch.int64)  # (P,) sorted previous * N + next
         device = self.item_embedding.weight.device
         self.register_buffer("transition_keys", keys.to(device))
@@ -271,8 +274,9 @@ class LTSI(nn.Module):
             counts = (counts - 1).clamp(min=0)
         return self.popularity_weight * torch.log1p(counts)
 
-    def add_counts(self, scores: torch.Tensor, sources: torch.Tensor, columns: torch.Tensor | None = None
-                   ) -> torch.Tensor:
+    def add_counts(
+        self, scores: torch.Tensor, sources: torch.Tensor, columns: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Add the counts part to `scores` in place and return it; (M, N) or (M, C) for `columns` (C,) distinct.
 
         In place because at training time `scores` is the (positions x catalogue) logit matrix,

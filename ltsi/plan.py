@@ -64,9 +64,14 @@ def plan_training(
     if "max_len" not in model:
         p90 = int(np.percentile(lengths, 90)) if len(lengths) else 0
         model["max_len"] = int(min(50, max(10, math.ceil(p90 / 10) * 10)))
-        reasons.append(f"history window {plural(model['max_len'], 'event')}: " + (
-            f"90% of users have at most {p90} training events, and a longer window would be mostly padding"
-            if model["max_len"] < 50 else f"the most it reads (90% of users have up to {p90} training events)"))
+        reasons.append(
+            f"history window {plural(model['max_len'], 'event')}: "
+            + (
+                f"90% of users have at most {p90} training events, and a longer window would be mostly padding"
+                if model["max_len"] < 50
+                else f"the most it reads (90% of users have up to {p90} training events)"
+            )
+        )
     else:
         reasons.append(f"history window {plural(model['max_len'], 'event')}: chosen by you")
     model.setdefault("short_window", min(ModelConfig.short_window, model["max_len"]))
@@ -77,18 +82,22 @@ def plan_training(
     steps = max(1, math.ceil(windows / batch_size))
     if "epochs" not in train:
         train["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
-        reasons.append(f"at most {plural(train['epochs'], 'epoch')}: {plural(steps, 'batch', 'batches')} per epoch, "
-                       f"and the learning-rate schedule spans about {TARGET_STEPS:,} steps (early stopping may end "
-                       "sooner)")
+        reasons.append(
+            f"at most {plural(train['epochs'], 'epoch')}: {plural(steps, 'batch', 'batches')} per epoch, "
+            f"and the learning-rate schedule spans about {TARGET_STEPS:,} steps (early stopping may end "
+            "sooner)"
+        )
     else:
         reasons.append(f"at most {plural(train['epochs'], 'epoch')}: chosen by you")
     kind = pick_device(device).type
     if "sampled_softmax" not in train:
         threshold = SAMPLED_ABOVE.get(kind, SAMPLED_ABOVE["cuda"])
         train["sampled_softmax"] = model_config.n_items - 1 > threshold
-        reasons.append(f"{'sampled' if train['sampled_softmax'] else 'full'} softmax: {model_config.n_items - 1:,} "
-                       f"items on {kind} ({'above' if train['sampled_softmax'] else 'at most'} {threshold:,}, where "
-                       "scoring every item in training becomes slower than scoring a sample)")
+        reasons.append(
+            f"{'sampled' if train['sampled_softmax'] else 'full'} softmax: {model_config.n_items - 1:,} "
+            f"items on {kind} ({'above' if train['sampled_softmax'] else 'at most'} {threshold:,}, where "
+            "scoring every item in training becomes slower than scoring a sample)"
+        )
     if max_seconds is not None:
         reasons.append(f"time budget {max_seconds:g} s: the learning rate anneals within it")
     train_config = TrainConfig(device=device, max_seconds=max_seconds, **train)
@@ -120,19 +129,27 @@ class TimeEstimate:
         return min(self.epochs, MIN_USEFUL_EPOCHS) * self.epoch_seconds
 
     def verdict(self, budget: float | None) -> str:
-        """"" when the budget allows useful training, else why not and what budget would."""
+        """ "" when the budget allows useful training, else why not and what budget would."""
         if budget is None or budget >= self.needed_seconds():
             return ""
-        return (f"A time budget of {fmt_duration(budget)} is too short here: one pass over the data takes about "
-                f"{fmt_duration(self.epoch_seconds)} on this machine ({self.steps_per_epoch:,} batches of "
-                f"{self.step_seconds:.2f} s and a validation of {fmt_duration(self.eval_seconds)}), so LTSI would "
-                f"stay close to its starting point and may not beat the baselines. A budget of about "
-                f"{fmt_duration(self.needed_seconds())} allows {min(self.epochs, MIN_USEFUL_EPOCHS)} passes; "
-                f"the whole planned schedule takes about {fmt_duration(self.planned_seconds)}.")
+        return (
+            f"A time budget of {fmt_duration(budget)} is too short here: one pass over the data takes about "
+            f"{fmt_duration(self.epoch_seconds)} on this machine ({self.steps_per_epoch:,} batches of "
+            f"{self.step_seconds:.2f} s and a validation of {fmt_duration(self.eval_seconds)}), so LTSI would "
+            f"stay close to its starting point and may not beat the baselines. A budget of about "
+            f"{fmt_duration(self.needed_seconds())} allows {min(self.epochs, MIN_USEFUL_EPOCHS)} passes; "
+            f"the whole planned schedule takes about {fmt_duration(self.planned_seconds)}."
+        )
 
 
-def estimate_training(seqs: Sequences, split: Split, model_config: ModelConfig, train_config: TrainConfig,
-                      n_batches: int = 4, should_stop: Callable[[], bool] | None = None) -> TimeEstimate:
+def estimate_training(
+    seqs: Sequences,
+    split: Split,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    n_batches: int = 4,
+    should_stop: Callable[[], bool] | None = None,
+) -> TimeEstimate:
     """Measure a few training steps and one validation pass with these settings (no model is kept).
 
     `should_stop()` True ends the measurement early (a stop button); the estimate is then rougher.
@@ -144,8 +161,14 @@ def estimate_training(seqs: Sequences, split: Split, model_config: ModelConfig, 
             ticks.append(p.elapsed_s)
 
     probe = TrainConfig(**{**train_config.to_dict(), "epochs": 1, "log_every": 1, "max_seconds": None})
-    result = train(seqs, split, model_config, probe, callback=on_progress,
-                   should_stop=lambda: len(ticks) >= n_batches or bool(should_stop and should_stop()))
+    result = train(
+        seqs,
+        split,
+        model_config,
+        probe,
+        callback=on_progress,
+        should_stop=lambda: len(ticks) >= n_batches or bool(should_stop and should_stop()),
+    )
     steps = math.ceil(len(NextItemDataset(seqs, split.train_ends, model_config.max_len)) / train_config.batch_size)
     if len(ticks) >= 2:
         step_seconds = (ticks[-1] - ticks[0]) / (len(ticks) - 1)

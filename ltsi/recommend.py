@@ -1,22 +1,175 @@
-"""Top-K recommendations: for a known user, for a what-if history, or for every user (export).
+"""Scores and top-K recommendations: for a known user, for a what-if history, or for every user (export).
 
-A user's recommendations come from their whole history (every event in the log, the held-out
-validation and test events included: this is serving, not evaluation). Each row has the rank, the
-item id, the model's score (inner product of interest and item embedding), the probability the
-model gives the item as the next event (softmax over the whole catalogue), and the item's metadata
-(title, category, ...) when an item table is known.
+All of them score with `last_outputs`: the model in eval mode (every module's own train/eval flag
+comes back after), the interest part and, when the model has it, the counts part. A user's
+recommendations come from their whole history (every event in the log, the held-out validation
+and test events included: this is serving, not evaluation). Each row has the rank, the item id, the
+model's score (inner product of interest and item embedding, plus the counts part), the probability
+the model gives the item as the next event (softmax over the whole catalogue), and the item's
+metadata (title, category, ...) when an item table is known.
 """
 
 from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ltsi.errors import LTSIError
-from ltsi.evaluate import history_mask
-from ltsi.model import LTSI
-from ltsi.sequences import PADDING_IDX, Batch, Sequences, custom_history, history_batch
+from ltsi.evaluate import history_mask, target_ranks
+from ltsi.model import LTSI, LTSIOutput
+from ltsi.sequences import Batch, History, Sequences, history_batch, new_history, pad_histories, seen_mask
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode for the duration; afterwards every module gets back its own train/eval flag."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode  # per module, so a mixed state comes back exactly
+
+
+@torch.no_grad()
+def last_outputs(model: LTSI, batch: Batch) -> tuple[LTSIOutput, torch.Tensor]:
+    """The model's outputs and its scores (B, N) after the last event of each row, on the model's device.
+
+    Scores = interest part + counts part (when the model has one); the padding column is -inf.
+    """
+    with eval_mode(model):
+        items, events, gaps = (t.to(device_of(model)) for t in (batch.items, batch.events, batch.gaps))
+        out = model(items, events, gaps)
+        scores = model.scores(out.interest[:, -1]).float()  # (B, N) padding column is -inf
+        if model.config.transitions:
+            model.add_counts(scores, model.count_sources(items)[:, -1])  # (B, N)
+    return out, scores
+
+
+def score_histories(
+    model: LTSI,
+    histories: Sequence[History],
+    targets: np.ndarray,
+    exclude_seen: bool = False,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score and rank (1 = best) of `targets[i, k]` after history i; targets (B,) or (B, K).
+
+    With `exclude_seen`, items of each history are left out of the ranking (a seen target gets
+    rank inf), as a recommender that hides them would; scores are the model's either way.
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    squeeze = targets.ndim == 1
+    targets = targets.reshape(len(histories), -1)  # (B, K)
+    scores_out, ranks_out = [], []
+    for start in range(0, len(histories), batch_size):
+        chunk = histories[start : start + batch_size]
+        _, scores = last_outputs(model, pad_histories(chunk, model.config.max_len))  # (b, N)
+        scores = scores.cpu()
+        t = torch.from_numpy(targets[start : start + len(chunk)])  # (b, K)
+        scores_out.append(scores.gather(1, t))  # (b, K) the model's score, seen or not
+        if exclude_seen:
+            scores = scores.masked_fill(seen_mask(chunk, scores.shape[1]), -math.inf)
+        ranks_out.append(torch.stack([target_ranks(scores, t[:, k]) for k in range(t.shape[1])], 1))  # (b, K)
+    s, r = torch.cat(scores_out).numpy(), torch.cat(ranks_out).numpy()
+    return (s[:, 0], r[:, 0]) if squeeze else (s, r)
+
+
+# ---------------------------------------------------------------------------------------------
+# Item metadata
+
+
+def item_info(items: pd.DataFrame | None) -> pd.DataFrame | None:
+    """title / category per item id (string index) from an items table, whatever its column names.
+
+    Accepts title or name for the title, category / categories / genre / genres for the category;
+    of a multi-valued genres field ("Action|Comedy") the first value is the category.
+    """
+    if items is None or "item_id" not in getattr(items, "columns", ()):
+        return None
+    out = pd.DataFrame(index=pd.Index(items["item_id"].astype(str), name="item_id"))
+    for name in ("title", "name", "movie_title", "product_name"):
+        if name in items.columns:
+            out["title"] = items[name].astype(str).to_numpy()
+            break
+    for name in ("category", "categories", "genre", "genres", "main_category"):
+        if name in items.columns:
+            values = items[name].astype("string").fillna("")
+            out["category"] = values.str.split("|").str[0].to_numpy()
+            break
+    out = out[~out.index.duplicated()]
+    return out if len(out.columns) else None
+
+
+def with_items(frame: pd.DataFrame, info: pd.DataFrame | None, column: str = "item_id") -> pd.DataFrame:
+    """Insert title / category (from `item_info`) right after `column` when known; in place."""
+    if info is None:
+        return frame
+    at = frame.columns.get_loc(column) + 1
+    looked_up = info.reindex(frame[column].astype(str))
+    for offset, name in enumerate(looked_up.columns):
+        frame.insert(at + offset, name, looked_up[name].to_numpy())
+    return frame
+
+
+def _with_metadata(frame: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFrame:
+    """Every column of the item table, joined on item_id at the end (the exports keep them all)."""
+    if items is None or "item_id" not in items.columns:
+        return frame
+    meta = items.drop_duplicates("item_id").assign(item_id=lambda t: t["item_id"].astype(str))
+    meta = meta[[c for c in meta.columns if c not in ("rank", "score", "probability", "user_id")]]
+    return frame.merge(meta, on="item_id", how="left")
+
+
+def item_label(item_id: object, title: object = None) -> str:
+    """How an item is named to a person: "title (id)", or the bare id when there is no title."""
+    return f"{title} ({item_id})" if isinstance(title, str) and title else str(item_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-K
+
+
+def top_k_table(scores: torch.Tensor, k: int, seqs: Sequences, excluded: torch.Tensor | None = None) -> pd.DataFrame:
+    """The k best items of each row of (B, N) CPU scores: row, rank, item_id, score, probability.
+
+    The probability is the softmax over the whole catalogue, excluded items included. Excluded
+    items and -inf scores (padding, items masked out by the caller) never appear, so a row can have
+    fewer than k items.
+    """
+    probabilities = torch.softmax(scores, dim=-1)  # (B, N) over the whole catalogue
+    if excluded is not None:
+        scores = scores.masked_fill(excluded, -math.inf)  # (B, N)
+    k = min(k, scores.size(1) - 1)
+    values, indices = scores.topk(k, dim=-1)  # (B, k)
+    keep = torch.isfinite(values).flatten().numpy()  # fewer candidates than k when most items are excluded
+    n_rows = scores.size(0)
+    return pd.DataFrame(
+        {
+            "row": np.repeat(np.arange(n_rows), k)[keep],
+            "rank": np.tile(np.arange(1, k + 1), n_rows)[keep],
+            "item_id": np.asarray(seqs.items.tokens, dtype=object)[indices.flatten().numpy()[keep]],
+            "score": values.flatten().numpy()[keep].astype(np.float64),
+            "probability": probabilities.gather(1, indices).flatten().numpy()[keep].astype(np.float64),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Recommendations
 
 
 def _unpack(run_or_model, seqs: Sequences | None, items: pd.DataFrame | None):
@@ -36,40 +189,10 @@ def _unpack(run_or_model, seqs: Sequences | None, items: pd.DataFrame | None):
     return model, seqs, items
 
 
-@torch.no_grad()
-def _scores(model: LTSI, batch: Batch) -> torch.Tensor:
-    model.eval()
-    device = next(model.parameters()).device
-    return model.last_scores(batch.to(device)).float().cpu()  # (B, N) padding is -inf
-
-
-def _top_k(scores: torch.Tensor, k: int, excluded: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-    """Top-k (values, indices, probabilities) per row of (B, N) scores; excluded items never appear."""
-    probabilities = torch.softmax(scores, dim=-1)  # (B, N) over the whole catalogue
-    if excluded is not None:
-        scores = scores.masked_fill(excluded, float("-inf"))  # (B, N)
-    k = min(k, scores.size(1) - 1)
-    values, indices = scores.topk(k, dim=-1)  # (B, k)
-    return values, indices, probabilities.gather(1, indices)
-
-
-def _table(seqs: Sequences, values, indices, probabilities, items: pd.DataFrame | None) -> pd.DataFrame:
-    keep = torch.isfinite(values)  # fewer candidates than k when most items are excluded
-    frame = pd.DataFrame({
-        "rank": np.arange(1, int(keep.sum()) + 1),
-        "item_id": seqs.items.decode(indices[keep].tolist()),
-        "score": values[keep].numpy().astype(np.float64),
-        "probability": probabilities[keep].numpy().astype(np.float64),
-    })
-    return _with_metadata(frame, items)
-
-
-def _with_metadata(frame: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFrame:
-    if items is None or "item_id" not in items.columns:
-        return frame
-    meta = items.drop_duplicates("item_id").assign(item_id=lambda t: t["item_id"].astype(str))
-    meta = meta[[c for c in meta.columns if c not in ("rank", "score", "probability", "user_id")]]
-    return frame.merge(meta, on="item_id", how="left")
+def _one(model: LTSI, seqs: Sequences, batch: Batch, k: int, excluded, items) -> pd.DataFrame:
+    """rank, item_id, score, probability, metadata of the one row of `batch`."""
+    _, scores = last_outputs(model, batch)
+    return _with_metadata(top_k_table(scores.cpu(), k, seqs, excluded).drop(columns="row"), items)
 
 
 def recommend(
@@ -88,9 +211,8 @@ def recommend(
         raise LTSIError("k must be at least 1.")
     u = np.array([seqs.user_index(user_id)])
     ends = seqs.lengths[u]
-    scores = _scores(model, history_batch(seqs, u, ends, model.config.max_len))  # (1, N)
     excluded = history_mask(seqs, u, ends, len(seqs.items)) if exclude_seen else None
-    return _table(seqs, *(t[0] for t in _top_k(scores, k, excluded)), items)
+    return _one(model, seqs, history_batch(seqs, u, ends, model.config.max_len), k, excluded, items)
 
 
 def recommend_history(
@@ -107,13 +229,9 @@ def recommend_history(
     model, seqs, items = _unpack(run_or_model, seqs, items)
     if k < 1:
         raise LTSIError("k must be at least 1.")
-    batch = custom_history(seqs, list(item_ids or []), model.config.max_len, events=events, timestamps=timestamps)
-    scores = _scores(model, batch)  # (1, N)
-    excluded = None
-    if exclude_seen:
-        excluded = torch.zeros_like(scores, dtype=torch.bool)  # (1, N)
-        excluded[0, torch.from_numpy(seqs.items.encode(list(item_ids), "item"))] = True
-    return _table(seqs, *(t[0] for t in _top_k(scores, k, excluded)), items)
+    history = new_history(seqs, list(item_ids or []), events, timestamps)
+    excluded = seen_mask([history], len(seqs.items)) if exclude_seen else None
+    return _one(model, seqs, pad_histories([history], model.config.max_len, full=True), k, excluded, items)
 
 
 def recommend_all(
@@ -130,22 +248,14 @@ def recommend_all(
     if k < 1:
         raise LTSIError("k must be at least 1.")
     index = np.arange(seqs.n_users) if users is None else np.array([seqs.user_index(u) for u in users], dtype=np.int64)
-    k = min(k, len(seqs.items) - 1)
+    user_ids = np.asarray(seqs.users, dtype=object)
     parts = []
     for start in range(0, len(index), batch_size):
         u = index[start : start + batch_size]
         ends = seqs.lengths[u]
-        scores = _scores(model, history_batch(seqs, u, ends, model.config.max_len))  # (B, N)
+        _, scores = last_outputs(model, history_batch(seqs, u, ends, model.config.max_len))  # (B, N)
         excluded = history_mask(seqs, u, ends, len(seqs.items)) if exclude_seen else None
-        values, indices, probabilities = _top_k(scores, k, excluded)  # (B, k) each
-        keep = torch.isfinite(values).flatten()
-        parts.append(pd.DataFrame({
-            "user_id": np.repeat(np.asarray(seqs.users, dtype=object)[u], k)[keep.numpy()],
-            "rank": np.tile(np.arange(1, k + 1), len(u))[keep.numpy()],
-            "item_index": indices.flatten()[keep].numpy(),
-            "score": values.flatten()[keep].numpy().astype(np.float64),
-            "probability": probabilities.flatten()[keep].numpy().astype(np.float64),
-        }))
-    frame = pd.concat(parts, ignore_index=True)
-    frame.insert(2, "item_id", np.asarray(seqs.items.tokens, dtype=object)[frame.pop("item_index").to_numpy()])
-    return _with_metadata(frame, items)
+        part = top_k_table(scores.cpu(), k, seqs, excluded)
+        part.insert(0, "user_id", user_ids[u][part.pop("row").to_numpy()])
+        parts.append(part)
+    return _with_metadata(pd.concat(parts, ignore_index=True), items)

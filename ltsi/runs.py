@@ -55,7 +55,16 @@ class Run:
     metrics: list[dict]  # rows of {"model", "split", "HR@10", ...}
     history: pd.DataFrame  # per-epoch training history
     ablations: dict[str, LTSI] = field(default_factory=dict)  # name -> model, eval mode
-    info: dict = field(default_factory=dict)  # training summary, fingerprint, versions, path
+    info: dict = field(default_factory=dict)  # training summaries ("training", "ablations"), data, versions, path
+
+    def table(self, split: str = "test") -> pd.DataFrame | None:
+        """The stored metrics of one split: one row per model ("model", "HR@10", ...), or None when there are none."""
+        rows = pd.DataFrame(self.metrics or [])
+        if rows.empty or "model" not in rows:
+            return None
+        if "split" in rows:
+            rows = rows[rows["split"] == split].drop(columns="split")
+        return rows.reset_index(drop=True) if len(rows) else None
 
 
 def fingerprint(seqs: Sequences) -> str:
@@ -81,64 +90,81 @@ def _split_arrays(split: Split) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in arrays.items()}
 
 
-def save_run(
-    path: str | Path,
-    result: TrainResult,
-    seqs: Sequences,
-    split: Split,
-    items_table: pd.DataFrame | None = None,
-    metrics: list[dict] | pd.DataFrame | None = None,
-    ablations: dict[str, TrainResult] | None = None,
-) -> Path:
-    """Write `result` (and optional ablation results) as a run folder at `path`; returns the path."""
+def save_run(run: Run, path: str | Path, ablation_weights: bool = True) -> Path:
+    """Write `run` as a run folder at `path` (what `load_run(path)` reads back); returns the path.
+
+    `ablation_weights=False` keeps the ablations' metrics and summaries but not their weights (a
+    smaller folder, e.g. the shipped demo); such a folder loads without ablation models.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise LTSIError(f"Cannot save the run to {path}: a file with that name exists; choose a folder name.")
     path.mkdir(parents=True, exist_ok=True)
-    model_config = result.model_config or result.model.config
-    train_config = result.train_config or TrainConfig()
-    ablations = ablations or {}
-    if isinstance(metrics, pd.DataFrame):
-        metrics = metrics.to_dict(orient="records")
+    seqs, split = run.seqs, run.split
+    summaries = run.info.get("ablations", {})
+    saved = run.ablations if ablation_weights else {}
 
-    save_file(_state(result.model), str(path / "model.safetensors"), metadata={"format": FORMAT})
-    for name, ablation in ablations.items():
-        save_file(_state(ablation.model), str(path / f"ablation-{_slug(name)}.safetensors"),
-                  metadata={"format": FORMAT})
-    arrays = {name: torch.from_numpy(np.array(getattr(seqs, name), dtype=np.int64, copy=True))
-              for name in SEQUENCE_ARRAYS}
+    save_file(_state(run.model), str(path / "model.safetensors"), metadata={"format": FORMAT})
+    for name, model in saved.items():
+        save_file(_state(model), str(path / f"ablation-{_slug(name)}.safetensors"), metadata={"format": FORMAT})
+    arrays = {
+        name: torch.from_numpy(np.array(getattr(seqs, name), dtype=np.int64, copy=True)) for name in SEQUENCE_ARRAYS
+    }
     save_file({**arrays, **_split_arrays(split)}, str(path / "sequences.safetensors"), metadata={"format": FORMAT})
 
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model_config": model_config.to_dict(),
-        "train_config": train_config.to_dict(),
-        "vocabularies": {"users": list(seqs.users), "items": list(seqs.items.tokens),
-                         "event_types": list(seqs.event_types.tokens)},
+        "model_config": run.model_config.to_dict(),
+        "train_config": run.train_config.to_dict(),
+        "vocabularies": {
+            "users": list(seqs.users),
+            "items": list(seqs.items.tokens),
+            "event_types": list(seqs.event_types.tokens),
+        },
         "split": {"protocol": split.protocol, "cutoff": None if split.cutoff is None else split.cutoff.isoformat()},
-        "data": {"fingerprint": fingerprint(seqs), "n_users": seqs.n_users, "n_items": len(seqs.items) - 1,
-                 "n_events": seqs.n_events},
-        "training": _summary(result),
-        "ablations": {name: {"file": f"ablation-{_slug(name)}.safetensors",
-                             "model_config": (a.model_config or a.model.config).to_dict(), **_summary(a)}
-                      for name, a in ablations.items()},
+        "data": {
+            "fingerprint": fingerprint(seqs),
+            "n_users": seqs.n_users,
+            "n_items": len(seqs.items) - 1,
+            "n_events": seqs.n_events,
+        },
+        "training": run.info.get("training", {}),
+        "ablations": {
+            name: {
+                **(
+                    {"file": f"ablation-{_slug(name)}.safetensors", "model_config": saved[name].config.to_dict()}
+                    if name in saved
+                    else {}
+                ),
+                **{k: v for k, v in summary.items() if k not in ("file", "model_config")},
+            }
+            for name, summary in summaries.items()
+        },
         "versions": {"ltsi": ltsi.__version__, "torch": torch.__version__, "python": platform.python_version()},
     }
-    (path / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
-    (path / "metrics.json").write_text(json.dumps(_jsonable(metrics or []), indent=1))
-    result.history.to_csv(path / "history.csv", index=False)
-    if items_table is not None:
-        items_table.to_csv(path / "items.csv", index=False)
+    (path / "config.json").write_text(json.dumps(_jsonable(config), indent=1, ensure_ascii=False))
+    (path / "metrics.json").write_text(json.dumps(_jsonable(run.metrics or []), indent=1))
+    run.history.to_csv(path / "history.csv", index=False)
+    if run.items is not None:
+        run.items.to_csv(path / "items.csv", index=False)
     elif (path / "items.csv").exists():
         (path / "items.csv").unlink()  # a stale table from an earlier run in the same folder
     return path
 
 
-def _summary(result: TrainResult) -> dict:
-    return {"best_epoch": result.best_epoch, "valid_metrics": result.valid_metrics, "stopped": result.stopped,
-            "stop_reason": result.stop_reason.value, "still_improving": result.still_improving,
-            "advice": result.advice, "seconds": round(result.seconds, 3), "device": result.device}
+def training_summary(result: TrainResult) -> dict:
+    """What a run folder keeps of how a model was trained (config.json "training" / "ablations")."""
+    return {
+        "best_epoch": result.best_epoch,
+        "valid_metrics": result.valid_metrics,
+        "stopped": result.stopped,
+        "stop_reason": result.stop_reason.value,
+        "still_improving": result.still_improving,
+        "advice": result.advice,
+        "seconds": round(result.seconds, 3),
+        "device": result.device,
+    }
 
 
 def _slug(name: str) -> str:
@@ -168,14 +194,17 @@ def load_run(path: str | Path) -> Run:
         raise LTSIError(f"There is no run folder at {path}. Train one with: python -m ltsi train DATA --out {path}")
     missing = [name for name in REQUIRED if not (path / name).is_file()]
     if missing:
-        raise LTSIError(f"{path} is not a complete LTSI run folder: {', '.join(missing)} "
-                        f"{'is' if len(missing) == 1 else 'are'} missing. Train again or copy the whole folder.")
+        raise LTSIError(
+            f"{path} is not a complete LTSI run folder: {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing. Train again or copy the whole folder."
+        )
     config = _read_json(path / "config.json")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise LTSIError(f"{path / 'config.json'} is not an LTSI run configuration (no \"format\": \"{FORMAT}\").")
+        raise LTSIError(f'{path / "config.json"} is not an LTSI run configuration (no "format": "{FORMAT}").')
     if config.get("format_version", 0) > FORMAT_VERSION:
-        raise LTSIError(f"{path} was written by a newer LTSI (run format {config['format_version']}); "
-                        "update LTSI to read it.")
+        raise LTSIError(
+            f"{path} was written by a newer LTSI (run format {config['format_version']}); update LTSI to read it."
+        )
     try:
         vocab = config["vocabularies"]
         model_config = _model_config(config["model_config"], "model_config")
@@ -187,17 +216,23 @@ def load_run(path: str | Path) -> Run:
         raise LTSIError(f"{path / 'config.json'} is incomplete: {error} is missing or malformed.") from None
 
     arrays = _read_tensors(path / "sequences.safetensors")
-    needed = [*SEQUENCE_ARRAYS, "split.train_ends", *(f"split.{p}.{n}" for p in ("valid", "test")
-                                                       for n in ("users", "ends", "targets"))]
+    needed = [
+        *SEQUENCE_ARRAYS,
+        "split.train_ends",
+        *(f"split.{p}.{n}" for p in ("valid", "test") for n in ("users", "ends", "targets")),
+    ]
     absent = [name for name in needed if name not in arrays]
     if absent:
         raise LTSIError(f"{path / 'sequences.safetensors'} lacks {', '.join(absent)}; the run folder is damaged.")
     a = {name: t.numpy() for name, t in arrays.items()}
-    seqs = Sequences(users=users, items=items_vocab, event_types=events_vocab,
-                     **{name: a[name] for name in SEQUENCE_ARRAYS})
+    seqs = Sequences(
+        users=users, items=items_vocab, event_types=events_vocab, **{name: a[name] for name in SEQUENCE_ARRAYS}
+    )
     if fingerprint(seqs) != expected_fingerprint:
-        raise LTSIError(f"The data in {path} does not match its config.json (fingerprint differs): a file was "
-                        "changed or comes from another run. Copy the whole folder again.")
+        raise LTSIError(
+            f"The data in {path} does not match its config.json (fingerprint differs): a file was "
+            "changed or comes from another run. Copy the whole folder again."
+        )
     split_info = config.get("split", {})
     cutoff = split_info.get("cutoff")
     split = Split(
@@ -213,8 +248,10 @@ def load_run(path: str | Path) -> Run:
     model = _load_model(model_config, path / "model.safetensors")
     ablations = {}
     for name, entry in config.get("ablations", {}).items():
+        if "file" not in entry:  # saved without its weights: its summary (and metrics) only
+            continue
         ablation_config = _model_config(entry.get("model_config", {}), f"ablation {name}")
-        file = path / entry.get("file", "")
+        file = path / entry["file"]
         if not file.is_file():
             raise LTSIError(f"{path} lists the ablation '{name}' but its weights ({file.name}) are missing.")
         ablations[name] = _load_model(ablation_config, file)
@@ -227,10 +264,15 @@ def load_run(path: str | Path) -> Run:
             raise LTSIError(f"{path / 'items.csv'} cannot be read ({error}).") from None
     metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else []
     history = pd.read_csv(path / "history.csv") if (path / "history.csv").is_file() else pd.DataFrame()
-    info = {"path": str(path), "training": config.get("training", {}), "data": config["data"],
-            "versions": config.get("versions", {}),
-            "ablations": {k: {kk: vv for kk, vv in v.items() if kk != "model_config"}
-                          for k, v in config.get("ablations", {}).items()}}
+    info = {
+        "path": str(path),
+        "training": config.get("training", {}),
+        "data": config["data"],
+        "versions": config.get("versions", {}),
+        "ablations": {
+            k: {kk: vv for kk, vv in v.items() if kk != "model_config"} for k, v in config.get("ablations", {}).items()
+        },
+    }
     return Run(model, model_config, train_config, seqs, split, items, metrics, history, ablations, info)
 
 
@@ -269,11 +311,19 @@ def _load_model(config: ModelConfig, file: Path) -> LTSI:
     state = _read_tensors(file)
     try:
         if config.transitions:  # the counts' sizes follow the data: set them before the weights go in
-            model.set_counts(TrainingCounts(config.n_items, state["item_counts"].double().numpy(),
-                                            state["transition_keys"].numpy(), state["transition_counts"].double().numpy()))
+            model.set_counts(
+                TrainingCounts(
+                    config.n_items,
+                    state["item_counts"].double().numpy(),
+                    state["transition_keys"].numpy(),
+                    state["transition_counts"].double().numpy(),
+                )
+            )
         model.load_state_dict(state, strict=True)
     except KeyError as error:
-        raise LTSIError(f"The weights in {file} lack {error}: the file is damaged or belongs to another model.") from None
+        raise LTSIError(
+            f"The weights in {file} lack {error}: the file is damaged or belongs to another model."
+        ) from None
     except (RuntimeError, LTSIError) as error:
         first = str(error).splitlines()[0] if str(error) else "shapes or names differ"
         raise LTSIError(f"The weights in {file} do not fit the stored model configuration ({first}).") from None
@@ -300,12 +350,11 @@ def run_scorers(run: Run) -> dict[str, object]:
     return model_scorers(run.model, run.ablations, run.seqs, run.split)
 
 
-def evaluate_run(run: Run, split: str = "test", exclude_history: bool = False, ks=(10, 20)) -> pd.DataFrame:
+def evaluate_run(run: Run, split: str = "test", exclude_seen: bool = False, ks=(10, 20)) -> pd.DataFrame:
     """One row per model of the run (see `run_scorers`) on its test (or valid) cases, full ranking."""
     from ltsi.evaluate import compare
 
     if split not in ("test", "valid"):
         raise LTSIError(f"Unknown split {split!r}; use test or valid.")
     cases = getattr(run.split, split)
-    return compare(run_scorers(run), run.seqs, cases, run.model_config.max_len, ks=ks,
-                   exclude_history=exclude_history)
+    return compare(run_scorers(run), run.seqs, cases, run.model_config.max_len, ks=ks, exclude_seen=exclude_seen)

@@ -27,13 +27,41 @@ import pandas as pd
 from ltsi.errors import LTSIError
 
 CATEGORIES = {
-    "Shoes": "sneaker", "Books": "novel", "Kitchen": "pan", "Garden": "planter", "Toys": "puzzle",
-    "Music": "album", "Outdoor": "tent", "Beauty": "serum", "Games": "console game", "Office": "notebook",
-    "Pets": "cat toy", "Tools": "drill", "Baby": "stroller", "Sports": "racket", "Home": "lamp",
+    "Shoes": "sneaker",
+    "Books": "novel",
+    "Kitchen": "pan",
+    "Garden": "planter",
+    "Toys": "puzzle",
+    "Music": "album",
+    "Outdoor": "tent",
+    "Beauty": "serum",
+    "Games": "console game",
+    "Office": "notebook",
+    "Pets": "cat toy",
+    "Tools": "drill",
+    "Baby": "stroller",
+    "Sports": "racket",
+    "Home": "lamp",
     "Electronics": "headphones",
 }
-ADJECTIVES = ["Red", "Classic", "Compact", "Deluxe", "Eco", "Travel", "Smart", "Vintage", "Pro", "Mini", "Bold",
-              "Soft", "Urban", "Nordic", "Bright", "Quiet"]
+ADJECTIVES = [
+    "Red",
+    "Classic",
+    "Compact",
+    "Deluxe",
+    "Eco",
+    "Travel",
+    "Smart",
+    "Vintage",
+    "Pro",
+    "Mini",
+    "Bold",
+    "Soft",
+    "Urban",
+    "Nordic",
+    "Bright",
+    "Quiet",
+]
 EVENT_TYPES = ("view", "cart", "purchase")
 EVENT_CDF = np.cumsum([0.88, 0.08, 0.04])[:-1]  # outside bursts: mostly views, few carts, fewer purchases
 
@@ -51,8 +79,9 @@ def _items(n_items: int, n_categories: int, rng: np.random.Generator) -> pd.Data
     rows = []
     for i in range(n_items):
         cat = names[category[i]]
-        rows.append((f"P{i + 1:05d}", f"{ADJECTIVES[(i // n_categories) % len(ADJECTIVES)]} {CATEGORIES[cat]} {i + 1}",
-                     cat))
+        rows.append(
+            (f"P{i + 1:05d}", f"{ADJECTIVES[(i // n_categories) % len(ADJECTIVES)]} {CATEGORIES[cat]} {i + 1}", cat)
+        )
     items = pd.DataFrame(rows, columns=["item_id", "title", "category"])
     companion = np.empty(n_items, dtype=np.int64)
     for c in range(n_categories):  # pair items inside each category at random: i <-> companion[i]
@@ -117,7 +146,12 @@ def generate(
             if burst_left > 0 or (last and burst_anchor >= 0 and rng.random() < 0.5):
                 burst_left = max(burst_left - 1, 0)
                 if burst_anchor >= 0 and pos - burst_anchor >= 2 and (last or rng.random() < 0.5):
-                    item, event, cause, kind = int(companion[seq_items[burst_anchor]]), "purchase", [burst_anchor], "short-term"
+                    item, event, cause, kind = (
+                        int(companion[seq_items[burst_anchor]]),
+                        "purchase",
+                        [burst_anchor],
+                        "short-term",
+                    )
                     burst_anchor = -1
                 elif burst_anchor < 0:  # the anchor: a carted item the user will come back to
                     item, event, cause, kind = pick(burst_cat), "cart", [], ""
@@ -144,13 +178,17 @@ def generate(
             seq_events.append(event)
             cause_of_last, kind_of_last = cause, kind
         # time: sessions of a few events, minutes apart; hours to days between sessions
-        gaps = np.where(rng.random(n_events) < 0.25, rng.lognormal(11.0, 1.2, n_events), rng.lognormal(4.5, 1.0, n_events))
+        gaps = np.where(
+            rng.random(n_events) < 0.25, rng.lognormal(11.0, 1.2, n_events), rng.lognormal(4.5, 1.0, n_events)
+        )
         times = t0 + int(rng.integers(0, 30 * 86400)) + np.cumsum(gaps.astype(np.int64) + 1)
         rows_user.extend([f"U{u + 1:05d}"] * n_events)
         rows_item.extend(seq_items)
         rows_time.append(times)
         rows_event.extend(seq_events)
-        causes.append((f"U{u + 1:05d}", items["item_id"].iat[seq_items[-1]], n_events - 1, tuple(cause_of_last), kind_of_last))
+        causes.append(
+            (f"U{u + 1:05d}", items["item_id"].iat[seq_items[-1]], n_events - 1, tuple(cause_of_last), kind_of_last)
+        )
 
     item_index = np.asarray(rows_item)
     events = pd.DataFrame(
@@ -162,7 +200,9 @@ def generate(
             "value": items["price"].to_numpy()[item_index],
         }
     )
-    causes_frame = pd.DataFrame(causes, columns=["user_id", "target_item", "target_position", "cause_positions", "kind"])
+    causes_frame = pd.DataFrame(
+        causes, columns=["user_id", "target_item", "target_position", "cause_positions", "kind"]
+    )
     return SyntheticLog(events=events, items=items.drop(columns="price"), causes=causes_frame)
 
 

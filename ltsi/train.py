@@ -129,9 +129,11 @@ class TrainResult:
         if not self.still_improving or self.stop_reason not in (StopReason.EPOCHS, StopReason.BUDGET):
             return ""
         ended = "the time budget" if self.stop_reason is StopReason.BUDGET else "the last epoch"
-        return (f"The validation score was still improving when {ended} ended training: train longer. "
-                f"About {fmt_duration(2 * self.seconds)} (twice this run) lets it go further; early stopping "
-                "ends it when the score stops improving.")
+        return (
+            f"The validation score was still improving when {ended} ended training: train longer. "
+            f"About {fmt_duration(2 * self.seconds)} (twice this run) lets it go further; early stopping "
+            "ends it when the score stops improving."
+        )
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -154,7 +156,7 @@ def set_seed(seed: int) -> None:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU; an unavailable CUDA request is an LTSIError."""
+    """ "auto" -> CUDA when available, else CPU; an unavailable CUDA request is an LTSIError."""
     name = (name or "auto").lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -166,12 +168,13 @@ def pick_device(name: str = "auto") -> torch.device:
         raise LTSIError(f"Unknown device {name!r}; use auto, cpu or cuda.") from error
 
 
-def default_threads() -> int:
+def default_threads(reserve: int = 0) -> int:
+    """CPU threads for torch: one per available core less `reserve` (e.g. one for a dashboard), 1..8."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpuplural() or 1
-    return max(1, min(cores, 8))
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - reserve, 8))
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -185,8 +188,13 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
-def next_item_loss(model: LTSI, interest: torch.Tensor, items: torch.Tensor, targets: torch.Tensor,
-                   negatives: torch.Tensor | None = None) -> torch.Tensor:
+def next_item_loss(
+    model: LTSI,
+    interest: torch.Tensor,
+    items: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean cross-entropy of the next item at every real position; (B, T, D), (B, T), (B, T) -> ().
 
     Full softmax over the catalogue, or with `negatives` (K,) distinct items a sampled softmax: the
@@ -265,8 +273,10 @@ def _param_groups(model: LTSI, cfg: TrainConfig) -> list[dict]:
             decay.append(p)
         else:
             no_decay.append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": 1.0},
-              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay, "lr_scale": 1.0},
+        {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
+    ]
     if counts:
         groups.append({"params": counts, "weight_decay": 0.0, "lr_scale": cfg.counts_lr_scale})
     return groups
@@ -283,8 +293,10 @@ def train(
     """Train LTSI on `split.train_ends`, early-stop on `split.valid` (see module docstring)."""
     cfg = train_config or TrainConfig()
     if model_config.n_items != len(seqs.items) or model_config.n_event_types != len(seqs.event_types):
-        raise LTSIError("The model configuration does not match the data: n_items / n_event_types differ "
-                        "from the vocabularies of the sequences.")
+        raise LTSIError(
+            "The model configuration does not match the data: n_items / n_event_types differ "
+            "from the vocabularies of the sequences."
+        )
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise LTSIError("Training needs at least one epoch and a batch size of at least one.")
     device = pick_device(cfg.device)
@@ -333,8 +345,8 @@ def train(
     bad_evals, evaluated_epochs = 0, []
     reason = StopReason.EPOCHS
     stopped = f"finished all {cfg.epochs} epochs" if cfg.epochs > 1 else "finished its only epoch"
-    report(0, 0, math.nan, None,
-           f"training on {device.type}: {plural(len(dataset), 'window')}, {plural(steps, 'batch', 'batches')} per epoch")
+    sizes = f"{plural(len(dataset), 'window')}, {plural(steps, 'batch', 'batches')} per epoch"
+    report(0, 0, math.nan, None, f"training on {device.type}: {sizes}")
     for epoch in range(1, cfg.epochs + 1):
         # ---- one pass over the training windows
         model.train()
@@ -367,9 +379,11 @@ def train(
             if device.type == "cpu" or done % max(cfg.log_every, 1) == 0 or done == steps:
                 if not torch.isfinite(loss_sum):
                     reason = StopReason.DIVERGED
-                    halt = (f"The training loss became {float(loss_sum)} in epoch {epoch}; training was stopped and "
-                            f"the best weights so far kept. Try a lower learning rate (now {cfg.lr:g}) or turn "
-                            "mixed precision off.")
+                    halt = (
+                        f"The training loss became {float(loss_sum)} in epoch {epoch}; training was stopped and "
+                        f"the best weights so far kept. Try a lower learning rate (now {cfg.lr:g}) or turn "
+                        "mixed precision off."
+                    )
                     break
                 if cfg.log_every and done % cfg.log_every == 0 and done < steps:
                     report(epoch, done, float(loss_sum) / done, None, f"epoch {epoch}, batch {done}/{steps}")
@@ -395,9 +409,16 @@ def train(
                 bad_evals += 1
         elif not diverged and not can_validate:  # nothing to select on: keep the latest weights
             best_state = copy.deepcopy(model.state_dict())
-        history.append({"epoch": epoch, "loss": epoch_loss, "lr": lr,
-                        **(metrics or dict.fromkeys(metric_names(), math.nan)),
-                        "seconds": train_seconds, "eval_seconds": time.perf_counter() - eval_start})
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": epoch_loss,
+                "lr": lr,
+                **(metrics or dict.fromkeys(metric_names(), math.nan)),
+                "seconds": train_seconds,
+                "eval_seconds": time.perf_counter() - eval_start,
+            }
+        )
         shown = f", valid {cfg.metric} {metrics[cfg.metric]:.4f}" if metrics else ""
         report(epoch, done, epoch_loss, metrics, f"epoch {epoch}/{cfg.epochs}: loss {epoch_loss:.4f}{shown}")
         if halt is not None:
@@ -405,16 +426,23 @@ def train(
             break
         if can_validate and bad_evals >= cfg.patience:
             reason = StopReason.CONVERGED
-            stopped = (f"early stop: validation {cfg.metric} did not improve for {cfg.patience} evaluations "
-                       f"(best {best_score:.4f} at epoch {best_epoch})")
+            stopped = (
+                f"early stop: validation {cfg.metric} did not improve for {cfg.patience} evaluations "
+                f"(best {best_score:.4f} at epoch {best_epoch})"
+            )
             break
 
     model.load_state_dict(best_state if best_state is not None else initial_state)
     model = model.to("cpu").eval()
     seconds = time.perf_counter() - t0
     still_improving = reason is not StopReason.CONVERGED and best_epoch in evaluated_epochs[-2:]
-    report(len(history), steps, history[-1]["loss"] if history else math.nan, best_metrics or None,
-           f"done in {seconds:.1f} s: {stopped}")
+    report(
+        len(history),
+        steps,
+        history[-1]["loss"] if history else math.nan,
+        best_metrics or None,
+        f"done in {seconds:.1f} s: {stopped}",
+    )
     return TrainResult(
         model=model,
         history=pd.DataFrame(history, columns=["epoch", "loss", "lr", *metric_names(), "seconds", "eval_seconds"]),

@@ -30,8 +30,11 @@ IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: install it with "
-                       "`apt-get install -y --no-install-recommends chromium` (.ci/run does)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no Chromium at {CHROMIUM}: install it with "
+        "`apt-get install -y --no-install-recommends chromium` (.ci/run does)",
+    ),
     pytest.mark.skipif(not EVENTS.exists(), reason=f"the e-commerce demo log {EVENTS} is missing"),
 ]
 
@@ -49,9 +52,26 @@ def server():
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LTSI_MAX_TRAININGS": "1"}
     log = open(ROOT / "tests" / ".streamlit-browser-test.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -100,8 +120,10 @@ def shot(page, name: str) -> None:
     """Screenshot of the whole view: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
-    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
-                           " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return m ? m.scrollHeight : document.body.scrollHeight; }"
+    )
     page.set_viewport_size({"width": size["width"], "height": min(max(int(height), size["height"]), 6000)})
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -122,7 +144,8 @@ class Steps:
 
 def no_exception(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, page.locator(
-        "[data-testid='stException']").first.inner_text()
+        "[data-testid='stException']"
+    ).first.inner_text()
 
 
 def test_upload_train_explain_export(server, browser):
@@ -201,8 +224,9 @@ def test_upload_train_explain_export(server, browser):
     grid_box = grid.bounding_box()
     page.mouse.move(grid_box["x"] + 12, grid_box["y"] + 35 * 2 + 17)
     page.mouse.click(grid_box["x"] + 12, grid_box["y"] + 35 * 2 + 17)  # row selector of the 2nd row
-    page.wait_for_function("b => ![...document.querySelectorAll('text')].some(t => t.textContent === b)",
-                           arg=before, timeout=30_000)
+    page.wait_for_function(
+        "b => ![...document.querySelectorAll('text')].some(t => t.textContent === b)", arg=before, timeout=30_000
+    )
     idle(page)
     no_exception(page)
     step("users: clicks")
@@ -252,8 +276,9 @@ def test_sessions_do_not_share_uploads(server, browser, tmp_path):
     files = {}
     for who in ("alice", "bob"):
         path = tmp_path / f"{who}_private_log.csv"
-        rows = ["user_id,item_id,timestamp"] + [f"{who}_u{u},{who}_item{(u * 7 + i) % 13},{1_700_000_000 + 3600 * i}"
-                                                for u in range(6) for i in range(5)]
+        rows = ["user_id,item_id,timestamp"] + [
+            f"{who}_u{u},{who}_item{(u * 7 + i) % 13},{1_700_000_000 + 3600 * i}" for u in range(6) for i in range(5)
+        ]
         path.write_text("\n".join(rows) + "\n")
         files[who] = path
     contexts = {who: browser.new_context(viewport={"width": 1300, "height": 900}) for who in files}

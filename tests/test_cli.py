@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from ltsi.cli import app, run_or_exit
+from ltsi.cli import app
 from ltsi.errors import LTSIError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +79,20 @@ def test_validate_reports_dropped_rows_but_succeeds(tmp_path):
 def test_column_options_override_mapping(tmp_path):
     path = tmp_path / "es.csv"
     path.write_text("usuario;producto;fecha;nota\nana;libro;02/01/2024;4\nana;lapiz;03/01/2024;5\n")
-    result = invoke("validate", path, "--json", "--user-col", "usuario", "--item-col", "producto",
-                    "--time-col", "fecha", "--value-col", "", "--dayfirst")
+    result = invoke(
+        "validate",
+        path,
+        "--json",
+        "--user-col",
+        "usuario",
+        "--item-col",
+        "producto",
+        "--time-col",
+        "fecha",
+        "--value-col",
+        "",
+        "--dayfirst",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["mapping"]["value"] is None
@@ -97,15 +108,18 @@ def test_min_events_option(tmp_path):
     assert report["dropped"] == {"user has fewer than 2 events": 1}
 
 
-@pytest.mark.parametrize("content,contains", [
-    (b"", "is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "PNG image"),
-    (b"user item time\nu i 1\n", "Only one column"),
-    (b"user_id,item_id,timestamp\n", "only a header row"),
-    (b"item,timestamp\ni,1600000000\n", "No user column"),
-    (b"user,item,timestamp\nu,i,never\n", "No usable rows"),
-    (b"\x00\x01\x02\x03" * 100, "binary file"),
-])
+@pytest.mark.parametrize(
+    "content,contains",
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "PNG image"),
+        (b"user item time\nu i 1\n", "Only one column"),
+        (b"user_id,item_id,timestamp\n", "only a header row"),
+        (b"item,timestamp\ni,1600000000\n", "No user column"),
+        (b"user,item,timestamp\nu,i,never\n", "No usable rows"),
+        (b"\x00\x01\x02\x03" * 100, "binary file"),
+    ],
+)
 def test_bad_files_exit_2_with_one_line(tmp_path, content, contains):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
@@ -115,8 +129,9 @@ def test_bad_files_exit_2_with_one_line(tmp_path, content, contains):
 
 def test_missing_file_and_unknown_column(tmp_path):
     assert_one_line_error(invoke("validate", tmp_path / "nope.csv"), "File not found")
-    line = assert_one_line_error(invoke("validate", RATINGS, "--user-col", "usuario"),
-                                 "Column 'usuario' (given for user) is not in the file")
+    line = assert_one_line_error(
+        invoke("validate", RATINGS, "--user-col", "usuario"), "Column 'usuario' (given for user) is not in the file"
+    )
     assert "user_id, item_id, rating, timestamp" in line
 
 
@@ -129,22 +144,28 @@ def test_unexpected_exception_becomes_one_generic_line(monkeypatch):
     assert "something internal broke" in line
 
 
-def test_run_or_exit_helper():
-    assert run_or_exit(lambda x: x + 1, 1) == 2
-    with pytest.raises(typer.Exit) as info:
-        run_or_exit(lambda: (_ for _ in ()).throw(LTSIError("bad\ninput")))
-    assert info.value.exit_code == 2
+def test_every_command_shares_one_error_boundary(monkeypatch, tmp_path):
+    def bad(*args, **kwargs):
+        raise LTSIError("bad\ninput")
+
+    monkeypatch.setattr("ltsi.runs.load_run", bad)
+    for command in (
+        ["evaluate", tmp_path],
+        ["recommend", tmp_path, "--user", "u"],
+        ["explain", tmp_path, "--user", "u"],
+    ):
+        assert assert_one_line_error(invoke(*command)) == "error: bad input"
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "ltsi", "validate", str(RATINGS), "--json"],
-                        capture_output=True, text=True, cwd=ROOT)
+    ok = subprocess.run(
+        [sys.executable, "-m", "ltsi", "validate", str(RATINGS), "--json"], capture_output=True, text=True, cwd=ROOT
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["n_items"] == 1_682
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
-    res = subprocess.run([sys.executable, "-m", "ltsi", "validate", str(bad)],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run([sys.executable, "-m", "ltsi", "validate", str(bad)], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2
     assert res.stdout == "" and "Traceback" not in res.stderr
     assert res.stderr.count("\n") == 1 and "save it as CSV" in res.stderr
@@ -165,9 +186,9 @@ def small_log(tmp_path_factory):
 
 def test_train_prints_the_plan_and_why_it_stopped_and_saves_the_run(small_log, tmp_path):
     from ltsi.events import load_events
+    from ltsi.plan import plan_training
     from ltsi.runs import load_run
     from ltsi.sequences import build_sequences, leave_one_out
-    from ltsi.plan import plan_training
 
     result = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--budget", "60", "--dim", "8")
     assert result.exit_code == 0, result.output
@@ -179,7 +200,8 @@ def test_train_prints_the_plan_and_why_it_stopped_and_saves_the_run(small_log, t
     assert f"full softmax: {len(seqs.items) - 1} items on cpu" in err
     assert "Trained in" in result.stdout and "LTSI" in result.stdout and "last-item transitions" in result.stdout
     run = load_run(tmp_path / "run")
-    assert run.model_config.max_len == plan.model_config.max_len < 50 and run.train_config.epochs == 1 and run.train_config.max_seconds == 60
+    assert run.model_config.max_len == plan.model_config.max_len < 50
+    assert run.train_config.epochs == 1 and run.train_config.max_seconds == 60
     assert run.info["training"]["stop_reason"] == "epochs"
     # one epoch is always the best so far: the result says to train longer, with an estimate
     assert run.info["training"]["still_improving"] and "train longer" in result.stdout
@@ -197,6 +219,8 @@ def test_verdict_says_when_ltsi_is_below_a_baseline():
     from ltsi.cli import _verdict
 
     table = pd.DataFrame({"model": ["LTSI", "most popular", "last-item transitions"], "NDCG@10": [0.04, 0.02, 0.05]})
-    assert _verdict(table) == ("Warning: LTSI is below the last-item transitions baseline on test NDCG@10 "
-                               "(0.0400 < 0.0500); its explanations describe a model that a simple rule beats.")
+    assert _verdict(table) == (
+        "Warning: LTSI is below the last-item transitions baseline on test NDCG@10 "
+        "(0.0400 < 0.0500); its explanations describe a model that a simple rule beats."
+    )
     assert _verdict(table.assign(**{"NDCG@10": [0.06, 0.02, 0.05]})) == ""

@@ -15,8 +15,13 @@ from ltsi.train import next_item_loss
 
 
 def log(rows):
-    return pd.DataFrame({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
-                         "timestamp": pd.to_datetime([r[2] for r in rows], unit="s", utc=True)})
+    return pd.DataFrame(
+        {
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "timestamp": pd.to_datetime([r[2] for r in rows], unit="s", utc=True),
+        }
+    )
 
 
 @pytest.fixture()
@@ -63,8 +68,11 @@ def test_counts_validate_themselves():
 
 def model_for(seqs, split, **overrides):
     torch.manual_seed(0)
-    model = LTSI(ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=6,
-                             short_window=3, **overrides)).eval()
+    model = LTSI(
+        ModelConfig(
+            n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=6, short_window=3, **overrides
+        )
+    ).eval()
     model.set_counts(training_counts(seqs, split))
     with torch.no_grad():
         model.transition_weight.copy_(torch.tensor([2.0, 0.5, 0.25]))
@@ -127,8 +135,9 @@ def test_training_loss_uses_left_out_counts_and_sampled_columns_match(data):
 def test_without_the_counts_part_nothing_is_added(data):
     seqs, _ = data
     torch.manual_seed(0)
-    model = LTSI(ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=6,
-                             transitions=False)).eval()
+    model = LTSI(
+        ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=6, transitions=False)
+    ).eval()
     assert not hasattr(model, "transition_weight")
     items = torch.tensor([[0, 0, 0, 1, 2, 3]])
     batch = Batch(items, (items > 0).long(), (items > 0).long())

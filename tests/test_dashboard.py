@@ -5,26 +5,22 @@ trains a tiny model from the Train view and then opens it on the Users view."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import explaining, exporting, state, text, training, widgets
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from dashboard import state  # noqa: E402
-
 APP = str(ROOT / "dashboard" / "app.py")
 TIMEOUT = 120  # AppTest's default is 3 s; loading, explaining and training take longer on a busy 2-core CPU
 
-needs_demo_run = pytest.mark.skipif(not (state.DEMO_RUN / "config.json").exists(),
-                                    reason="data/demo_run is missing: python -m dashboard.make_demo_run")
+needs_demo_run = pytest.mark.skipif(
+    not (state.DEMO_RUN / "config.json").exists(), reason="data/demo_run is missing: python -m dashboard.make_demo_run"
+)
 
 
 def app() -> AppTest:
@@ -55,15 +51,19 @@ def tiny_run():
 
     dataset = state.load_demo("ecommerce")
     seqs, _ = dataset.sequences()
-    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=20),
-                            TrainConfig(epochs=1, max_seconds=5, threads=1))
+    job = training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=20),
+        TrainConfig(epochs=1, max_seconds=5, threads=1),
+    )
     job.start().thread.join()
     assert job.state == "done", job.error
     return job.result
 
 
 SMALL_LOG = "user,item,ts\n" + "".join(  # 20 users with 6 events each over 8 items, one event type
-    f"u{u:02d},i{(u + 3 * k) % 8},{1_700_000_000 + 60 * k}\n" for u in range(20) for k in range(6))
+    f"u{u:02d},i{(u + 3 * k) % 8},{1_700_000_000 + 60 * k}\n" for u in range(20) for k in range(6)
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,11 @@ def small_run():
 
     dataset = state.read_dataset(SMALL_LOG.encode(), "small.csv", "upload")
     seqs, _ = dataset.sequences()
-    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10,
-                                                 short_window=4), TrainConfig(epochs=1, threads=1))
+    job = training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10, short_window=4),
+        TrainConfig(epochs=1, threads=1),
+    )
     job.start().thread.join()
     assert job.state == "done", job.error
     return dataset, job.result
@@ -146,10 +149,12 @@ def test_data_view_movielens_demo():
 
 
 def test_upload_with_odd_header_mapping_change_and_dropped_rows():
-    csv = ("visitorid;itemid;ts;action\n"
-           + "".join(f"v{u};p{(u * 3 + i) % 7};{1_700_000_000 + 60 * i};view\n" for u in range(5) for i in range(6))
-           + ";p1;1700000000;view\n"  # no user
-           + "v1;p2;not a time;view\n")  # unreadable time
+    csv = (
+        "visitorid;itemid;ts;action\n"
+        + "".join(f"v{u};p{(u * 3 + i) % 7};{1_700_000_000 + 60 * i};view\n" for u in range(5) for i in range(6))
+        + ";p1;1700000000;view\n"  # no user
+        + "v1;p2;not a time;view\n"
+    )  # unreadable time
     at = app()
     at.switch_page("views/data.py").run()
     at.radio(key="data_source").set_value("upload").run()
@@ -173,11 +178,14 @@ def test_upload_with_odd_header_mapping_change_and_dropped_rows():
     assert list(at.session_state["dataset"].report.event_counts) == ["interaction"]
 
 
-@pytest.mark.parametrize("name, content, fragment", [
-    ("empty.csv", b"", "empty"),
-    ("garbage.csv", bytes(range(256)) * 40, ""),
-    ("one_column.csv", b"just one column\nfoo\nbar\n", ""),
-])
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("empty.csv", b"", "empty"),
+        ("garbage.csv", bytes(range(256)) * 40, ""),
+        ("one_column.csv", b"just one column\nfoo\nbar\n", ""),
+    ],
+)
 def test_bad_uploads_show_a_message_not_a_traceback(name, content, fragment):
     at = app()
     at.switch_page("views/data.py").run()
@@ -186,7 +194,7 @@ def test_bad_uploads_show_a_message_not_a_traceback(name, content, fragment):
     assert not at.exception
     assert len(at.error) == 1
     message = at.error[0].value
-    assert "Traceback" not in message and "File \"" not in message
+    assert "Traceback" not in message and 'File "' not in message
     assert fragment in message.lower()
     assert at.session_state["dataset"] is None or at.session_state["dataset"].kind != "upload"
 
@@ -244,7 +252,7 @@ def test_train_view_trains_a_tiny_model_that_populates_the_users_view():
     at.switch_page("views/data.py").run()
     at.switch_page("views/train.py").run()
     ok(at)
-    assert "GPU" in at.caption[[c.value for c in at.caption].index(state.gpu_summary())].value
+    assert "GPU" in at.caption[[c.value for c in at.caption].index(widgets.gpu_summary())].value
     at.select_slider(key="train_dim").set_value(16)
     at.select_slider(key="train_max_len").set_value(20)
     at.number_input(key="train_epochs").set_value(1)
@@ -265,7 +273,7 @@ def test_train_view_trains_a_tiny_model_that_populates_the_users_view():
     at.run()
     ok(at)
     assert any("Training finished" in s.value for s in at.success)
-    results = at.session_state["run"].results
+    results = at.session_state["run"].run.table()
     assert list(results["model"]) == ["LTSI", "most popular", "last-item transitions"]
     assert at.session_state["run"] is job.result
 
@@ -291,7 +299,7 @@ def test_stop_button_stops_training_and_keeps_a_model():
     deadline = time.time() + 60
     while job.active and time.time() < deadline:
         time.sleep(0.5)
-    assert job.state == "done" and job.result.info["stop_reason"] == "requested", job.message
+    assert job.state == "done" and job.result.training["stop_reason"] == "requested", job.message
     at.run()
     ok(at)
     assert any("stopped by hand" in i.value for i in at.info)
@@ -359,13 +367,13 @@ def short_estimate():
 
 @pytest.fixture
 def counted_training(monkeypatch):
-    """`ltsi.plan.estimate_training` returns `short_estimate()`; `ltsi.train.train` counts its calls."""
+    """`ltsi.plan.estimate_training` returns `short_estimate()`; the pipeline's `train` counts its calls."""
+    import ltsi.pipeline
     import ltsi.plan
-    import ltsi.train
 
-    calls, real_train = [], ltsi.train.train
+    calls, real_train = [], ltsi.pipeline.train
     monkeypatch.setattr(ltsi.plan, "estimate_training", lambda *args, **kwargs: short_estimate())
-    monkeypatch.setattr(ltsi.train, "train", lambda *args, **kwargs: calls.append(1) or real_train(*args, **kwargs))
+    monkeypatch.setattr(ltsi.pipeline, "train", lambda *args, **kwargs: calls.append(1) or real_train(*args, **kwargs))
     return calls
 
 
@@ -397,15 +405,15 @@ def test_a_too_short_budget_waits_for_the_analyst(small_run, counted_training, c
     assert at.session_state["job"] is job and job.train_config.max_seconds == budget
     job.thread.join(timeout=60)
     assert job.state == "done", job.error
-    assert counted_training == [1] and job.result.train_config.max_seconds == budget
+    assert counted_training == [1] and job.result.run.train_config.max_seconds == budget
     assert at.session_state["train_budget"] == int(budget)  # the form shows the budget it trained with
 
 
 def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, monkeypatch):
     import threading
 
+    import ltsi.pipeline
     import ltsi.plan
-    import ltsi.train
     from ltsi.model import ModelConfig
     from ltsi.train import TrainConfig
 
@@ -417,13 +425,18 @@ def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, mon
         return short_estimate()
 
     monkeypatch.setattr(ltsi.plan, "estimate_training", slow_estimate)
-    monkeypatch.setattr(ltsi.train, "train", lambda *args, **kwargs: trained.append(1))
+    monkeypatch.setattr(ltsi.pipeline, "train", lambda *args, **kwargs: trained.append(1))
     dataset = small_run[0]
     seqs, _ = dataset.sequences()
     slots = threading.BoundedSemaphore(1)
     slots.acquire()  # another session trains
-    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=8),
-                            TrainConfig(epochs=1, threads=1, max_seconds=6), slots=slots, check_budget=True).start()
+    job = training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8),
+        TrainConfig(epochs=1, threads=1, max_seconds=6),
+        slots=slots,
+        check_budget=True,
+    ).start()
     time.sleep(1.0)
     assert job.state == "waiting" and not measuring.is_set()
     slots.release()
@@ -436,23 +449,26 @@ def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, mon
     assert slots.acquire(blocking=False)  # the slot was given back
 
 
-def with_info(run, **info):
-    """The run with another training summary (as a loaded run's config.json would give)."""
+def with_info(active, metrics=None, **training):
+    """The run with another training summary (as a loaded run's config.json would give), and other metrics."""
     from dataclasses import replace
 
-    return replace(run, info={"seconds": 6.0, "device": "cpu", "best_epoch": 2, **info}, cache=type(run.cache)())
+    info = {**active.run.info, "training": {"seconds": 6.0, "device": "cpu", "best_epoch": 2, **training}}
+    run = replace(active.run, info=info, metrics=active.run.metrics if metrics is None else metrics)
+    return replace(active, run=run, cache=type(active.cache)())
 
 
 def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_run):
-    from dataclasses import replace
-
     dataset, run = small_run
-    advice = ("The validation score was still improving when the time budget ended training: train longer. About "
-              "12 s (twice this run) lets it go further; early stopping ends it when the score stops improving.")
+    advice = (
+        "The validation score was still improving when the time budget ended training: train longer. About "
+        "12 s (twice this run) lets it go further; early stopping ends it when the score stops improving."
+    )
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["dataset"] = dataset
-    at.session_state["run"] = with_info(run, stopped="time budget of 6 s reached", stop_reason="budget",
-                                        still_improving=True, advice=advice)
+    at.session_state["run"] = with_info(
+        run, stopped="time budget of 6 s reached", stop_reason="budget", still_improving=True, advice=advice
+    )
     ok(at.switch_page("views/train.py").run())
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 1 and "Not fully trained: stopped at the time budget" in warnings[0]
@@ -460,21 +476,27 @@ def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_r
     # LTSI below a baseline is said in numbers even then, pointing at the note above (a catalogue of more than
     # 10 items: the demo run's, so that the metrics mean something)
     demo = state.load_demo_run()
-    results = demo.results.copy()
-    results.loc[results["model"] == "LTSI", "NDCG@10"] = 0.0001
-    at.session_state["run"] = replace(with_info(demo, stopped="time budget of 6 s reached", stop_reason="budget",
-                                                still_improving=True, advice=advice), results=results)
+    metrics = [{**row, "NDCG@10": 0.0001} if row["model"] == "LTSI" else row for row in demo.run.metrics]
+    at.session_state["run"] = with_info(
+        demo, metrics, stopped="time budget of 6 s reached", stop_reason="budget", still_improving=True, advice=advice
+    )
     ok(at.run())
     below = [i.value for i in at.info if "is below" in i.value]
     assert len(below) == 1 and below[0].startswith("On NDCG@10, LTSI (0.0001) is below")
     assert below[0].endswith("See above why training stopped.")
 
-    at.session_state["run"] = with_info(run, stopped="early stop: ...", stop_reason="converged", still_improving=False,
-                                        advice="")
+    at.session_state["run"] = with_info(
+        run, stopped="early stop: ...", stop_reason="converged", still_improving=False, advice=""
+    )
     ok(at.run())
     assert not at.warning
-    assert any(c.value.endswith("Training converged: the validation score stopped improving (best epoch 2), so early "
-                                "stopping ended it after 1 epoch.") for c in at.caption)
+    assert any(
+        c.value.endswith(
+            "Training converged: the validation score stopped improving (best epoch 2), so early "
+            "stopping ended it after 1 epoch."
+        )
+        for c in at.caption
+    )
 
 
 def test_ablations_carry_the_library_labels(small_run):
@@ -483,18 +505,64 @@ def test_ablations_carry_the_library_labels(small_run):
 
     dataset = small_run[0]
     seqs, _ = dataset.sequences()
-    job = state.TrainingJob(dataset, ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10),
-                            TrainConfig(epochs=1, threads=1), with_ablations=True)
+    job = training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10),
+        TrainConfig(epochs=1, threads=1),
+        with_ablations=True,
+    )
     job.start().thread.join()
     assert job.state == "done", job.error
-    assert list(job.result.ablation_results) == list(ABLATIONS)
-    assert list(job.result.results["model"]) == ["LTSI", *(f"LTSI ({name})" for name in ABLATIONS), "most popular",
-                                                 "last-item transitions"]
-    loaded = state.load_run_zip(state.run_zip(job.result), "ablations.zip")  # saved and loaded: the same names
-    assert list(loaded.results["model"]) == list(job.result.results["model"])
+    assert list(job.result.run.ablations) == list(job.result.run.info["ablations"]) == list(ABLATIONS)
+    assert list(job.result.run.table()["model"]) == [
+        "LTSI",
+        *(f"LTSI ({name})" for name in ABLATIONS),
+        "most popular",
+        "last-item transitions",
+    ]
+    loaded = exporting.load_run_zip(exporting.run_zip(job.result), "ablations.zip")  # saved and loaded: same names
+    assert list(loaded.run.table()["model"]) == list(job.result.run.table()["model"])
+    assert list(loaded.run.ablations) == list(ABLATIONS)  # with their weights
     at = small_train_view(small_run)
     assert at.checkbox(key="train_ablations").label == (
-        "Also train the ablations (no attention, no long-term, no gate, no transitions)")
+        "Also train the ablations (no attention, no long-term, no gate, no transitions)"
+    )
+
+
+def test_a_dashboard_training_goes_through_the_pipeline(small_run, monkeypatch):
+    """The Train page's job trains with `ltsi.pipeline.fit_run` (the pipeline the CLI and the demo builder use) and
+    its result wraps the very `Run` that fit_run returned."""
+    import ltsi.pipeline
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    calls, returned, real_fit_run = [], [], ltsi.pipeline.fit_run
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        returned.append(real_fit_run(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(ltsi.pipeline, "fit_run", recording)
+    dataset = small_run[0]
+    seqs, split = dataset.sequences()
+    model_config = ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10)
+    train_config = TrainConfig(epochs=1, threads=1)
+    job = training.TrainingJob(dataset, model_config, train_config, with_ablations=True)
+    job.start().thread.join()
+    assert job.state == "done", job.error
+    assert len(calls) == len(returned) == 1
+    (got_seqs, got_split, plan), kwargs = calls[0]
+    assert got_seqs is seqs and got_split is split
+    assert (plan.model_config, plan.train_config) == (model_config, train_config)
+    assert kwargs["items"] is dataset.items and kwargs["ablations"] is True
+    assert kwargs["callback"] == job._on_progress and kwargs["on_stage"] == job._on_stage
+    assert kwargs["should_stop"]() is False
+    assert isinstance(job.result, state.ActiveRun) and job.result.run is returned[0]
+    assert job.result.training is returned[0].info["training"] and job.result.folder is None
+    assert job.result.name.startswith("Trained on small.csv (")
+    assert job.message.startswith("done in ") and job.message.endswith(returned[0].info["training"]["stopped"])
+    assert list(job.history()["epoch"]) == [1]  # the curves are LTSI's: the ablations' epochs are not mixed in
 
 
 def test_train_view_shows_the_demo_model_results(demo_run):
@@ -504,10 +572,11 @@ def test_train_view_shows_the_demo_model_results(demo_run):
     table = at.dataframe[0].value
     assert "LTSI" in table.index and "most popular" in table.index and "NDCG@10" in table.columns
     facts = next(c.value for c in at.caption if c.value.startswith("embedding"))
-    if "stop_reason" not in demo_run.info:  # a run saved before the stop reason: its own words, in the facts
-        assert demo_run.info["stopped"] in facts
-    assert {"Training loss", "Validation (full ranking)"} <= {a["text"] for c in charts(at)
-                                                             for a in c["layout"].get("annotations", [])}
+    if "stop_reason" not in demo_run.training:  # a run saved before the stop reason: its own words, in the facts
+        assert demo_run.training["stopped"] in facts
+    assert {"Training loss", "Validation (full ranking)"} <= {
+        a["text"] for c in charts(at) for a in c["layout"].get("annotations", [])
+    }
 
 
 def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
@@ -521,34 +590,42 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
     assert any("✔ next event" in set(df.value.get("held-out", [])) for df in at.dataframe)
 
     user = at.selectbox(key="user_pick")
-    other = [u for u in demo_run.seqs.users if u != user.value and demo_run.seqs.lengths[
-        demo_run.seqs.user_index(u)] >= 5 and state.heldout_rank(demo_run, u) > 1][5]  # top-1 is not the held-out
+    seqs = demo_run.run.seqs
+    other = [
+        u
+        for u in seqs.users
+        if u != user.value and seqs.lengths[seqs.user_index(u)] >= 5 and explaining.heldout_rank(demo_run, u) > 1
+    ][5]  # top-1 is not the held-out
     user.set_value(other).run()
     ok(at)
     assert at.session_state["user"] == other
     heatmaps = [t for c in charts(at) for t in c["data"] if t.get("type") == "heatmap"]
     assert len(heatmaps) == 3
-    exp = state.explanation(at.session_state["run"], other, state.heldout(demo_run, other)["end"], None)
+    exp = explaining.explanation(at.session_state["run"], other, explaining.heldout(demo_run, other)["end"], None)
     rows = exp.for_target(exp.recommendations["item_id"].iat[0])
     assert heatmaps[0]["z"][0] == pytest.approx(list(rows["short_attention"]))
     assert heatmaps[2]["z"][0] == pytest.approx(list(rows["attribution"]))
 
     at.button(key="explain_heldout").click().run()
     ok(at)
-    held = state.heldout(demo_run, other)["item_id"]
+    held = explaining.heldout(demo_run, other)["item_id"]
     assert at.session_state["target"][-1] == held
-    split = state.explanation(at.session_state["run"], other, end=state.heldout(demo_run, other)["end"],
-                              target=held).targets.iloc[0]
+    split = explaining.explanation(
+        at.session_state["run"], other, end=explaining.heldout(demo_run, other)["end"], target=held
+    ).targets.iloc[0]
     words = [c.value for c in at.caption if "its score" in c.value and held in c.value]  # the held-out item's split
-    titles = demo_run.items.drop_duplicates("item_id").set_index("item_id")["title"]
+    titles = demo_run.run.items.drop_duplicates("item_id").set_index("item_id")["title"]
     name = f"**{titles[held]} ({held})**" if held in titles.index else f"**{held}**"
-    assert words == [state.split_words(split, name)]
+    assert words == [text.split_words(split, name)]
     assert f"{split['long_part']:+.2f}" in words[0] and f"{split['short_part']:+.2f}" in words[0]
 
     # what-if: untick the two most recent events (rows 0 and 1 of the editor, most recent first)
-    end = state.heldout(demo_run, other)["end"]
-    at.session_state[f"whatif_{other}_{end}"] = {"edited_rows": {0: {"keep": False}, 1: {"keep": False}},
-                                                 "added_rows": [], "deleted_rows": []}
+    end = explaining.heldout(demo_run, other)["end"]
+    at.session_state[f"whatif_{other}_{end}"] = {
+        "edited_rows": {0: {"keep": False}, 1: {"keep": False}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     ok(at)
     assert any(m.value.startswith("Without 2 events") for m in at.markdown)
@@ -588,12 +665,12 @@ def test_export_view_and_its_files(demo_run):
     preview = at.dataframe[0].value
     assert {"user_id", "rank", "item_id", "score"} <= set(preview.columns)
 
-    csv = state.recommendations_csv(demo_run, 5, False).decode()
+    csv = exporting.recommendations_csv(demo_run, 5, False).decode()
     table = pd.read_csv(__import__("io").StringIO(csv))
-    assert len(table) == 5 * demo_run.seqs.n_users
-    html = state.user_report(demo_run, demo_run.seqs.users[0])
+    assert len(table) == 5 * demo_run.run.seqs.n_users
+    html = exporting.user_report(demo_run, demo_run.run.seqs.users[0])
     assert "long-term interest" in html and html.count("plotly-graph-div") >= 2
-    assert len(state.run_zip(demo_run)) > 1000
+    assert len(exporting.run_zip(demo_run)) > 1000
 
 
 def test_views_without_a_model_point_to_the_demo():
@@ -609,7 +686,7 @@ def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view
 
     from ltsi.sequences import history_batch
 
-    data = state.run_zip(tiny_run)
+    data = exporting.run_zip(tiny_run)
     at = app()
     at.switch_page("views/train.py").run()
     at.file_uploader(key="upload_run").set_value(("my_run.zip", data, "application/zip")).run()
@@ -619,11 +696,13 @@ def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view
     assert loaded.name == "Uploaded run my_run.zip"
     assert "Loaded **Uploaded run my_run.zip**" in at.success[0].value  # the user sees that it worked
     assert "active model works without it" in at.info[0].value  # no data loaded: not a bare "no data yet"
-    assert loaded.seqs.users == tiny_run.seqs.users and list(loaded.results["model"]) == list(tiny_run.results["model"])
+    mine, back = tiny_run.run, loaded.run
+    assert back.seqs.users == mine.seqs.users and list(back.table()["model"]) == list(mine.table()["model"])
+    assert back.info["training"] == mine.info["training"]  # the training summary travels with the zip
     users = torch.arange(5).numpy()
-    batch = history_batch(tiny_run.seqs, users, tiny_run.seqs.lengths[users], tiny_run.model_config.max_len)
+    batch = history_batch(mine.seqs, users, mine.seqs.lengths[users], mine.model_config.max_len)
     with torch.no_grad():
-        assert torch.equal(loaded.model.last_scores(batch), tiny_run.model.last_scores(batch))
+        assert torch.equal(back.model.last_scores(batch), mine.model.last_scores(batch))
 
 
 def test_a_bad_run_zip_is_refused_with_a_message():
@@ -635,7 +714,7 @@ def test_a_bad_run_zip_is_refused_with_a_message():
 
 
 def test_users_view_with_many_users_searches_instead(demo_run, monkeypatch):
-    monkeypatch.setattr(state, "MAX_SELECTBOX_USERS", 50)
+    monkeypatch.setattr(widgets, "MAX_SELECTBOX_USERS", 50)
     at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
     at.switch_page("views/users.py").run()
     ok(at)
@@ -679,7 +758,7 @@ def test_the_shipped_demo_model_still_matches_the_code():
     now = compare({"LTSI": run.model}, run.seqs, run.split.test, run.model_config.max_len).iloc[0]
     stored = next(row for row in run.metrics if row["model"] == "LTSI")
     assert now["NDCG@10"] == pytest.approx(stored["NDCG@10"], abs=1e-6), "rebuild data/demo_run"
-    table = state.test_results(run.metrics)
+    table = run.table()
     assert {"LTSI", "most popular", "last-item transitions"} <= set(table["model"])
     assert sum(f.stat().st_size for f in state.DEMO_RUN.iterdir()) < 5e6
 
@@ -712,26 +791,28 @@ def test_export_caption_says_what_is_really_exported(small_run):
     caption = next(c.value for c in at.caption if "Columns: user_id, rank" in c.value)
     assert caption.startswith("20 users × 8 rows (the catalogue has only 8 items, so every item is listed) = 160 rows")
     assert "first 3 users" in caption
-    assert len(state.all_recommendations(run, 10, False)) == 160
+    assert len(exporting.all_recommendations(run, 10, False)) == 160
 
     at.checkbox(key="export_exclude_seen").check().run()
     ok(at)
     caption = next(c.value for c in at.caption if "Columns: user_id, rank" in c.value)
-    total, fewest, most = state.export_rows(run, 10, True)
-    assert len(state.all_recommendations(run, 10, True)) == total < 160
+    total, fewest, most = exporting.export_rows(run, 10, True)
+    assert len(exporting.all_recommendations(run, 10, True)) == total < 160
     assert str(total) in caption and "10 users" not in caption
 
 
 def test_users_view_wording_on_a_short_history(small_run):
     at = ok(with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), small_run).switch_page("views/users.py").run())
     user = at.session_state["user"]
-    assert any(m.value == f"**{user}** has 6 events; 5 before the held-out one (the model reads all of them)."
-               for m in at.markdown)
+    assert any(
+        m.value == f"**{user}** has 6 events; 5 before the held-out one (the model reads all of them)."
+        for m in at.markdown
+    )
     at.toggle(key="evaluation_view").set_value(False).run()
     ok(at)
     assert any(m.value == f"**{user}** has 6 events; the model reads all of them." for m in at.markdown)
     assert not any("in all" in m.value for m in at.markdown)
-    html = state.user_report(small_run[1], user)
+    html = exporting.user_report(small_run[1], user)
     assert "the model read all 5 before the prediction" in html and " of the 5 " not in html
     # a model with the counts part: the split names the transitions and popularity, the attribution caption the
     # transition term of each of the last 3 events
@@ -740,5 +821,7 @@ def test_users_view_wording_on_a_short_history(small_run):
     assert "the recent items' transitions" in unescape(html) and "its popularity" in unescape(html)
     captions = [c.value for c in at.caption]
     assert any("its score came from long-term interest" in c and "the recent items' transitions" in c for c in captions)
-    assert any(c.startswith("Attribution:") and "Each of the last 3 events also carries its transition term" in c
-               for c in captions)
+    assert any(
+        c.startswith("Attribution:") and "Each of the last 3 events also carries its transition term" in c
+        for c in captions
+    )

@@ -17,17 +17,24 @@ T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
 
 def log(rows):
-    return pd.DataFrame({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
-                         "timestamp": [T0 + pd.Timedelta(seconds=r[2]) for r in rows]})
+    return pd.DataFrame(
+        {
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "timestamp": [T0 + pd.Timedelta(seconds=r[2]) for r in rows],
+        }
+    )
 
 
 def test_ranks_count_strictly_greater_scores():
-    scores = torch.tensor([
-        [-1.0, 0.1, 0.9, 0.5, 0.3],  # target 3 (0.5): only 0.9 above -> rank 2
-        [9.0, 0.2, 0.2, 0.2, 0.1],  # target 2 ties with 1 and 3 -> rank 1; padding 9.0 never counts
-        [0.0, 0.4, 0.3, 0.2, 0.1],  # target 4: 4 items above -> rank 4? no: 0.4, 0.3, 0.2 above -> rank 4
-        [0.0, float("nan"), 0.3, 0.2, 0.1],  # NaN counts as -inf: target 1 -> last
-    ])
+    scores = torch.tensor(
+        [
+            [-1.0, 0.1, 0.9, 0.5, 0.3],  # target 3 (0.5): only 0.9 above -> rank 2
+            [9.0, 0.2, 0.2, 0.2, 0.1],  # target 2 ties with 1 and 3 -> rank 1; padding 9.0 never counts
+            [0.0, 0.4, 0.3, 0.2, 0.1],  # target 4: 4 items above -> rank 4? no: 0.4, 0.3, 0.2 above -> rank 4
+            [0.0, float("nan"), 0.3, 0.2, 0.1],  # NaN counts as -inf: target 1 -> last
+        ]
+    )
     targets = torch.tensor([3, 2, 4, 1])
     assert target_ranks(scores, targets).tolist() == [2.0, 1.0, 4.0, math.inf]
 
@@ -91,8 +98,13 @@ def test_transitions_learn_from_training_events_only(chain):
     model = LastItemTransitions().fit(seqs, split)
     idx = seqs.items._index
     # training parts: u0-u2: i1 i2 (valid i3, test i4); u3-u5: i1 (valid i2, test i3); u9: i4 (train only 1)
-    after = model.score(Batch(torch.tensor([[idx["i1"]], [idx["i2"]]]), torch.ones(2, 1, dtype=torch.long),
-                              torch.ones(2, 1, dtype=torch.long)))
+    after = model.score(
+        Batch(
+            torch.tensor([[idx["i1"]], [idx["i2"]]]),
+            torch.ones(2, 1, dtype=torch.long),
+            torch.ones(2, 1, dtype=torch.long),
+        )
+    )
     assert after[0, idx["i2"]] > 3 and after[0, idx["i2"]] < 4  # 3 training transitions i1 -> i2 (+ a prior < 1)
     assert after[1].max() < 1  # i2 -> i3 only happens in valid/test: not learned
     popular = MostPopular().fit(seqs, split)
@@ -113,7 +125,7 @@ def test_evaluate_batches_agree_and_compare_makes_one_row_per_model(chain):
     table = compare(baselines, seqs, split.test, max_len=5, ks=(1, 2))
     assert list(table["model"]) == ["most popular", "last-item transitions"]
     assert list(table.columns) == ["model", "HR@1", "NDCG@1", "MRR@1", "HR@2", "NDCG@2", "MRR@2"]
-    excluded = evaluate(baselines["most popular"], seqs, split.test, max_len=5, ks=(1,), exclude_history=True)
+    excluded = evaluate(baselines["most popular"], seqs, split.test, max_len=5, ks=(1,), exclude_seen=True)
     assert 0 <= excluded["HR@1"] <= 1
 
 

@@ -32,11 +32,11 @@ from ltsi.events import (
     ValidationReport,
     detect_columns,
     load_events,
-    load_items,
-    looks_like_item_table,
     read_table,
     reason_few_events,
 )
+from ltsi.items import load_items, looks_like_item_table
+from ltsi.readers import ReadInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 ML100K = ROOT / "data" / "ml-100k"
@@ -95,8 +95,7 @@ def test_sorted_by_user_then_time_stable_on_ties():
         "a,y0,1600000000\n"
     )
     log = load(data)
-    assert triples(log) == [("a", "y0"), ("a", "y1"), ("a", "y2"), ("a", "y3"),
-                            ("b", "x0"), ("b", "x1")]
+    assert triples(log) == [("a", "y0"), ("a", "y1"), ("a", "y2"), ("a", "y3"), ("b", "x0"), ("b", "x1")]
     assert log.events.index.equals(pd.RangeIndex(6))
 
 
@@ -104,20 +103,20 @@ def test_sorted_by_user_then_time_stable_on_ties():
 # Exact numbers on a hand-made file with every drop reason
 
 MESSY = (
-    "user,item,timestamp,rating\n"   # line 1
-    "u1,i1,1600000000,5\n"           # 2 kept
-    "u1,i2,1600000000,4\n"           # 3 kept (tie with line 2, stays after it)
-    ",i3,1600000001,3\n"             # 4 missing user
-    "u2,,1600000002,3\n"             # 5 missing item
-    "u2,i4,,3\n"                     # 6 missing time
-    "u2,i5,notatime,3\n"             # 7 unreadable time
-    "u2,i6,5,3\n"                    # 8 out of range (1970 in seconds)
-    "u1,i1,1600000000,5\n"           # 9 duplicate of line 2
-    "u3,i7,1600000003,abc\n"         # 10 kept, value blanked
-    "u3,i8,1599999999\n"             # 11 malformed (3 fields)
-    "u0,i9,1600000005,1\n"           # 12 kept
-    "u1,i0,1599999000,2\n"           # 13 kept, earliest of u1
-    "u1,i1,1600000000,4\n"           # 14 kept: differs from line 2 in value only
+    "user,item,timestamp,rating\n"  # line 1
+    "u1,i1,1600000000,5\n"  # 2 kept
+    "u1,i2,1600000000,4\n"  # 3 kept (tie with line 2, stays after it)
+    ",i3,1600000001,3\n"  # 4 missing user
+    "u2,,1600000002,3\n"  # 5 missing item
+    "u2,i4,,3\n"  # 6 missing time
+    "u2,i5,notatime,3\n"  # 7 unreadable time
+    "u2,i6,5,3\n"  # 8 out of range (1970 in seconds)
+    "u1,i1,1600000000,5\n"  # 9 duplicate of line 2
+    "u3,i7,1600000003,abc\n"  # 10 kept, value blanked
+    "u3,i8,1599999999\n"  # 11 malformed (3 fields)
+    "u0,i9,1600000005,1\n"  # 12 kept
+    "u1,i0,1599999000,2\n"  # 13 kept, earliest of u1
+    "u1,i1,1600000000,4\n"  # 14 kept: differs from line 2 in value only
 )
 
 
@@ -127,19 +126,28 @@ def test_messy_counts_examples_and_kept_values():
     assert r.rows_read == 13
     assert r.rows_kept == 6
     assert r.dropped == {
-        REASON_MALFORMED: 1, REASON_NO_USER: 1, REASON_NO_ITEM: 1, REASON_NO_TIME: 1,
-        REASON_BAD_TIME: 1, REASON_TIME_RANGE: 1, REASON_DUPLICATE: 1,
+        REASON_MALFORMED: 1,
+        REASON_NO_USER: 1,
+        REASON_NO_ITEM: 1,
+        REASON_NO_TIME: 1,
+        REASON_BAD_TIME: 1,
+        REASON_TIME_RANGE: 1,
+        REASON_DUPLICATE: 1,
     }
     assert r.rows_read == r.rows_kept + sum(r.dropped.values())
     rows = {reason: [e["row"] for e in ex] for reason, ex in r.examples.items()}
     assert rows == {
-        REASON_MALFORMED: [11], REASON_NO_USER: [4], REASON_NO_ITEM: [5], REASON_NO_TIME: [6],
-        REASON_BAD_TIME: [7], REASON_TIME_RANGE: [8], REASON_DUPLICATE: [9],
+        REASON_MALFORMED: [11],
+        REASON_NO_USER: [4],
+        REASON_NO_ITEM: [5],
+        REASON_NO_TIME: [6],
+        REASON_BAD_TIME: [7],
+        REASON_TIME_RANGE: [8],
+        REASON_DUPLICATE: [9],
     }
     assert r.examples[REASON_BAD_TIME][0]["timestamp"] == "notatime"
     assert r.examples[REASON_MALFORMED][0]["text"] == "u3,i8,1599999999"
-    assert triples(log) == [("u0", "i9"), ("u1", "i0"), ("u1", "i1"), ("u1", "i2"),
-                            ("u1", "i1"), ("u3", "i7")]
+    assert triples(log) == [("u0", "i9"), ("u1", "i0"), ("u1", "i1"), ("u1", "i2"), ("u1", "i1"), ("u3", "i7")]
     values = log.events["value"].tolist()
     assert values[:5] == [1.0, 2.0, 5.0, 4.0, 4.0] and np.isnan(values[5])
     assert any("1 values in 'rating' could not be read as numbers" in n for n in r.notes)
@@ -174,8 +182,10 @@ def test_examples_capped_at_five():
 
 
 def test_event_column_and_blank_events():
-    data = "user,item,timestamp,event_type\nu1,i1,1600000000,view\nu1,i2,1600000001,\n" \
-           "u1,i3,1600000002,purchase\nu2,i1,1600000003,view\n"
+    data = (
+        "user,item,timestamp,event_type\nu1,i1,1600000000,view\nu1,i2,1600000001,\n"
+        "u1,i3,1600000002,purchase\nu2,i1,1600000003,view\n"
+    )
     log = load(data)
     assert log.report.event_counts == {"view": 2, "purchase": 1, "unknown": 1}
     assert set(log.events["event"].cat.categories) == {"view", "purchase", "unknown"}
@@ -230,18 +240,19 @@ def test_bytes_path_and_filelike_give_the_same_table(tmp_path):
 
 
 def test_dataframe_input():
-    frame = pd.DataFrame({"userId": [1, 1, 2], "movieId": [10, 11, 10],
-                          "timestamp": [1600000000, 1600000001, 1600000002]})
+    frame = pd.DataFrame(
+        {"userId": [1, 1, 2], "movieId": [10, 11, 10], "timestamp": [1600000000, 1600000001, 1600000002]}
+    )
     log = load_events(frame)
     assert triples(log) == [("1", "10"), ("1", "11"), ("2", "10")]
     assert log.report.file_format == "dataframe"
 
 
 def test_parquet_round_trip_with_native_datetimes():
-    times = pd.to_datetime(["2020-01-01 10:00", "2020-01-01 11:00", "2020-01-02 00:00"]).tz_localize(
-        "Europe/Paris")
-    table = pa.table({"user_id": [1, 1, 2], "product_id": ["a", "b", "a"],
-                      "event_time": pa.array(times), "price": [1.5, 2.0, None]})
+    times = pd.to_datetime(["2020-01-01 10:00", "2020-01-01 11:00", "2020-01-02 00:00"]).tz_localize("Europe/Paris")
+    table = pa.table(
+        {"user_id": [1, 1, 2], "product_id": ["a", "b", "a"], "event_time": pa.array(times), "price": [1.5, 2.0, None]}
+    )
     log = load(parquet_bytes(table))
     r = log.report
     assert r.file_format == "parquet" and r.delimiter is None
@@ -252,8 +263,9 @@ def test_parquet_round_trip_with_native_datetimes():
 
 
 def test_parquet_epoch_ms_and_float_ids_with_gaps():
-    table = pa.table({"visitorid": [1.0, None, 2.0], "itemid": [5, 6, 7],
-                      "timestamp": [1433221332117, 1433221332118, 1433221332119]})
+    table = pa.table(
+        {"visitorid": [1.0, None, 2.0], "itemid": [5, 6, 7], "timestamp": [1433221332117, 1433221332118, 1433221332119]}
+    )
     log = load(parquet_bytes(table))
     assert triples(log) == [("1", "5"), ("2", "7")]
     assert log.report.timestamp_unit == "ms"
@@ -261,16 +273,17 @@ def test_parquet_epoch_ms_and_float_ids_with_gaps():
 
 
 def test_parquet_naive_datetimes_taken_as_utc():
-    table = pa.table({"user": ["a"], "item": ["b"],
-                      "ts": pa.array([pd.Timestamp("2021-05-01 12:00")])})
+    table = pa.table({"user": ["a"], "item": ["b"], "ts": pa.array([pd.Timestamp("2021-05-01 12:00")])})
     log = load(parquet_bytes(table))
     assert log.events["timestamp"].iloc[0] == pd.Timestamp("2021-05-01 12:00", tz="UTC")
     assert any("taken as UTC" in n for n in log.report.notes)
 
 
 def test_json_lines_and_json_array():
-    rows = [{"reviewerID": "A1", "asin": "B1", "overall": 5.0, "unixReviewTime": 1388534400},
-            {"reviewerID": "A2", "asin": "B1", "overall": 3.0, "unixReviewTime": 1388620800}]
+    rows = [
+        {"reviewerID": "A1", "asin": "B1", "overall": 5.0, "unixReviewTime": 1388534400},
+        {"reviewerID": "A2", "asin": "B1", "overall": 3.0, "unixReviewTime": 1388620800},
+    ]
     jsonl = "\n".join(json.dumps(r) for r in rows) + "\n"
     log = load(jsonl)
     assert log.report.file_format == "jsonl"
@@ -297,8 +310,9 @@ def test_gzip_bz2_xz_by_magic_bytes_not_extension():
 
 def test_zip_picks_the_ratings_file_and_says_so():
     dat = "1::1193::5::978300760\n1::661::3::978302109\n".encode()
-    archive = zipped({"ml-1m/README": b"readme text " * 100, "ml-1m/movies.dat": b"1::Toy::A\n",
-                      "ml-1m/ratings.dat": dat})
+    archive = zipped(
+        {"ml-1m/README": b"readme text " * 100, "ml-1m/movies.dat": b"1::Toy::A\n", "ml-1m/ratings.dat": dat}
+    )
     log = load(archive)
     assert log.report.file_format == "movielens-dat (zip: ml-1m/ratings.dat)"
     assert log.report.rows_kept == 2
@@ -333,6 +347,40 @@ def test_cp1252_when_windows_quotes_occur():
     assert log.events["item_id"].iloc[0] == "Don\u2019t Stop"
 
 
+CYRILLIC = [
+    ("Иван Петров", "Война и мир"),
+    ("Мария Иванова", "Мастер и Маргарита"),
+    ("Иван Петров", "Преступление и наказание"),
+]
+CHINESE = [("张伟", "红楼梦"), ("李娜", "西游记"), ("张伟", "三国演义")]
+
+
+def csv_of(pairs: list[tuple[str, str]]) -> str:
+    return "user,item,timestamp\n" + "".join(f"{u},{i},{1600000000 + 60 * k}\n" for k, (u, i) in enumerate(pairs))
+
+
+@pytest.mark.parametrize(
+    "pairs, encoding, label, script",
+    [
+        (CYRILLIC, "cp1251", "cp1251", "Cyrillic"),
+        (CHINESE, "gbk", "gb18030", "Chinese"),  # GB18030 is the superset of GBK that Python decodes
+    ],
+)
+def test_legacy_non_western_encoding_is_recognised(pairs, encoding, label, script):
+    log = load(csv_of(pairs).encode(encoding))
+    assert triples(log) == sorted(pairs, key=lambda p: p[0])  # sorted by user, then time
+    assert log.report.encoding == label
+    assert any("not valid UTF-8" in n and f"{label} ({script})" in n for n in log.report.notes)
+    assert f"(csv, {label}, delimiter ',', header row)" in log.report.to_text()
+
+
+def test_cyrillic_items_among_ascii_columns():
+    rows = "".join(f"customer_{k},Книга {k % 4},{1600000000 + k},SKU-{k:05d}-AB\n" for k in range(40))
+    log = load(("user,item,timestamp,sku\n" + rows).encode("cp1251"))
+    assert log.report.encoding == "cp1251"
+    assert set(log.events["item_id"]) == {f"Книга {k}" for k in range(4)}
+
+
 def test_utf16_excel_unicode_text():
     data = "user\titem\ttimestamp\nu1\ti1\t1600000000\n".encode("utf-16")
     log = load(data)
@@ -362,8 +410,7 @@ def test_whitespace_only_line_is_blank_not_malformed():
 def test_dat_malformed_line_example_shows_the_original_text():
     r = load("1::10::5::978300760\n1::11\n2::10::3::978300761\n").report
     assert r.dropped == {REASON_MALFORMED: 1}
-    assert r.examples[REASON_MALFORMED][0] == {"row": 2, "text": "1::11", "fields": 2,
-                                               "expected": 4}
+    assert r.examples[REASON_MALFORMED][0] == {"row": 2, "text": "1::11", "fields": 2, "expected": 4}
 
 
 def test_json_line_that_is_not_an_object():
@@ -379,6 +426,29 @@ def test_read_table_info():
     assert list(frame.columns) == ["column_1", "column_2", "column_3", "column_4"]
     assert frame.iloc[0].tolist() == ["1", "10", "5", "978300760"]  # text, converted later
     assert info["lines"].tolist() == [1]
+
+
+def test_read_table_reports_what_it_found_in_a_read_info():
+    frame, info = read_table(gzip.compress(b"user;item;ts\nu1;i1;1600000000\nu2\n"), name="log.txt")
+    assert isinstance(info, ReadInfo) and info.source == "log.txt"
+    assert (info.format, info.compression, info.file_format) == ("csv", ["gzip"], "csv (gzip)")
+    assert (info.encoding, info.delimiter, info.has_header) == ("utf-8", ";", True)
+    assert (info.rows_read, info.malformed, info.malformed_reason) == (2, 1, REASON_MALFORMED)
+    assert info.lines.tolist() == [2] and len(frame) == 1
+    assert info["file_format"] == info.file_format  # still readable like the old info dict
+    with pytest.raises(KeyError):
+        info["nope"]
+
+
+def test_reading_modules_do_not_import_events():
+    """The stage's modules form a chain (sources, times -> columns -> readers -> events), no cycle."""
+    import ast
+
+    for module in ("sources", "times", "columns", "readers"):
+        tree = ast.parse((ROOT / "ltsi" / f"{module}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "ltsi.events" not in imported, module
 
 
 def test_trailing_delimiter_on_every_line():
@@ -431,8 +501,7 @@ def test_values_outside_the_unit_range_are_dropped():
 
 
 def test_iso_with_zones_converted_to_utc():
-    data = ("user,item,time\nu,a,2014-04-07T10:51:09.277Z\nu,b,2014-04-07T12:51:09+02:00\n"
-            "u,c,2014-04-07 11:00:00\n")
+    data = "user,item,time\nu,a,2014-04-07T10:51:09.277Z\nu,b,2014-04-07T12:51:09+02:00\nu,c,2014-04-07 11:00:00\n"
     log = load(data)
     ts = dict(zip(log.events["item_id"], log.events["timestamp"]))
     assert ts["a"] == pd.Timestamp("2014-04-07 10:51:09.277", tz="UTC")
@@ -479,8 +548,7 @@ def test_compact_yyyymmdd_dates():
 
 
 def test_text_dates_out_of_range_and_garbage():
-    r = load("user,item,date\nu,a,2020-01-01\nu,b,1850-01-01\nu,c,soon\nu,d,224-01-02\n"
-             "u,e,9999-12-31\n").report
+    r = load("user,item,date\nu,a,2020-01-01\nu,b,1850-01-01\nu,c,soon\nu,d,224-01-02\nu,e,9999-12-31\n").report
     assert r.dropped == {REASON_TIME_RANGE: 3, REASON_BAD_TIME: 1}
 
 
@@ -498,49 +566,70 @@ def test_year_first_text_is_never_read_day_first():
 HEADER_STYLES = {
     "movielens-100k-csv": (
         "user_id,item_id,rating,timestamp\n196,242,3,881250949\n186,302,3,891717742\n",
-        {}, dict(user="user_id", item="item_id", timestamp="timestamp", value="rating"), True, "s",
+        {},
+        dict(user="user_id", item="item_id", timestamp="timestamp", value="rating"),
+        True,
+        "s",
     ),
     "movielens-latest-csv": (
         "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.0,964981247\n",
-        {}, dict(user="userId", item="movieId", timestamp="timestamp", value="rating"), True, "s",
+        {},
+        dict(user="userId", item="movieId", timestamp="timestamp", value="rating"),
+        True,
+        "s",
     ),
     "movielens-1m-dat": (
         "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n",
-        {}, dict(user="column_1", item="column_2", timestamp="column_4", value="column_3"),
-        False, "s",
+        {},
+        dict(user="column_1", item="column_2", timestamp="column_4", value="column_3"),
+        False,
+        "s",
     ),
     "movielens-100k-u.data": (
         "196\t242\t3\t881250949\n186\t302\t3\t891717742\n22\t377\t1\t878887116\n",
-        {}, dict(user="column_1", item="column_2", timestamp="column_4", value="column_3"),
-        False, "s",
+        {},
+        dict(user="column_1", item="column_2", timestamp="column_4", value="column_3"),
+        False,
+        "s",
     ),
     "retailrocket": (
         "timestamp,visitorid,event,itemid,transactionid\n1433221332117,257597,view,355908,\n"
         "1433224214164,992329,view,248676,\n1433221955914,483717,transaction,253185,4000\n",
-        {}, dict(user="visitorid", item="itemid", timestamp="timestamp", event="event"), True, "ms",
+        {},
+        dict(user="visitorid", item="itemid", timestamp="timestamp", event="event"),
+        True,
+        "ms",
     ),
     "taobao-no-header": (
         "1,2268318,2520377,pv,1511544070\n1,2333346,2520771,pv,1511561733\n"
         "1,2576651,149192,pv,1511572885\n100,4365585,2520377,buy,1511596146\n",
-        {}, dict(user="column_1", item="column_2", timestamp="column_5", event="column_4"),
-        False, "s",
+        {},
+        dict(user="column_1", item="column_2", timestamp="column_5", event="column_4"),
+        False,
+        "s",
     ),
     "amazon-reviews": (
         "reviewerID,asin,overall,unixReviewTime\nA2SUAM1J3GNN3B,0000013714,5.0,1393545600\n"
         "A14VAT5EAX3D9S,0000013714,4.0,1363392000\n",
-        {}, dict(user="reviewerID", item="asin", timestamp="unixReviewTime", value="overall"),
-        True, "s",
+        {},
+        dict(user="reviewerID", item="asin", timestamp="unixReviewTime", value="overall"),
+        True,
+        "s",
     ),
     "yoochoose-clicks": (
         "session,timestamp,item,category\n1,2014-04-07T10:51:09.277Z,214536502,0\n"
         "1,2014-04-07T10:54:09.868Z,214536500,0\n2,2014-04-07T13:56:37.614Z,214662742,S\n",
-        {}, dict(user="session", item="item", timestamp="timestamp"), True,
+        {},
+        dict(user="session", item="item", timestamp="timestamp"),
+        True,
         "datetime (ISO strings)",
     ),
     "yoochoose-clicks-no-header": (
         "1,2014-04-07T10:51:09.277Z,214536502,0\n1,2014-04-07T10:54:09.868Z,214536500,0\n"
         "2,2014-04-07T13:56:37.614Z,214662742,S\n",
-        {}, dict(user="column_1", item="column_3", timestamp="column_2"), False,
+        {},
+        dict(user="column_1", item="column_3", timestamp="column_2"),
+        False,
         "datetime (ISO strings)",
     ),
     "lastfm-listens": (
@@ -551,18 +640,24 @@ HEADER_STYLES = {
         "Composition 0919 (Live_2009_4_15)\n"
         "user_000002\t2009-05-04T13:52:04Z\ta7f7df4a-77d8-4f12-8acd-5c60c93f4de8\t坂本龍一\t"
         "f7c1f8f8-b935-45ed-8fc8-7def69d92a10\tMc2 (Live_2009_4_15)\n",
-        {}, dict(user="userid", item="track_name", timestamp="timestamp"), True,
+        {},
+        dict(user="userid", item="track_name", timestamp="timestamp"),
+        True,
         "datetime (ISO strings)",
     ),
     "spanish-explicit": (
         "usuario,producto,fecha\nana,libro,2024-03-01 10:00\nluis,lapiz,2024-03-02 11:30\n",
         {"user": "usuario", "item": "producto", "timestamp": "fecha"},
-        dict(user="usuario", item="producto", timestamp="fecha"), True, "datetime (ISO strings)",
+        dict(user="usuario", item="producto", timestamp="fecha"),
+        True,
+        "datetime (ISO strings)",
     ),
     "chinese-explicit": (
         "用户,商品,时间,行为\n张三,苹果,1700000000,浏览\n李四,香蕉,1700000100,购买\n",
         {"user": "用户", "item": "商品", "timestamp": "时间", "event": "行为"},
-        dict(user="用户", item="商品", timestamp="时间", event="行为"), True, "s",
+        dict(user="用户", item="商品", timestamp="时间", event="行为"),
+        True,
+        "s",
     ),
 }
 
@@ -572,8 +667,7 @@ def test_real_world_header_styles(style):
     text, mapping, expected, has_header, unit = HEADER_STYLES[style]
     log = load(text, mapping=mapping or None)
     r = log.report
-    got = {role: getattr(r.mapping, role) for role in ("user", "item", "timestamp", "event",
-                                                        "value")}
+    got = {role: getattr(r.mapping, role) for role in ("user", "item", "timestamp", "event", "value")}
     want = {"event": None, "value": None, **expected}
     assert got == want
     assert r.has_header is has_header
@@ -649,26 +743,28 @@ BAD_INPUTS = {
     "html page": (b"<!DOCTYPE html><html><body>Not found</body></html>", {}, "web page"),
     "one column": (b"user item time\nu1 i1 1600000000\n", {}, "Only one column was found"),
     "no user column": (b"item,timestamp\ni1,1600000000\n", {}, "No user column was found"),
-    "no item column": (b"user,timestamp,rating\nu1,1600000000,1.5\n", {},
-                       "No item column was found"),
+    "no item column": (b"user,timestamp,rating\nu1,1600000000,1.5\n", {}, "No item column was found"),
     "no time column": (b"user,item\nu1,i1\n", {}, "No time column was found"),
-    "all times unreadable": (b"user,item,timestamp\nu,i,soon\nu,j,later\n", {},
-                             "mostly because 'timestamp could not be read as a date or time'"),
-    "all lines malformed": (b"user,item,timestamp\nu,i\nv,j\n", {},
-                            "wrong number of fields"),
+    "all times unreadable": (
+        b"user,item,timestamp\nu,i,soon\nu,j,later\n",
+        {},
+        "mostly because 'timestamp could not be read as a date or time'",
+    ),
+    "all lines malformed": (b"user,item,timestamp\nu,i\nv,j\n", {}, "wrong number of fields"),
     "all users too small": (SIMPLE, {"min_events": 5}, "Lower the minimum number of events"),
     "too many rows": (SIMPLE, {"max_rows": 2}, "more than the limit of 2"),
-    "unknown mapping column": (SIMPLE, {"mapping": {"user": "usuario"}},
-                               "Column 'usuario' (given for user) is not in the file. "
-                               "Available columns: user, item, timestamp"),
+    "unknown mapping column": (
+        SIMPLE,
+        {"mapping": {"user": "usuario"}},
+        "Column 'usuario' (given for user) is not in the file. Available columns: user, item, timestamp",
+    ),
     "unknown mapping field": (SIMPLE, {"mapping": {"who": "user"}}, "Unknown mapping field 'who'"),
-    "same column twice": (SIMPLE, {"mapping": {"user": "user", "item": "user"}},
-                          "given for both user and item"),
+    "same column twice": (SIMPLE, {"mapping": {"user": "user", "item": "user"}}, "given for both user and item"),
     "damaged parquet": (PARQUET_CUT, {}, "looks like Parquet but could not be read"),
     "damaged gzip": (gzip.compress(SIMPLE)[:30], {}, "damaged or cut short"),
     "empty zip": (zipped({}), {}, "is empty"),
     "zip with only a folder": (zipped({"data/": b""}), {}, "is empty"),
-    "broken json array": (b"[{\"user\": 1,", {}, "could not be read as a list of records"),
+    "broken json array": (b'[{"user": 1,', {}, "could not be read as a list of records"),
     "min_events zero": (SIMPLE, {"min_events": 0}, "must be 1 or more"),
     "user left out": (SIMPLE, {"mapping": {"user": ""}}, "cannot be left out"),
 }
@@ -702,8 +798,7 @@ def test_lterror_is_a_valueerror():
 def test_eventlog_checks_columns_and_dtypes():
     good = load(SIMPLE)
     with pytest.raises(LTSIError, match="'timestamp'"):
-        EventLog(good.events.assign(timestamp=good.events["timestamp"].dt.tz_localize(None)),
-                 good.report)
+        EventLog(good.events.assign(timestamp=good.events["timestamp"].dt.tz_localize(None)), good.report)
     with pytest.raises(LTSIError, match="'value'"):
         EventLog(good.events.drop(columns="value"), good.report)
     with pytest.raises(LTSIError, match="'event'"):
@@ -727,8 +822,10 @@ def test_report_to_dict_is_json_and_text_is_readable():
 
 
 def test_load_items_with_genres():
-    items = load_items(b"item_id,title,year,genres\n1,Toy Story,1995,Animation|Children's\n"
-                       b"2,GoldenEye,1995,Action\n2,dup,1995,Drama\n3,,1995,\n")
+    items = load_items(
+        b"item_id,title,year,genres\n1,Toy Story,1995,Animation|Children's\n"
+        b"2,GoldenEye,1995,Action\n2,dup,1995,Drama\n3,,1995,\n"
+    )
     assert list(items.columns) == ["item_id", "title", "category", "genres"]
     assert items["category"].tolist() == ["Animation", "Action", "unknown"]
     assert items["genres"].iloc[0] == "Animation|Children's"
@@ -744,10 +841,12 @@ def test_load_items_movielens_1m_dat_latin1():
 
 
 def test_load_items_movielens_100k_u_item_style():
-    data = ("1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)"
-            "|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
-            "2|GoldenEye (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?GoldenEye%20(1995)"
-            "|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n")
+    data = (
+        "1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)"
+        "|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+        "2|GoldenEye (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?GoldenEye%20(1995)"
+        "|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n"
+    )
     items = load_items(data.encode("latin-1"))
     assert items["title"].tolist() == ["Toy Story (1995)", "GoldenEye (1995)"]
     assert items["category"].tolist() == ["unknown", "unknown"]  # genre flags: not a category
@@ -755,8 +854,11 @@ def test_load_items_movielens_100k_u_item_style():
 
 def test_load_items_names_and_categories():
     items = load_items(b"product_id,name,category\np1,Red shoe,shoes\np2,Blue hat,hats\n")
-    assert items.to_dict("list") == {"item_id": ["p1", "p2"], "title": ["Red shoe", "Blue hat"],
-                                     "category": ["shoes", "hats"]}
+    assert items.to_dict("list") == {
+        "item_id": ["p1", "p2"],
+        "title": ["Red shoe", "Blue hat"],
+        "category": ["shoes", "hats"],
+    }
 
 
 def test_load_items_without_id_column():

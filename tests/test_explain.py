@@ -14,13 +14,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torch.nn.functional as F
 
+from ltsi import attribution, insights
 from ltsi import explain as ex
 from ltsi.baselines import training_counts
 from ltsi.errors import LTSIError
 from ltsi.model import LTSI, ModelConfig
-from ltsi.sequences import NextItemDataset, build_sequences, history_batch, leave_one_out
+from ltsi.recommend import item_info
+from ltsi.sequences import (
+    NextItemDataset,
+    build_sequences,
+    edit_history,
+    history_batch,
+    leave_one_out,
+    pad_histories,
+)
 from ltsi.train import next_item_loss
 
 
@@ -135,11 +143,12 @@ def test_attributions_sum_to_score_minus_baseline(toy, untrained):
         assert (t["delta"].abs() <= 1e-3 * (t["score"] - t["baseline_score"]).abs() + 1e-5).all()
         sums = e.events.groupby("target_item", sort=False)["attribution"].sum()
         np.testing.assert_allclose(sums.loc[t["target_item"]].to_numpy(), t["attribution_sum"], rtol=1e-6, atol=1e-7)
-        parts = e.events[["attribution_item", "attribution_event", "attribution_gap",
-                          "attribution_transitions"]].sum(axis=1)
+        parts = e.events[["attribution_item", "attribution_event", "attribution_gap", "attribution_transitions"]].sum(
+            axis=1
+        )
         np.testing.assert_allclose(parts, e.events["attribution"], rtol=1e-6, atol=1e-7)
         # the counts part's per-event terms: the last three events' w_k * log(1 + #(item -> target)), exactly
-        history = ex.edit_history(seqs, seqs.user_index(user), None)
+        history = edit_history(seqs, seqs.user_index(user), None)
         sources = torch.as_tensor(history.items[::-1][:3].copy())[None].expand(3, -1)  # (3, L) lag 0 first
         expected = untrained.transition_parts(sources, torch.as_tensor(seqs.items.encode(["C1", "T2", "F3"])))
         got = np.stack([e.for_target(t)["attribution_transitions"].to_numpy()[::-1][:3] for t in ("C1", "T2", "F3")])
@@ -154,15 +163,17 @@ def test_captum_matches_an_independent_riemann_ig(toy, trained):
     seqs, cases, _ = toy
     case = cases.iloc[0]
     u = seqs.user_index(case.user_id)
-    batch = ex.pad_histories([ex.edit_history(seqs, u, int(case.target_position))], trained.config.max_len)
+    batch = pad_histories([edit_history(seqs, u, int(case.target_position))], trained.config.max_len)
     target = int(seqs.items.encode([case.target_item])[0])
     # Gauss-Legendre (Captum's default) converges far faster than the midpoint rule here: the score
     # changes steeply near the all-padding end of the path, so the reference needs many steps
-    ours = ex.integrated_gradients(trained, batch, [target], n_steps=128).components[0, :, :3]  # (T, 3) LIG part
+    ours = attribution.integrated_gradients(trained, batch, [target], n_steps=128).components[0, :, :3]  # (T, 3) LIG
     reference = manual_ig(trained, batch, target)  # (T, 3)
     torch.testing.assert_close(ours, reference, atol=2e-3 * float(reference.abs().max()), rtol=0)
-    assert all(float(layer.weight[0].detach().abs().max()) == 0 for layer in
-               (trained.item_embedding, trained.event_embedding, trained.gap_embedding))  # baseline = zero vectors
+    assert all(
+        float(layer.weight[0].detach().abs().max()) == 0
+        for layer in (trained.item_embedding, trained.event_embedding, trained.gap_embedding)
+    )  # baseline = zero vectors
 
 
 def test_padding_positions_get_exactly_zero(toy, untrained):
@@ -170,7 +181,7 @@ def test_padding_positions_get_exactly_zero(toy, untrained):
     users = np.array([0, 1, 2])
     ends = np.array([2, 5, 8])  # rows of 2, 5 and 8 events in a width-8 batch
     batch = history_batch(seqs, users, ends, max_len=8)
-    result = ex.integrated_gradients(untrained, batch, [3, 4, 5], n_steps=16)
+    result = attribution.integrated_gradients(untrained, batch, [3, 4, 5], n_steps=16)
     padding = ~batch.mask  # (3, 8)
     assert padding.sum() == 6 + 3
     assert torch.all(result.components[padding] == 0)
@@ -206,8 +217,8 @@ def test_batched_targets_equal_one_at_a_time(toy, trained):
 def test_internal_batching_changes_nothing(toy, untrained):
     seqs, _, _ = toy
     batch = history_batch(seqs, np.array([3, 4]), np.array([6, 9]), max_len=8)
-    whole = ex.integrated_gradients(untrained, batch, [5, 6], n_steps=20)
-    chunked = ex.integrated_gradients(untrained, batch, [5, 6], n_steps=20, internal_batch_size=7)
+    whole = attribution.integrated_gradients(untrained, batch, [5, 6], n_steps=20)
+    chunked = attribution.integrated_gradients(untrained, batch, [5, 6], n_steps=20, internal_batch_size=7)
     torch.testing.assert_close(chunked.components, whole.components, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(chunked.delta, whole.delta, rtol=0, atol=1e-5)
 
@@ -294,8 +305,9 @@ def test_what_if_removing_the_cause_and_appending_a_trigger(toy, trained):
     pd.testing.assert_frame_equal(same.before, same.after)
     assert (same.changes["status"] == "kept").all() and same.item["rank_change"] == 0
 
-    removed = ex.what_if(trained, seqs, case.user_id, remove=[int(case.cause_position)], item=case.target_item,
-                         end=end, items=items)
+    removed = ex.what_if(
+        trained, seqs, case.user_id, remove=[int(case.cause_position)], item=case.target_item, end=end, items=items
+    )
     assert removed.item["score_change"] < 0 and removed.item["rank_after"] > removed.item["rank_before"]
     assert int(case.cause_position) not in removed.history["position"].tolist()
     assert len(removed.history) == end - 1
@@ -303,9 +315,16 @@ def test_what_if_removing_the_cause_and_appending_a_trigger(toy, trained):
     # appending another trigger and two fillers (companions come 2-3 events later) makes its companion climb
     for other in cases.iloc[7:12].itertuples():
         k = (int(other.target_item[1:]) + 1) % 6
-        appended = ex.what_if(trained, seqs, other.user_id, append=[f"T{k}", "F1", "F2"],
-                              append_events=["cart", "view", "view"], item=f"C{k}", end=other.target_position,
-                              items=items)
+        appended = ex.what_if(
+            trained,
+            seqs,
+            other.user_id,
+            append=[f"T{k}", "F1", "F2"],
+            append_events=["cart", "view", "view"],
+            item=f"C{k}",
+            end=other.target_position,
+            items=items,
+        )
         assert appended.item["score_change"] > 0 and appended.item["rank_after"] < appended.item["rank_before"]
         assert appended.history["position"].iloc[-3:].tolist() == [-1, -1, -1]
         assert appended.history["item_id"].iloc[-3:].tolist() == [f"T{k}", "F1", "F2"]
@@ -314,8 +333,9 @@ def test_what_if_removing_the_cause_and_appending_a_trigger(toy, trained):
     assert appended.changes.query("status != 'dropped'")["item_id"].isin(top).all()
 
     # the "before" list is the model's own ranking
-    scores = trained.last_scores(history_batch(seqs, np.array([seqs.user_index(case.user_id)]), np.array([end]),
-                                               trained.config.max_len))[0]
+    scores = trained.last_scores(
+        history_batch(seqs, np.array([seqs.user_index(case.user_id)]), np.array([end]), trained.config.max_len)
+    )[0]
     assert same.before["item_id"].tolist() == seqs.items.decode(torch.topk(scores, 10).indices.tolist())
 
 
@@ -334,33 +354,33 @@ def test_exclude_seen_hides_history_items(toy, trained):
 
 def test_global_views(toy, trained):
     seqs, _, items = toy
-    recency = ex.attention_by_recency(trained, seqs)
+    recency = insights.attention_by_recency(trained, seqs)
     for column in ("short_attention", "long_attention", "attention"):
         assert recency[column].sum() == pytest.approx(1.0, abs=1e-4)
     assert recency["n_users"].iat[0] == seqs.n_users and recency["recency"].iat[0] == 0
 
-    gates = ex.gate_distribution(trained, seqs, max_users=50)
+    gates = insights.gate_distribution(trained, seqs, max_users=50)
     assert len(gates) == 50 and gates["gate"].between(0, 1).all()
 
-    shares = ex.event_type_attribution(trained, seqs, max_users=20, n_steps=8)
+    shares = insights.event_type_attribution(trained, seqs, max_users=20, n_steps=8)
     assert set(shares["event"]) == {"view", "cart", "purchase"}
     assert shares["attribution_share"].sum() == pytest.approx(1.0)
     assert shares["event_share"].sum() == pytest.approx(1.0)
     np.testing.assert_allclose(shares[["item_part", "event_part", "gap_part", "transitions_part"]].sum(axis=1), 1.0)
 
-    layout = ex.item_map(trained, seqs, items)
+    layout = insights.item_map(trained, seqs, items)
     assert len(layout) == len(seqs.items) - 1
     assert {"item_id", "x", "y", "popularity", "title", "category"} <= set(layout.columns)
     assert layout["popularity"].sum() == seqs.n_events
     assert len(layout.attrs["explained_variance"]) == 2
-    pd.testing.assert_frame_equal(layout, ex.item_map(trained, seqs, items))
+    pd.testing.assert_frame_equal(layout, insights.item_map(trained, seqs, items))
 
 
 def test_item_info_reads_common_columns():
     movies = pd.DataFrame({"item_id": [1, 2], "title": ["A", "B"], "genres": ["Action|Comedy", None]})
-    info = ex.item_info(movies)
+    info = item_info(movies)
     assert info.loc["1", "category"] == "Action" and info.loc["2", "title"] == "B"
-    assert ex.item_info(pd.DataFrame({"item_id": [1]})) is None and ex.item_info(None) is None
+    assert item_info(pd.DataFrame({"item_id": [1]})) is None and item_info(None) is None
 
 
 def test_plain_errors(toy, untrained):
@@ -408,17 +428,22 @@ def test_cli_explain(toy, trained, tmp_path):
     from typer.testing import CliRunner
 
     from ltsi.cli import app
-    from ltsi.runs import save_run
+    from ltsi.runs import Run, save_run
     from ltsi.sequences import leave_one_out
-    from ltsi.train import StopReason, TrainConfig, TrainResult
+    from ltsi.train import TrainConfig
 
     seqs, cases, items = toy
-    split = leave_one_out(seqs)
-    result = TrainResult(model=trained, history=pd.DataFrame({"epoch": [1], "loss": [1.0]}), best_epoch=1,
-                         valid_metrics={}, stopped="test", stop_reason=StopReason.EPOCHS,
-                         still_improving=False, seconds=0.0, device="cpu", model_config=trained.config,
-                         train_config=TrainConfig())
-    save_run(tmp_path / "run", result, seqs, split, items_table=items)
+    run = Run(
+        trained,
+        trained.config,
+        TrainConfig(),
+        seqs,
+        leave_one_out(seqs),
+        items,
+        [],
+        pd.DataFrame({"epoch": [1], "loss": [1.0]}),
+    )
+    save_run(run, tmp_path / "run")
     runner = CliRunner()
     user = cases.user_id.iat[0]
 
@@ -426,8 +451,9 @@ def test_cli_explain(toy, trained, tmp_path):
     assert text.exit_code == 0, text.output
     assert f"User {user}" in text.output and "convergence delta" in text.output
 
-    out = runner.invoke(app, ["explain", str(tmp_path / "run"), "--user", user, "--item", "C1", "--item", "T2",
-                              "--json"])
+    out = runner.invoke(
+        app, ["explain", str(tmp_path / "run"), "--user", user, "--item", "C1", "--item", "T2", "--json"]
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert [t["target_item"] for t in data["targets"]] == ["C1", "T2"]
@@ -451,7 +477,7 @@ def test_interest_split_is_exact_for_a_linear_head(toy, untrained):
     model.output = torch.nn.Identity()
     batch = history_batch(seqs, np.array([0, 1, 2]), seqs.lengths[:3], max_len=8)
     targets = np.array([3, 5, 7])
-    split = ex.interest_split(model, batch, targets)
+    split = attribution.interest_split(model, batch, targets)
     with torch.no_grad():
         out = model(batch.items, batch.events, batch.gaps)
     g = out.gate[:, -1, None]  # (B, 1)
@@ -466,7 +492,7 @@ def test_interest_split_adds_up_to_the_score_and_is_zero_without_the_long_term_b
     users = np.array([0, 1, 2, 3])
     batch = history_batch(seqs, users, seqs.lengths[users], max_len=8)
     targets = np.array([2, 4, 6, 8])
-    split = ex.interest_split(untrained, batch, targets)
+    split = attribution.interest_split(untrained, batch, targets)
     with torch.no_grad():
         scores = untrained.last_scores(batch)[torch.arange(4), torch.as_tensor(targets)]
     assert torch.allclose(split.score, scores, atol=1e-5)  # the score the model gives, not another one
@@ -482,7 +508,7 @@ def test_interest_split_adds_up_to_the_score_and_is_zero_without_the_long_term_b
 
     torch.manual_seed(1)
     short_only = LTSI(ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=8, long_term=False)).eval()
-    split = ex.interest_split(short_only, batch, targets)
+    split = attribution.interest_split(short_only, batch, targets)
     assert torch.equal(split.long, torch.zeros(4)) and torch.equal(split.long_share, torch.zeros(4))
 
 
@@ -492,8 +518,9 @@ def test_explain_reports_the_interest_split_per_target(toy, trained):
     u, end = seqs.user_index(case.user_id), int(case.target_position)
     targets = [case.target_item, seqs.items.decode([1])[0]]
     e = ex.explain(trained, seqs, case.user_id, targets=targets, end=end, with_occlusion=False)
-    split = ex.interest_split(trained, ex.pad_histories([ex.edit_history(seqs, u, end)] * 2, 16),
-                              seqs.items.encode(targets, "item"))
+    split = attribution.interest_split(
+        trained, pad_histories([edit_history(seqs, u, end)] * 2, 16), seqs.items.encode(targets, "item")
+    )
     t = e.targets
     assert np.allclose(t["long_part"], split.long.numpy()) and np.allclose(t["short_part"], split.short.numpy())
     parts = t["long_part"] + t["short_part"] + t["transitions_part"] + t["popularity_part"]
@@ -508,8 +535,10 @@ DEMO_RUN = Path(__file__).resolve().parents[1] / "data" / "demo_run"
 DEMO_CAUSES = Path(__file__).resolve().parents[1] / "data" / "ecommerce" / "causes.csv"
 
 
-@pytest.mark.skipif(not (DEMO_RUN / "config.json").exists() or not DEMO_CAUSES.exists(),
-                    reason="data/demo_run or data/ecommerce/causes.csv is missing")
+@pytest.mark.skipif(
+    not (DEMO_RUN / "config.json").exists() or not DEMO_CAUSES.exists(),
+    reason="data/demo_run or data/ecommerce/causes.csv is missing",
+)
 def test_interest_split_finds_the_planted_kind_where_the_gate_does_not():
     """On the demo model, each user's held-out event has a planted cause, long- or short-term (ltsi/synth.py).
     The split of that item's score leans long-term for long-term causes and short-term for short-term ones;
@@ -523,12 +552,15 @@ def test_interest_split_finds_the_planted_kind_where_the_gate_does_not():
     seqs = run.seqs
     kind = pd.read_csv(DEMO_CAUSES).set_index("user_id").loc[list(seqs.users), "kind"].to_numpy()
     long_term = kind == "long-term"
-    histories = [ex.edit_history(seqs, u, end=int(seqs.lengths[u]) - 1) for u in range(len(seqs.users))]
+    histories = [edit_history(seqs, u, end=int(seqs.lengths[u]) - 1) for u in range(len(seqs.users))]
     targets = seqs.item_ids[seqs.offsets[1:] - 1]  # each user's last (held-out, planted) event
-    batch = ex.pad_histories(histories, run.model_config.max_len)
-    split = ex.interest_split(run.model, batch, targets)
+    batch = pad_histories(histories, run.model_config.max_len)
+    split = attribution.interest_split(run.model, batch, targets)
     share = split.long_share.numpy()
-    assert share[long_term].mean() > share[~long_term].mean() + 0.15, (share[long_term].mean(), share[~long_term].mean())
+    assert share[long_term].mean() > share[~long_term].mean() + 0.15, (
+        share[long_term].mean(),
+        share[~long_term].mean(),
+    )
     larger = (split.long > split.short).numpy()
     assert larger[long_term].mean() > 0.7 and larger[~long_term].mean() < 0.45
     with torch.no_grad():

@@ -4,33 +4,29 @@ from __future__ import annotations
 
 import io
 import math
-import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from dashboard import exporting, figures  # noqa: E402
+from dashboard import exporting, figures
 
 
 @pytest.fixture(scope="module")
 def events() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     n = 600
-    return pd.DataFrame({
-        "user_id": [f"u{i}" for i in rng.integers(0, 40, n)],
-        "item_id": [f"i{int(i)}" for i in rng.zipf(1.6, n) % 97],
-        "timestamp": pd.to_datetime(1_735_689_600 + np.sort(rng.integers(0, 60 * 86400, n)), unit="s", utc=True),
-        "event": pd.Categorical(rng.choice(["view", "cart", "purchase"], n, p=[0.8, 0.15, 0.05])),
-        "value": rng.random(n),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in rng.integers(0, 40, n)],
+            "item_id": [f"i{int(i)}" for i in rng.zipf(1.6, n) % 97],
+            "timestamp": pd.to_datetime(1_735_689_600 + np.sort(rng.integers(0, 60 * 86400, n)), unit="s", utc=True),
+            "event": pd.Categorical(rng.choice(["view", "cart", "purchase"], n, p=[0.8, 0.15, 0.05])),
+            "value": rng.random(n),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +36,29 @@ def timeline() -> pd.DataFrame:
     rng = np.random.default_rng(1)
     short = np.zeros(n)
     short[-5:] = rng.dirichlet(np.ones(5))
-    return pd.DataFrame({
-        "target_item": "i3", "position": np.arange(n), "recency": np.arange(n)[::-1],
-        "timestamp": pd.date_range("2025-03-01 08:00", periods=n, freq="37min", tz="UTC"),
-        "item_id": [f"i{k}" for k in range(n)], "title": [f"Red sneaker {k}" for k in range(n)],
-        "category": ["Shoes"] * n, "event": ["view"] * (n - 2) + ["cart", "purchase"],
-        "short_attention": short, "long_attention": rng.dirichlet(np.ones(n)), "gate": 0.62,
-        "attribution": rng.normal(0, 0.4, n),
-    })
+    return pd.DataFrame(
+        {
+            "target_item": "i3",
+            "position": np.arange(n),
+            "recency": np.arange(n)[::-1],
+            "timestamp": pd.date_range("2025-03-01 08:00", periods=n, freq="37min", tz="UTC"),
+            "item_id": [f"i{k}" for k in range(n)],
+            "title": [f"Red sneaker {k}" for k in range(n)],
+            "category": ["Shoes"] * n,
+            "event": ["view"] * (n - 2) + ["cart", "purchase"],
+            "short_attention": short,
+            "long_attention": rng.dirichlet(np.ones(n)),
+            "gate": 0.62,
+            "attribution": rng.normal(0, 0.4, n),
+        }
+    )
 
 
-SIGNALS = [("Short-term attention", "short_attention", "weight"), ("Long-term weight", "long_attention", "weight"),
-           ("Attribution", "attribution", "attribution")]
+SIGNALS = [
+    ("Short-term attention", "short_attention", "weight"),
+    ("Long-term weight", "long_attention", "weight"),
+    ("Attribution", "attribution", "attribution"),
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,10 +123,20 @@ def test_small_counts_get_whole_number_ticks():
     assert list(fig.data[0].customdata) == ["1 row", "3 rows"]  # hover: singular and plural
     assert figures.dropped_rows({"time is unreadable": 5000}, 9000).layout.xaxis.dtick is None
 
-    tiny = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "item_id": ["x", "y", "x", "x"],
-                         "timestamp": pd.to_datetime([0, 60, 120, 180], unit="s"), "event": ["view"] * 4})
-    for builder, axis in ((figures.event_types, "yaxis"), (figures.events_over_time, "yaxis"),
-                          (figures.events_per_user, "yaxis"), (figures.item_popularity, "yaxis")):
+    tiny = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "c"],
+            "item_id": ["x", "y", "x", "x"],
+            "timestamp": pd.to_datetime([0, 60, 120, 180], unit="s"),
+            "event": ["view"] * 4,
+        }
+    )
+    for builder, axis in (
+        (figures.event_types, "yaxis"),
+        (figures.events_over_time, "yaxis"),
+        (figures.events_per_user, "yaxis"),
+        (figures.item_popularity, "yaxis"),
+    ):
         assert getattr(builder(tiny).layout, axis).dtick == 1, builder.__name__
     assert figures.gate_distribution([0.2, 0.21, 0.8]).layout.yaxis.dtick == 1
     assert figures.gate_distribution(np.full(50, 0.5)).layout.yaxis.dtick is None
@@ -140,8 +157,9 @@ def test_events_per_user_title_counts_one_user_in_the_singular():
     assert fig.layout.title.text.startswith("Events per user (1 user;")
 
 
-@pytest.mark.parametrize("builder", [figures.events_over_time, figures.events_per_user, figures.item_popularity,
-                                     figures.event_types])
+@pytest.mark.parametrize(
+    "builder", [figures.events_over_time, figures.events_per_user, figures.item_popularity, figures.event_types]
+)
 def test_data_builders_accept_an_empty_log(builder, events):
     fig = builder(events.iloc[:0])
     assert len(fig.data) == 0 and fig.layout.annotations[0].text == "No events"
@@ -152,8 +170,15 @@ def test_data_builders_accept_an_empty_log(builder, events):
 
 
 def test_training_curves_plot_loss_and_validation_metrics():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.1, 6.5, 6.2], "HR@10": [0.1, 0.2, 0.25],
-                            "NDCG@10": [0.05, 0.1, 0.12], "seconds": [3.0, 3.1, 2.9]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [7.1, 6.5, 6.2],
+            "HR@10": [0.1, 0.2, 0.25],
+            "NDCG@10": [0.05, 0.1, 0.12],
+            "seconds": [3.0, 3.1, 2.9],
+        }
+    )
     fig = figures.training_curves(history, best_epoch=3)
     names = [t.name for t in fig.data]
     assert names == ["loss", "HR@10", "NDCG@10"]  # "seconds" is not a curve
@@ -165,8 +190,15 @@ def test_training_curves_plot_loss_and_validation_metrics():
 
 
 def test_metrics_comparison_one_trace_per_metric():
-    table = pd.DataFrame({"model": ["LTSI", "most popular"], "HR@10": [0.3, 0.05], "NDCG@10": [0.2, 0.02],
-                          "MRR@10": [0.15, 0.01], "HR@20": [0.4, 0.08]})
+    table = pd.DataFrame(
+        {
+            "model": ["LTSI", "most popular"],
+            "HR@10": [0.3, 0.05],
+            "NDCG@10": [0.2, 0.02],
+            "MRR@10": [0.15, 0.01],
+            "HR@20": [0.4, 0.08],
+        }
+    )
     fig = figures.metrics_comparison(table)
     assert [t.name for t in fig.data] == ["HR@10", "NDCG@10", "MRR@10"]
     assert list(fig.data[1].x) == ["LTSI", "most popular"] and list(fig.data[1].y) == [0.2, 0.02]
@@ -188,14 +220,16 @@ def test_heatmap_z_values_are_the_dataframe_numbers(timeline):
 
 def test_heatmap_colour_scales(timeline):
     even = timeline.assign(long_attention=1 / len(timeline))
-    assert next(t for t in figures.user_heatmap(even, SIGNALS).data if t.name == "Long-term weight").zmax == \
-        pytest.approx(2 / len(timeline))
+    assert next(
+        t for t in figures.user_heatmap(even, SIGNALS).data if t.name == "Long-term weight"
+    ).zmax == pytest.approx(2 / len(timeline))
     short, long_, attribution = [t for t in fig_traces(timeline) if isinstance(t, go.Heatmap)]
     assert short.zmin == 0 and short.zmax == pytest.approx(max(timeline["short_attention"].max(), 2 / 5))
     # evenly spread weights are not drawn as "all strong": the scale tops out at twice the uniform weight or more
     assert long_.zmax >= 2 / len(timeline)
     bound = timeline["attribution"].abs().max()
-    assert attribution.zmid == 0 and attribution.zmin == pytest.approx(-bound) and attribution.zmax == pytest.approx(bound)
+    assert attribution.zmid == 0
+    assert attribution.zmin == pytest.approx(-bound) and attribution.zmax == pytest.approx(bound)
 
 
 def fig_traces(timeline):
@@ -247,8 +281,9 @@ def test_gate_bar_splits_long_and_short_term():
 
 
 def test_global_view_builders():
-    recency = pd.DataFrame({"recency": [0, 1, 2], "short_attention": [0.5, 0.3, 0.2],
-                            "long_attention": [0.2, 0.2, 0.6]})
+    recency = pd.DataFrame(
+        {"recency": [0, 1, 2], "short_attention": [0.5, 0.3, 0.2], "long_attention": [0.2, 0.2, 0.6]}
+    )
     fig = figures.attention_by_recency(recency)
     assert [t.name for t in fig.data] == ["short-term attention", "long-term weight"]
     assert list(fig.data[0].y) == [0.5, 0.3, 0.2]
@@ -271,12 +306,22 @@ def test_global_view_builders():
     fig = figures.attribution_by_event_type(parts)
     bars = fig.data[1]
     assert bars.customdata.tolist() == [[0.5, 0.2, 0.1, 0.2], [0.4, 0.3, 0.1, 0.2]]
-    assert bars.hovertemplate == ("%{x}: %{y:.1%} of the attribution<br>of which item %{customdata[0]:.0%}, event "
-                                  "type %{customdata[1]:.0%}, time gap %{customdata[2]:.0%}, recent items' "
-                                  "transitions %{customdata[3]:.0%}<extra></extra>")
+    assert bars.hovertemplate == (
+        "%{x}: %{y:.1%} of the attribution<br>of which item %{customdata[0]:.0%}, event "
+        "type %{customdata[1]:.0%}, time gap %{customdata[2]:.0%}, recent items' "
+        "transitions %{customdata[3]:.0%}<extra></extra>"
+    )
 
-    points = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", None, "C"], "category": ["x", "x", "y"],
-                           "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 1.0], "popularity": [5, 1, 9]})
+    points = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c"],
+            "title": ["A", None, "C"],
+            "category": ["x", "x", "y"],
+            "x": [0.0, 1.0, 2.0],
+            "y": [1.0, 0.0, 1.0],
+            "popularity": [5, 1, 9],
+        }
+    )
     fig = figures.item_map(points)
     assert [t.name for t in fig.data] == ["x", "y"] and list(fig.data[0].text) == ["A", "b"]
     fig = figures.item_map(points.assign(category=["x", "", None]))  # item_info leaves "" for a missing category
@@ -292,8 +337,13 @@ def test_plural_and_seconds_read_naturally():
 
     assert [text.plural(n, "row") for n in (0, 1, 2, 1234)] == ["0 rows", "1 row", "2 rows", "1,234 rows"]
     assert text.plural(1, "category", "categories") == "1 category" and text.plural(np.int64(3), "user") == "3 users"
-    assert [text.fmt_seconds(s) for s in (0.2, 2.44, 6.0, 45.2, 300)] == ["under 1 s", "2.4 s", "6 s", "45 s",
-                                                                         "5.0 min"]
+    assert [text.fmt_seconds(s) for s in (0.2, 2.44, 6.0, 45.2, 300)] == [
+        "under 1 s",
+        "2.4 s",
+        "6 s",
+        "45 s",
+        "5.0 min",
+    ]
     assert text.fmt_seconds(float("nan")) == "–"
 
 
@@ -312,69 +362,94 @@ def test_split_words_without_the_counts_part():
     from dashboard import text
 
     same = pd.Series({"long_part": 0.6, "short_part": 0.2, "long_share": 0.75})  # a run from before the counts part
-    expected = ("For X, 75% of what raised its score came from long-term interest and 25% from short-term interest "
-                "(long-term +0.60, short-term +0.20, against an empty interest).")
+    expected = (
+        "For X, 75% of what raised its score came from long-term interest and 25% from short-term interest "
+        "(long-term +0.60, short-term +0.20, against an empty interest)."
+    )
     assert text.split_words(same, "X") == expected
     # the "no transitions" ablation: the columns are there, and zero
     ablation = pd.Series({**same, "transitions_part": 0.0, "popularity_part": 0.0, "empty_score": -0.1})
     assert text.split_words(ablation, "X") == expected
     assert text.split_words(pd.Series({"long_part": -0.3, "short_part": 0.5, "long_share": 0.375}), "X") == (
         "For X, short-term interest raised its score and long-term interest lowered it (long-term -0.30, "
-        "short-term +0.50, against an empty interest).")
+        "short-term +0.50, against an empty interest)."
+    )
     assert text.split_words(pd.Series({"long_part": -0.3, "short_part": -0.1, "long_share": 0.75}), "X") == (
         "For X, 75% of what lowered its score came from long-term interest and 25% from short-term interest "
-        "(long-term -0.30, short-term -0.10, against an empty interest).")
-    assert text.split_words(pd.Series({"long_part": 0.0, "short_part": 0.0, "long_share": np.nan,
-                                       "transitions_part": np.nan}), "X") == "Neither kind of interest moved the score of X."
+        "(long-term -0.30, short-term -0.10, against an empty interest)."
+    )
+    nothing = pd.Series({"long_part": 0.0, "short_part": 0.0, "long_share": np.nan, "transitions_part": np.nan})
+    assert text.split_words(nothing, "X") == "Neither kind of interest moved the score of X."
 
 
 def test_split_words_with_the_counts_part():
-    from dashboard import state, text
+    from dashboard import text
 
-    row = pd.Series({"long_part": 0.6, "short_part": -0.2, "long_share": 0.75, "transitions_part": 1.25,
-                     "popularity_part": 0.4, "empty_score": 0.1})
+    row = pd.Series(
+        {
+            "long_part": 0.6,
+            "short_part": -0.2,
+            "long_share": 0.75,
+            "transitions_part": 1.25,
+            "popularity_part": 0.4,
+            "empty_score": 0.1,
+        }
+    )
     assert text.split_words(row, "**Shoes (i1)**") == (
         "For **Shoes (i1)**, its score came from long-term interest +0.60, short-term interest -0.20, the recent "
         "items' transitions +1.25 (how often it came right after the last items in training) and its "
         "popularity +0.40 (how often it occurs in training), against an empty interest and no counts. The recent "
-        "items' transitions moved it most (up).")
-    row = pd.Series({"long_part": 0.1, "short_part": -0.9, "long_share": 0.1, "transitions_part": 0.0,
-                     "popularity_part": 0.3})
+        "items' transitions moved it most (up)."
+    )
+    row = pd.Series(
+        {"long_part": 0.1, "short_part": -0.9, "long_share": 0.1, "transitions_part": 0.0, "popularity_part": 0.3}
+    )
     assert text.split_words(row, "X") == (
         "For X, its score came from long-term interest +0.10, short-term interest -0.90, the recent items' "
         "transitions +0.00 (how often it came right after the last items in training) and its "
         "popularity +0.30 (how often it occurs in training), against an empty interest and no counts. Short-term "
-        "interest moved it most (down).")
-    assert state.split_words is text.split_words  # what the Users view and the HTML report call
+        "interest moved it most (down)."
+    )
+    assert exporting.split_words is text.split_words  # what the HTML report calls (the Users view imports it too)
 
 
 def test_stop_note_follows_the_stop_reason_not_the_message():
     from dashboard import text
 
     advice = "The validation score was still improving when the time budget ended training: train longer. About 1 min."
-    kind, words = text.stop_note({"stop_reason": "budget", "still_improving": True, "advice": advice,
-                                  "stopped": "anything"}, 3)
+    kind, words = text.stop_note(
+        {"stop_reason": "budget", "still_improving": True, "advice": advice, "stopped": "anything"}, 3
+    )
     assert kind == "warning" and words == (
         f"Not fully trained: stopped at the time budget after 3 epochs, and this model may trail the baselines. "
-        f"{advice} Set a larger time budget (0 = until early stopping), or load the pre-trained demo model.")
+        f"{advice} Set a larger time budget (0 = until early stopping), or load the pre-trained demo model."
+    )
     kind, words = text.stop_note({"stop_reason": "epochs", "still_improving": True, "advice": ""}, 1)
     assert kind == "warning" and "the last planned epoch after 1 epoch" in words and "Raise Max. epochs" in words
     assert text.stop_note({"stop_reason": "budget", "still_improving": False, "best_epoch": 2}, 4) == (
-        "info", ("Training stopped at the time budget after 4 epochs; the validation score had already stopped "
-                 "improving (best epoch 2), so a longer budget would likely change little."))
+        "info",
+        (
+            "Training stopped at the time budget after 4 epochs; the validation score had already stopped "
+            "improving (best epoch 2), so a longer budget would likely change little."
+        ),
+    )
     assert text.stop_note({"stop_reason": "converged", "best_epoch": 5}, 15)[0] == "caption"
     assert text.stop_note({"stop_reason": "requested"}, 1)[1].startswith("Training was stopped by hand after 1 epoch,")
     assert text.stop_note({"stop_reason": "diverged", "stopped": "The training loss became nan"}, 2) == (
-        "warning", "The training loss became nan")
+        "warning",
+        "The training loss became nan",
+    )
     # a run saved before the stop reason: no note, even if its message reads like one
     assert text.stop_note({"stopped": "time budget of 6 s reached"}, 2) is None
 
     # the below-a-baseline note: none when the stop note already says "train longer"
     assert text.below_baseline_why({"stop_reason": "budget", "still_improving": True}) is None
     assert text.below_baseline_why({"stop_reason": "converged"}).startswith(
-        "Training ran until the validation score stopped improving, so more epochs would not help")
+        "Training ran until the validation score stopped improving, so more epochs would not help"
+    )
     assert text.below_baseline_why({"stop_reason": "budget", "still_improving": False}).startswith(
-        "The validation score had stopped improving before the time budget ran out")
+        "The validation score had stopped improving before the time budget ran out"
+    )
     assert text.below_baseline_why({"stop_reason": "requested"}).startswith("Training was stopped by hand")
     assert text.below_baseline_why({"stopped": "early stop: ..."}).startswith("It may not have learned enough yet")
 
@@ -384,8 +459,12 @@ def test_stop_note_follows_the_stop_reason_not_the_message():
 
 
 def test_csv_neutralises_formula_cells_but_not_numbers():
-    frame = pd.DataFrame({"user_id": ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "plain", "\tx"],
-                          "score": [-1.5, 2.0, -3.0, 0.0, 1.0, 2.0]})
+    frame = pd.DataFrame(
+        {
+            "user_id": ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "plain", "\tx"],
+            "score": [-1.5, 2.0, -3.0, 0.0, 1.0, 2.0],
+        }
+    )
     text = exporting.safe_csv(frame).decode()
     back = pd.read_csv(io.StringIO(text), dtype={"user_id": str})
     assert list(back["user_id"]) == ["'=cmd|' /C calc'!A0", "'+1", "'-2", "'@SUM(A1)", "plain", "'\tx"]
@@ -417,9 +496,15 @@ def test_run_zip_round_trip_and_unsafe_archives(tmp_path):
 
 def test_html_report_is_self_contained_and_escaped(timeline):
     html = exporting.user_report_html(
-        user_id="<script>alert(1)</script>", run_name="demo", summary=["62% long-term interest"],
-        figures=[("Gate", figures.gate_bar(0.62), "caption"), ("Timeline", figures.user_heatmap(timeline, SIGNALS), "")],
-        tables=[("Top", pd.DataFrame({"rank": [1], "title": ["<b>x</b>"], "score": [1.23456]}))])
+        user_id="<script>alert(1)</script>",
+        run_name="demo",
+        summary=["62% long-term interest"],
+        figures=[
+            ("Gate", figures.gate_bar(0.62), "caption"),
+            ("Timeline", figures.user_heatmap(timeline, SIGNALS), ""),
+        ],
+        tables=[("Top", pd.DataFrame({"rank": [1], "title": ["<b>x</b>"], "score": [1.23456]}))],
+    )
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "1.235" in html
     assert html.count("plotly.js v") == 1  # plotly.js inlined once

@@ -14,8 +14,9 @@ N_ITEMS, N_EVENTS = 30, 4
 
 def make(**overrides):
     torch.manual_seed(0)
-    return LTSI(ModelConfig(n_items=N_ITEMS, n_event_types=N_EVENTS, dim=16, max_len=8, short_window=3,
-                            **overrides)).eval()
+    return LTSI(
+        ModelConfig(n_items=N_ITEMS, n_event_types=N_EVENTS, dim=16, max_len=8, short_window=3, **overrides)
+    ).eval()
 
 
 def inputs():
@@ -130,9 +131,14 @@ def test_gradients_reach_every_parameter():
     torch.manual_seed(0)
     model = LTSI(ModelConfig(n_items=N_ITEMS, n_event_types=N_EVENTS, dim=16, max_len=8)).train()
     items, events, gaps = inputs()
-    model.set_counts(TrainingCounts(N_ITEMS, np.arange(N_ITEMS, dtype=float),
-                                    np.array([i * N_ITEMS + (i + 1) % N_ITEMS for i in range(1, N_ITEMS)]),
-                                    np.ones(N_ITEMS - 1)))  # every item i was followed by i + 1 once
+    model.set_counts(
+        TrainingCounts(
+            N_ITEMS,
+            np.arange(N_ITEMS, dtype=float),
+            np.array([i * N_ITEMS + (i + 1) % N_ITEMS for i in range(1, N_ITEMS)]),
+            np.ones(N_ITEMS - 1),
+        )
+    )  # every item i was followed by i + 1 once
     model.last_scores(Batch(items, events, gaps))[:3, 1:].logsumexp(-1).sum().backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []

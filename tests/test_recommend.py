@@ -5,21 +5,15 @@ import pytest
 import torch
 
 from ltsi.errors import LTSIError
-from ltsi.model import LTSI, ModelConfig
 from ltsi.recommend import recommend, recommend_all, recommend_history
 from ltsi.runs import Run
-from ltsi.sequences import build_sequences, history_batch, leave_one_out
-from ltsi.synth import generate
+from ltsi.sequences import history_batch, leave_one_out
 from ltsi.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def setup():
-    log = generate(n_users=30, n_items=60, n_categories=3, mean_events=12, seed=2)
-    seqs = build_sequences(log.events)
-    torch.manual_seed(0)
-    model = LTSI(ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=10)).eval()
-    return log, seqs, model
+def setup(tiny_log, tiny_seqs, tiny_model):
+    return tiny_log, tiny_seqs[0], tiny_model
 
 
 def test_user_top_k_matches_the_model_scores(setup):
@@ -51,8 +45,10 @@ def test_exclude_seen_drops_every_history_item(setup):
 def test_run_object_supplies_sequences_and_items(setup):
     log, seqs, model = setup
     run = Run(model, model.config, TrainConfig(), seqs, leave_one_out(seqs), log.items, [], None)
-    assert recommend(run, user_id="U00001", k=3)["item_id"].tolist() == \
-        recommend(model, seqs, "U00001", k=3)["item_id"].tolist()
+    assert (
+        recommend(run, user_id="U00001", k=3)["item_id"].tolist()
+        == recommend(model, seqs, "U00001", k=3)["item_id"].tolist()
+    )
     assert "title" in recommend(run, user_id="U00001", k=3)
 
 
@@ -61,8 +57,9 @@ def test_what_if_history_equals_the_users_own_history(setup):
     u = seqs.user_index("U00002")
     events = seqs.user_events(u)
     times = list(events["timestamp"])
-    what_if = recommend_history(model, seqs, list(events["item_id"]), events=list(events["event"]),
-                                timestamps=times, k=5)
+    what_if = recommend_history(
+        model, seqs, list(events["item_id"]), events=list(events["event"]), timestamps=times, k=5
+    )
     assert list(what_if["item_id"]) == list(recommend(model, seqs, "U00002", k=5)["item_id"])
     fewer = recommend_history(model, seqs, list(events["item_id"])[:-3], k=5, exclude_seen=True)
     assert not set(fewer["item_id"]) & set(events["item_id"][:-3])
@@ -91,3 +88,37 @@ def test_errors_are_plain(setup):
         recommend_history(model, seqs, ["P99999"])
     with pytest.raises(LTSIError, match="needs the sequences"):
         recommend(model, None, "U00001")
+
+
+def test_top_k_table_ranks_excludes_and_names_items(tiny_seqs):
+    from ltsi.recommend import item_label, top_k_table
+    from ltsi.sequences import PADDING_IDX
+
+    seqs, _ = tiny_seqs
+    n = len(seqs.items)
+    scores = torch.full((2, n), -1.0)
+    scores[:, PADDING_IDX] = -float("inf")
+    scores[0, [5, 9, 2]] = torch.tensor([3.0, 2.0, 1.0])  # row 0: items 5 > 9 > 2 > the rest
+    scores[1, [7, 4]] = torch.tensor([1.0, 0.5])
+    excluded = torch.zeros(2, n, dtype=torch.bool)
+    excluded[1, 7] = True  # row 1 has seen item 7
+    table = top_k_table(scores, 2, seqs, excluded)
+    assert list(table["rank"]) == [1, 2, 1, 2]
+    assert list(table["item_id"][:3]) == seqs.items.decode([5, 9, 4])
+    assert np.allclose(table["score"][:2], [3.0, 2.0])
+    expected = torch.softmax(scores[0], -1)[[5, 9]].numpy()  # over the whole catalogue, exclusions or not
+    assert np.allclose(table["probability"][:2], expected, atol=1e-6)
+    assert item_label("P1", "Red pan") == "Red pan (P1)" and item_label("P1", None) == "P1"
+    assert item_label("P1", float("nan")) == "P1"
+
+
+def test_seen_mask_marks_each_history_items(tiny_seqs):
+    from ltsi.sequences import edit_history, new_history, seen_mask
+
+    seqs, _ = tiny_seqs
+    first = edit_history(seqs, 0, 5)
+    made = new_history(seqs, seqs.items.decode([3, 4, 3]))
+    mask = seen_mask([first, made], len(seqs.items))
+    assert mask.shape == (2, len(seqs.items))
+    assert set(torch.nonzero(mask[0]).flatten().tolist()) == set(seqs.item_ids[seqs.offsets[0] : seqs.offsets[0] + 5])
+    assert set(torch.nonzero(mask[1]).flatten().tolist()) == {3, 4} and (made.positions == -1).all()

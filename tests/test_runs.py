@@ -10,37 +10,57 @@ from safetensors.torch import load_file, save_file
 
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate
-from ltsi.model import ModelConfig
+from ltsi.model import ABLATIONS
+from ltsi.pipeline import Stage, fit_run
+from ltsi.plan import plan_training
 from ltsi.runs import fingerprint, load_run, save_run
-from ltsi.sequences import build_sequences, history_batch, leave_one_out
-from ltsi.synth import generate
-from ltsi.train import TrainConfig, train
+from ltsi.sequences import history_batch
 
 
 @pytest.fixture(scope="module")
-def trained():
-    log = generate(n_users=80, n_items=120, n_categories=4, mean_events=20, seed=5)
-    seqs = build_sequences(log.events)
-    split = leave_one_out(seqs)
-    config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=16, max_len=20)
-    result = train(seqs, split, config, TrainConfig(epochs=2, device="cpu", threads=1))
-    ablation = train(seqs, split, ModelConfig(**{**config.to_dict(), "attention": False}),
-                     TrainConfig(epochs=1, device="cpu", threads=1))
-    return log, seqs, split, result, ablation
+def trained(tiny_log, tiny_seqs):
+    """A small log through the one pipeline: LTSI, its four ablations, the baselines, their test metrics."""
+    log, (seqs, split) = tiny_log, tiny_seqs
+    plan = plan_training(seqs, split, "cpu", model={"dim": 16, "max_len": 20}, train={"epochs": 2, "threads": 1})
+    stages = []
+    run = fit_run(seqs, split, plan, items=log.items, ablations=True, on_stage=lambda *stage: stages.append(stage))
+    return log, seqs, split, run, stages
 
 
 @pytest.fixture
 def run_dir(tmp_path, trained):
-    log, seqs, split, result, ablation = trained
-    metrics = [{"model": "LTSI", "split": "test", **evaluate(result.model, seqs, split.test, 20)}]
-    return save_run(tmp_path / "run", result, seqs, split, items_table=log.items, metrics=metrics,
-                    ablations={"no attention": ablation})
+    return save_run(trained[3], tmp_path / "run")
+
+
+def test_fit_run_trains_ablations_and_baselines_and_evaluates_them(trained):
+    _, seqs, split, run, stages = trained
+    names = ["LTSI", *(f"LTSI ({name})" for name in ABLATIONS), "most popular", "last-item transitions"]
+    assert list(run.table()["model"]) == names and list(run.ablations) == list(ABLATIONS)
+    assert [kind for kind, _ in stages] == [Stage.TRAINING, *[Stage.ABLATION] * len(ABLATIONS), Stage.EVALUATING]
+    assert stages[1][1] == "training the ablation 'LTSI (no attention)'"
+    assert not run.ablations["no transitions"].config.transitions and run.ablations["no gate"].config.gate is False
+    table = run.table().set_index("model")
+    assert table.loc["LTSI", "NDCG@10"] == pytest.approx(evaluate(run.model, seqs, split.test, 20)["NDCG@10"])
+    assert table.loc["LTSI (no attention)", "HR@10"] == pytest.approx(
+        evaluate(run.ablations["no attention"], seqs, split.test, 20)["HR@10"]
+    )
+    assert run.info["training"]["stop_reason"] == "epochs" and set(run.info["ablations"]) == set(ABLATIONS)
 
 
 def test_saved_run_has_the_documented_files(run_dir):
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == ["ablation-no-attention.safetensors", "config.json", "history.csv", "items.csv",
-                     "metrics.json", "model.safetensors", "sequences.safetensors"]
+    assert names == [
+        "ablation-no-attention.safetensors",
+        "ablation-no-gate.safetensors",
+        "ablation-no-long-term.safetensors",
+        "ablation-no-transitions.safetensors",
+        "config.json",
+        "history.csv",
+        "items.csv",
+        "metrics.json",
+        "model.safetensors",
+        "sequences.safetensors",
+    ]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["format"] == "ltsi-run" and config["model_config"]["dim"] == 16
     assert config["vocabularies"]["items"][0] == "<pad>" and len(config["vocabularies"]["users"]) == 80
@@ -48,12 +68,13 @@ def test_saved_run_has_the_documented_files(run_dir):
 
 
 def test_reload_gives_identical_scores_data_and_split(run_dir, trained):
-    _, seqs, split, result, ablation = trained
+    _, seqs, split, result, _ = trained
     run = load_run(run_dir)
     batch = history_batch(seqs, split.test.users, split.test.ends, 20)
     with torch.no_grad():
         assert torch.equal(run.model.last_scores(batch), result.model.last_scores(batch))
-        assert torch.equal(run.ablations["no attention"].last_scores(batch), ablation.model.last_scores(batch))
+        for name in ABLATIONS:
+            assert torch.equal(run.ablations[name].last_scores(batch), result.ablations[name].last_scores(batch))
     assert not run.model.training and run.model_config == result.model.config
     assert run.train_config == result.train_config
     assert fingerprint(run.seqs) == fingerprint(seqs) and run.seqs.users == seqs.users
@@ -62,10 +83,25 @@ def test_reload_gives_identical_scores_data_and_split(run_dir, trained):
             assert np.array_equal(getattr(getattr(run.split, part), name), getattr(getattr(split, part), name))
     assert np.array_equal(run.split.train_ends, split.train_ends)
     assert run.metrics[0]["model"] == "LTSI" and run.metrics[0]["NDCG@10"] == pytest.approx(
-        evaluate(run.model, run.seqs, run.split.test, 20)["NDCG@10"])
+        evaluate(run.model, run.seqs, run.split.test, 20)["NDCG@10"]
+    )
     assert list(run.history["epoch"]) == [1, 2]
     assert run.items["item_id"].iloc[0] == "P00001" and "title" in run.items
-    assert run.info["training"]["best_epoch"] == result.best_epoch
+    assert run.info["training"] == result.info["training"]
+    assert {k: {kk: v for kk, v in s.items() if kk != "file"} for k, s in run.info["ablations"].items()} == result.info[
+        "ablations"
+    ]
+    # a loaded run saves again to the same folder contents (save_run mirrors load_run)
+    again = load_run(save_run(run, run_dir.parent / "again"))
+    assert again.info["training"] == run.info["training"] and again.metrics == run.metrics
+    with torch.no_grad():
+        assert torch.equal(again.model.last_scores(batch), run.model.last_scores(batch))
+
+
+def test_without_ablation_weights_the_scores_stay(trained, tmp_path):
+    run = load_run(save_run(trained[3], tmp_path / "small", ablation_weights=False))
+    assert run.ablations == {} and len(run.table()) == 7 and set(run.info["ablations"]) == set(ABLATIONS)
+    assert not any(p.name.startswith("ablation-") for p in (tmp_path / "small").iterdir())
 
 
 def test_missing_file_is_named(run_dir):
@@ -126,22 +162,35 @@ def test_newer_format_is_refused(run_dir):
         load_run(run_dir)
 
 
-def test_never_unpickles():
-    import inspect
+class _Trap:
+    """Unpickling this object writes a marker file: a loader that unpickles would leave it behind."""
 
-    import ltsi.runs
+    marker = None
 
-    source = inspect.getsource(ltsi.runs)
-    assert "torch.load(" not in source and "import pickle" not in source and "allow_pickle" not in source
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "sequences.safetensors", "config.json", "metrics.json"])
+def test_never_unpickles(run_dir, tmp_path, name):
+    import pickle
+
+    _Trap.marker = tmp_path / f"unpickled-{name}"
+    (run_dir / name).write_bytes(pickle.dumps({"state": _Trap()}))  # a pickle (torch.save's format) in its place
+    with pytest.raises(LTSIError, match="damaged"):
+        load_run(run_dir)
+    assert not _Trap.marker.exists()
 
 
 def test_save_refuses_a_file_path(tmp_path, trained):
-    _, seqs, split, result, _ = trained
+    from dataclasses import replace
+
+    run = trained[3]
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(LTSIError, match="a file with that name exists"):
-        save_run(target, result, seqs, split)
-    # without an item table or metrics, the run still loads
-    run = load_run(save_run(tmp_path / "bare", result, seqs, split))
-    assert run.items is None and run.metrics == [] and run.ablations == {}
-    assert isinstance(run.history, pd.DataFrame)
+        save_run(run, target)
+    # without an item table, metrics or ablations, the run still loads
+    bare = load_run(save_run(replace(run, items=None, metrics=[], ablations={}, info={}), tmp_path / "bare"))
+    assert bare.items is None and bare.metrics == [] and bare.ablations == {} and bare.table() is None
+    assert isinstance(bare.history, pd.DataFrame)

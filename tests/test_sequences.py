@@ -38,8 +38,16 @@ def log(rows):
 def small():
     # user a: 5 events, b: 3 events (with a timestamp tie), c: 2 events (too short to evaluate)
     rows = [
-        ("b", "y", 20), ("a", "x", 30), ("a", "y", 10), ("b", "z", 20), ("a", "z", 40, "cart"),
-        ("c", "x", 5), ("a", "x", 50), ("b", "x", 0), ("a", "w", 60, "purchase"), ("c", "y", 7),
+        ("b", "y", 20),
+        ("a", "x", 30),
+        ("a", "y", 10),
+        ("b", "z", 20),
+        ("a", "z", 40, "cart"),
+        ("c", "x", 5),
+        ("a", "x", 50),
+        ("b", "x", 0),
+        ("a", "w", 60, "purchase"),
+        ("c", "y", 7),
     ]
     return build_sequences(log(rows))
 
@@ -66,7 +74,13 @@ def test_events_sorted_by_time_and_ties_keep_row_order(small):
 
 def test_gap_buckets_log2_seconds_first_event_marked(small):
     # a: t = 10, 30, 40, 50, 60 -> first, 20 s, 10 s, 10 s, 10 s
-    expected = [FIRST_EVENT_BUCKET, 2 + int(np.log2(21)), 2 + int(np.log2(11)), 2 + int(np.log2(11)), 2 + int(np.log2(11))]
+    expected = [
+        FIRST_EVENT_BUCKET,
+        2 + int(np.log2(21)),
+        2 + int(np.log2(11)),
+        2 + int(np.log2(11)),
+        2 + int(np.log2(11)),
+    ]
     assert list(small.gap_ids[:5]) == expected
     assert list(small.gap_ids[5:8]) == [FIRST_EVENT_BUCKET, 6, 2]  # b: first, 20 s, the tie (0 s -> 2)
     assert gap_buckets(np.array([0, 10**12]), np.array([True, False]))[1] == 33  # capped

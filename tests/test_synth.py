@@ -71,7 +71,9 @@ def test_cli_synth_writes_a_log_that_validates(tmp_path):
     from typer.testing import CliRunner
 
     runner = CliRunner()
-    result = runner.invoke(app, ["synth", "--users", "20", "--items", "100", "--out", str(tmp_path / "s"), "--seed", "1"])
+    result = runner.invoke(
+        app, ["synth", "--users", "20", "--items", "100", "--out", str(tmp_path / "s"), "--seed", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "Wrote" in result.output
     result = runner.invoke(app, ["validate", str(tmp_path / "s" / "events.csv"), "--json"])
@@ -100,15 +102,34 @@ def test_min_events_allows_short_sessions_and_stays_seeded():
 
 def test_default_min_events_keeps_the_old_clip(log):
     assert log.events.groupby("user_id").size().min() >= 8
-    pd.testing.assert_frame_equal(log.events, generate(n_users=60, n_items=240, n_categories=6, mean_events=30,
-                                                       seed=3, min_events=8).events)
+    pd.testing.assert_frame_equal(
+        log.events, generate(n_users=60, n_items=240, n_categories=6, mean_events=30, seed=3, min_events=8).events
+    )
 
 
 def test_cli_synth_min_events(tmp_path):
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(app, ["synth", "--users", "30", "--items", "60", "--categories", "4", "--mean-events",
-                                      "4", "--min-events", "2", "--out", str(tmp_path / "short.csv"), "--seed", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            "--users",
+            "30",
+            "--items",
+            "60",
+            "--categories",
+            "4",
+            "--mean-events",
+            "4",
+            "--min-events",
+            "2",
+            "--out",
+            str(tmp_path / "short.csv"),
+            "--seed",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lengths = pd.read_csv(tmp_path / "short.csv").groupby("user_id").size()
     assert lengths.min() >= 2 and lengths.min() < 8

@@ -24,10 +24,8 @@ from ltsi.train import (
 
 
 @pytest.fixture(scope="module")
-def data():
-    log = generate(n_users=120, n_items=150, n_categories=5, mean_events=20, seed=11)
-    seqs = build_sequences(log.events)
-    return seqs, leave_one_out(seqs)
+def data(tiny_seqs):
+    return tiny_seqs
 
 
 def config(seqs, **overrides):
@@ -55,8 +53,19 @@ def test_result_contract_and_progress_callbacks(data):
     seen = []
     result = train(seqs, split, config(seqs), quick(log_every=2), callback=seen.append)
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
-    assert list(result.history.columns) == ["epoch", "loss", "lr", "HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20",
-                                            "MRR@20", "seconds", "eval_seconds"]
+    assert list(result.history.columns) == [
+        "epoch",
+        "loss",
+        "lr",
+        "HR@10",
+        "NDCG@10",
+        "MRR@10",
+        "HR@20",
+        "NDCG@20",
+        "MRR@20",
+        "seconds",
+        "eval_seconds",
+    ]
     assert result.history["epoch"].tolist() == [1, 2] and result.device == "cpu"
     assert result.best_epoch in (1, 2)
     assert result.valid_metrics["NDCG@10"] == result.history["NDCG@10"].max()
@@ -70,13 +79,22 @@ def test_result_contract_and_progress_callbacks(data):
     assert all(p.elapsed_s >= 0 and p.epochs == 2 for p in seen)
 
 
-def test_best_weights_are_restored(data):
-    seqs, split = data
-    result = train(seqs, split, config(seqs), quick(epochs=4))
+def test_best_weights_are_restored(data, monkeypatch):
     from ltsi.evaluate import evaluate
 
-    again = evaluate(result.model, seqs, split.valid, 16)
-    assert again["NDCG@10"] == pytest.approx(result.valid_metrics["NDCG@10"], abs=1e-6)
+    seqs, split = data
+    states, scores = [], iter([0.1, 0.5, 0.2, 0.3])  # the best validation score comes at epoch 2 of 4
+
+    def scripted(model, *args, **kwargs):
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {**evaluate(model, *args, **kwargs), "NDCG@10": next(scores)}
+
+    monkeypatch.setattr(train_module, "evaluate", scripted)
+    result = train(seqs, split, config(seqs), quick(epochs=4, patience=10))
+    assert result.best_epoch == 2 and len(result.history) == 4 and result.valid_metrics["NDCG@10"] == 0.5
+    for name, value in result.model.state_dict().items():  # the weights of epoch 2, not of the last epoch
+        assert torch.equal(value, states[1][name].cpu()), name
+    assert any(not torch.equal(states[1][n], states[3][n]) for n in states[1])  # and those differ
 
 
 def test_early_stopping_and_stop_flag(data, monkeypatch):
@@ -203,8 +221,9 @@ def test_ltsi_beats_baselines_and_ablations_on_a_small_synthetic_log():
     scores = {name: evaluate(b, seqs, split.test, max_len)["NDCG@10"] for name, b in fit_baselines(seqs, split).items()}
     train_config = TrainConfig(epochs=15, lr=5e-3, batch_size=64, patience=5, device="cpu", threads=1, seed=0)
     for name, switches in {"LTSI": {}, **ABLATIONS}.items():
-        model_config = ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=64,
-                                   max_len=max_len, **switches)
+        model_config = ModelConfig(
+            n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=64, max_len=max_len, **switches
+        )
         result = train(seqs, split, model_config, train_config)
         scores[name] = evaluate(result.model, seqs, split.test, max_len)["NDCG@10"]
     assert scores["LTSI"] > scores["most popular"] + 0.15, scores
@@ -227,8 +246,9 @@ def test_a_time_budget_anneals_the_learning_rate_within_it(data):
 def test_plan_follows_the_data_and_the_device_and_keeps_what_the_user_chose():
     from ltsi.plan import MAX_EPOCHS, SAMPLED_ABOVE, TARGET_STEPS, plan_training
 
-    short = build_sequences(generate(n_users=400, n_items=300, n_categories=5, mean_events=4, min_events=2,
-                                     seed=1).events)
+    short = build_sequences(
+        generate(n_users=400, n_items=300, n_categories=5, mean_events=4, min_events=2, seed=1).events
+    )
     plan = plan_training(short, leave_one_out(short), device="cpu")
     assert plan.model_config.max_len == 10 and plan.model_config.short_window == 10  # sessions: short windows
     windows = NextItemDataset(short, leave_one_out(short).train_ends, 10).__len__()
@@ -237,13 +257,20 @@ def test_plan_follows_the_data_and_the_device_and_keeps_what_the_user_chose():
     assert plan.train_config.sampled_softmax is False  # 300 items: full softmax
     assert any("history window 10" in r for r in plan.reasons) and any("full softmax" in r for r in plan.reasons)
 
-    chosen = plan_training(short, leave_one_out(short), device="cpu", max_seconds=30,
-                           model={"max_len": 7, "dim": 8}, train={"epochs": 3, "sampled_softmax": True})
+    chosen = plan_training(
+        short,
+        leave_one_out(short),
+        device="cpu",
+        max_seconds=30,
+        model={"max_len": 7, "dim": 8},
+        train={"epochs": 3, "sampled_softmax": True},
+    )
     assert (chosen.model_config.max_len, chosen.model_config.dim, chosen.train_config.epochs) == (7, 8, 3)
     assert chosen.train_config.sampled_softmax and chosen.train_config.max_seconds == 30
     assert any("chosen by you" in r for r in chosen.reasons) and any("budget 30 s" in r for r in chosen.reasons)
 
-    big = build_sequences(generate(n_users=200, n_items=SAMPLED_ABOVE["cpu"] + 5000, n_categories=5,
-                                   mean_events=200, seed=2).events)
+    big = build_sequences(
+        generate(n_users=200, n_items=SAMPLED_ABOVE["cpu"] + 5000, n_categories=5, mean_events=200, seed=2).events
+    )
     if len(big.items) - 1 > SAMPLED_ABOVE["cpu"]:
         assert plan_training(big, leave_one_out(big), device="cpu").train_config.sampled_softmax

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, state
+from dashboard import figures, state, widgets
+from dashboard.state import Keys
 from dashboard.text import plural
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
@@ -19,50 +20,72 @@ ROLE_HELP = {
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "parquet", "pq", "json", "jsonl", "gz", "zip", "bz2", "xz"]
 
 st.title("Data")
-st.caption("One row per event: who (user), what (item), when (time), and optionally the kind of event. "
-           "Pick a demo or upload your own log; the report below says what was read and what was dropped.")
+st.caption(
+    "One row per event: who (user), what (item), when (time), and optionally the kind of event. "
+    "Pick a demo or upload your own log; the report below says what was read and what was dropped."
+)
 
 current = state.dataset()
-if "data_source" not in st.session_state:
-    st.session_state["data_source"] = current.kind if current is not None else "ecommerce"
-source = st.radio("Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="data_source",
-                  label_visibility="collapsed")
+if Keys.DATA_SOURCE not in st.session_state:
+    st.session_state[Keys.DATA_SOURCE] = current.kind if current is not None else "ecommerce"
+source = st.radio(
+    "Source",
+    list(SOURCES),
+    format_func=SOURCES.get,
+    horizontal=True,
+    key=Keys.DATA_SOURCE,
+    label_visibility="collapsed",
+)
 
 if source in state.DEMOS:
     if current is None or current.kind != source:
-        with state.guard("loading the demo"):
+        with widgets.guard("loading the demo"):
             state.set_dataset(state.load_demo(source))
             current = state.dataset()
 else:
     left, right = st.columns(2)
     with left:
         upload = st.file_uploader(
-            "Event log", type=UPLOAD_TYPES, key="upload_events",
+            "Event log",
+            type=UPLOAD_TYPES,
+            key="upload_events",
             help="CSV/TSV (any of , ; tab |), Parquet, JSON lines or MovieLens .dat, optionally gzip/zip. "
-                 "Up to 1 GB here; for bigger logs use the command line (`python -m ltsi validate`).")
+            "Up to 1 GB here; for bigger logs use the command line (`python -m ltsi validate`).",
+        )
     with right:
         item_upload = st.file_uploader(
-            "Item table (optional)", type=UPLOAD_TYPES, key="upload_items",
-            help="item id + title/name + category/genres: makes every chart readable.")
+            "Item table (optional)",
+            type=UPLOAD_TYPES,
+            key="upload_items",
+            help="item id + title/name + category/genres: makes every chart readable.",
+        )
     if upload is not None:
         data = upload.getvalue()
         items = item_upload.getvalue() if item_upload is not None else None
         key = state.digest(data)
         items_key = state.digest(items) if items is not None else None
-        loaded_items_key = state.digest(current.source[2]) if current is not None and current.source and \
-            current.source[2] is not None else None
+        loaded_items_key = (
+            state.digest(current.source[2])
+            if current is not None and current.source and current.source[2] is not None
+            else None
+        )
         if current is None or current.kind != "upload" or current.key != key or loaded_items_key != items_key:
-            with state.guard("reading the file"):
-                state.set_dataset(state.read_dataset(data, upload.name, "upload", items,
-                                                     item_upload.name if item_upload is not None else None))
+            with widgets.guard("reading the file"):
+                state.set_dataset(
+                    state.read_dataset(
+                        data, upload.name, "upload", items, item_upload.name if item_upload is not None else None
+                    )
+                )
             if state.dataset() is current:  # the file could not be read (the error is above): show no stale report
                 still = f" The data in use is still **{current.name}**." if current is not None else ""
                 st.info(f"Nothing was loaded from {upload.name}.{still}", icon=":material/info:")
                 st.stop()
             current = state.dataset()
     elif current is None or current.kind != "upload":
-        st.info("Drop a file above. The demos are one click away if you just want to look around.",
-                icon=":material/upload_file:")
+        st.info(
+            "Drop a file above. The demos are one click away if you just want to look around.",
+            icon=":material/upload_file:",
+        )
         current = None
 
 if current is None:
@@ -72,8 +95,9 @@ report = current.report
 mapping = report.mapping
 
 # ---- column mapping
-with st.expander("Column mapping and reading options", expanded=current.kind == "upload",
-                 icon=":material/view_column:"):
+with st.expander(
+    "Column mapping and reading options", expanded=current.kind == "upload", icon=":material/view_column:"
+):
     st.caption("Detected automatically from the column names and contents; change any of them and apply.")
     with st.form("mapping_form", border=False):
         cols = st.columns(5)
@@ -84,31 +108,56 @@ with st.expander("Column mapping and reading options", expanded=current.kind == 
             index = options.index(value) if value in options else 0
             reason = mapping.reasons.get(role, "")
             with column:
-                chosen[role] = st.selectbox(ROLE_LABELS[role], options, index=index, key=f"map_{role}",
-                                            help=f"{ROLE_HELP[role]}  \nNow: {reason or 'not found'}.")
+                chosen[role] = st.selectbox(
+                    ROLE_LABELS[role],
+                    options,
+                    index=index,
+                    key=f"map_{role}",
+                    help=f"{ROLE_HELP[role]}  \nNow: {reason or 'not found'}.",
+                )
         o1, o2 = st.columns([1, 4])
         with o1:
-            min_events = st.number_input("Min. events per user", 1, 1000, value=current.min_events, step=1,
-                                         key="map_min_events",
-                                         help="Users with fewer events are dropped (and counted in the report).")
+            min_events = st.number_input(
+                "Min. events per user",
+                1,
+                1000,
+                value=current.min_events,
+                step=1,
+                key="map_min_events",
+                help="Users with fewer events are dropped (and counted in the report).",
+            )
         with o2:
             day_options = {"auto": "automatic", "day": "day first (31/12/2025)", "month": "month first (12/31/2025)"}
             day_values = {"auto": None, "day": True, "month": False}
             now = {None: "auto", True: "day", False: "month"}[current.dayfirst]
-            dayfirst = day_values[st.radio("Ambiguous dates like 02/01/2025", list(day_options),
-                                           format_func=day_options.get, index=list(day_options).index(now),
-                                           horizontal=True, key="map_dayfirst")]
+            dayfirst = day_values[
+                st.radio(
+                    "Ambiguous dates like 02/01/2025",
+                    list(day_options),
+                    format_func=day_options.get,
+                    index=list(day_options).index(now),
+                    horizontal=True,
+                    key="map_dayfirst",
+                )
+            ]
         if st.form_submit_button("Apply", icon=":material/refresh:"):
             overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
-            with state.guard("re-reading the file"):
+            with widgets.guard("re-reading the file"):
                 state.set_dataset(state.reread(current, overrides, int(min_events), dayfirst))
                 st.rerun()
-            st.warning("These settings were not applied: the mapping and the report below are still those of the "
-                       "last successful reading.", icon=":material/warning:")
-    st.markdown("  \n".join(
-        f"**{ROLE_LABELS[r]}** ← `{getattr(mapping, r)}` — {mapping.reasons.get(r, '')}"
-        if getattr(mapping, r) else f"**{ROLE_LABELS[r]}** ← none — {mapping.reasons.get(r, 'not found')}"
-        for r in ROLE_LABELS))
+            st.warning(
+                "These settings were not applied: the mapping and the report below are still those of the "
+                "last successful reading.",
+                icon=":material/warning:",
+            )
+    st.markdown(
+        "  \n".join(
+            f"**{ROLE_LABELS[r]}** ← `{getattr(mapping, r)}` — {mapping.reasons.get(r, '')}"
+            if getattr(mapping, r)
+            else f"**{ROLE_LABELS[r]}** ← none — {mapping.reasons.get(r, 'not found')}"
+            for r in ROLE_LABELS
+        )
+    )
 
 # ---- validation report
 st.subheader("Validation report")
@@ -119,12 +168,15 @@ m[2].metric("Rows dropped", f"{report.rows_dropped:,}")
 m[3].metric("Users", f"{report.n_users:,}")
 m[4].metric("Items", f"{report.n_items:,}")
 m[5].metric("Event types", f"{len(report.event_counts):,}")
-delimiter = {None: "", "\t": ", tab-separated", "::": ", '::'-separated"}.get(report.delimiter,
-                                                                            f", delimiter '{report.delimiter}'")
-when = (f"{report.time_min:%Y-%m-%d} to {report.time_max:%Y-%m-%d}" if report.time_min is not None else "–")
-st.caption(f"**{report.source}**: {report.file_format}, {report.encoding}{delimiter}"
-           f"{', header row' if report.has_header else ', no header row'} · time {when} · "
-           f"time unit: {report.timestamp_unit}")
+delimiter = {None: "", "\t": ", tab-separated", "::": ", '::'-separated"}.get(
+    report.delimiter, f", delimiter '{report.delimiter}'"
+)
+when = f"{report.time_min:%Y-%m-%d} to {report.time_max:%Y-%m-%d}" if report.time_min is not None else "–"
+st.caption(
+    f"**{report.source}**: {report.file_format}, {report.encoding}{delimiter}"
+    f"{', header row' if report.has_header else ', no header row'} · time {when} · "
+    f"time unit: {report.timestamp_unit}"
+)
 
 if report.dropped:
     left, right = st.columns([3, 2])
@@ -147,8 +199,15 @@ if report.notes:
 # ---- summary charts
 st.subheader("What is in the log")
 events = current.events
-charts = current.cached("figures", lambda: [figures.events_over_time(events), figures.event_types(events),
-                                            figures.events_per_user(events), figures.item_popularity(events)])
+charts = current.cached(
+    "figures",
+    lambda: [
+        figures.events_over_time(events),
+        figures.event_types(events),
+        figures.events_per_user(events),
+        figures.item_popularity(events),
+    ],
+)
 top = st.columns([3, 2])
 top[0].plotly_chart(charts[0], key="chart_time")
 top[1].plotly_chart(charts[1], key="chart_types")

@@ -2,56 +2,88 @@
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import exporting, widgets
+from dashboard.state import Keys
 
 st.title("Export")
 st.caption("Everything is generated when you click a button, from the active model of this session.")
-active = state.require_run("export")
+active = widgets.require_run("export")
 
 PREVIEW_USERS = 3
-seqs = active.seqs
+seqs = active.run.seqs
 slug = "".join(ch if ch.isalnum() else "_" for ch in active.name.lower()).strip("_")[:40] or "run"
 
 # ---- recommendations for all users
 with st.container(border=True):
     st.subheader("Recommendations for every user (CSV)")
     c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
-    k = c1.number_input("Items per user", 1, 100, 10, key="export_k")
-    exclude_seen = c2.checkbox("Leave out items the user already had", key="export_exclude_seen",
-                               help="Off: a repeat purchase or re-watch can be recommended, as in the evaluation.")
-    c3.download_button("Download recommendations (CSV)", data=lambda: state.recommendations_csv(active, int(k),
-                                                                                               exclude_seen),
-                       file_name=f"ltsi_recommendations_{slug}.csv", mime="text/csv", on_click="ignore",
-                       icon=":material/download:", key="export_csv", type="primary")
+    k = c1.number_input("Items per user", 1, 100, 10, key=Keys.EXPORT_K)
+    exclude_seen = c2.checkbox(
+        "Leave out items the user already had",
+        key=Keys.EXPORT_EXCLUDE_SEEN,
+        help="Off: a repeat purchase or re-watch can be recommended, as in the evaluation.",
+    )
+    c3.download_button(
+        "Download recommendations (CSV)",
+        data=lambda: exporting.recommendations_csv(active, int(k), exclude_seen),
+        file_name=f"ltsi_recommendations_{slug}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="export_csv",
+        type="primary",
+    )
     n_preview = min(PREVIEW_USERS, seqs.n_users)
-    with state.guard("counting the rows"):
-        st.caption(f"{state.export_caption(active, int(k), exclude_seen)}. Columns: user_id, rank, item_id, score, "
-                   "probability (and title, category when an item table is known), after each user's whole history. "
-                   "Text cells that start with = + - or @ get a leading ' so that spreadsheet programs do not run "
-                   "them as formulas. The file is prepared when you click (the button spins meanwhile). Preview of "
-                   + ("the only user:" if seqs.n_users == 1 else f"the first {n_preview} users:"))
-    with state.guard("previewing the recommendations"), st.spinner("Preparing the preview…"):
-        st.dataframe(state.recommendations_preview(active, int(k), exclude_seen, n_users=n_preview), hide_index=True,
-                     key="export_preview")
+    with widgets.guard("counting the rows"):
+        st.caption(
+            f"{exporting.export_caption(active, int(k), exclude_seen)}. Columns: user_id, rank, item_id, "
+            "score, probability (and title, category when an item table is known), after each user's whole "
+            "history. Text cells that start with = + - or @ get a leading ' so that spreadsheet programs do not "
+            "run them as formulas. The file is prepared when you click (the button spins meanwhile). Preview of "
+            + ("the only user:" if seqs.n_users == 1 else f"the first {n_preview} users:")
+        )
+    with widgets.guard("previewing the recommendations"), st.spinner("Preparing the preview…"):
+        st.dataframe(
+            exporting.recommendations_preview(active, int(k), exclude_seen, n_users=n_preview),
+            hide_index=True,
+            key="export_preview",
+        )
 
 # ---- the run folder
 with st.container(border=True):
     st.subheader("The trained model (run folder as .zip)")
-    st.download_button("Download the run (.zip)", data=lambda: state.run_zip(active), file_name=f"ltsi_{slug}.zip",
-                       mime="application/zip", on_click="ignore", icon=":material/folder_zip:", key="export_zip")
-    st.caption("model.safetensors (weights) + JSON (configuration, vocabularies, metrics) + history.csv. Load it "
-               "again on the Train page, or from the command line: `python -m ltsi evaluate RUN_DIR`. "
-               "Loading never unpickles anything.")
+    st.download_button(
+        "Download the run (.zip)",
+        data=lambda: exporting.run_zip(active),
+        file_name=f"ltsi_{slug}.zip",
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        key="export_zip",
+    )
+    st.caption(
+        "model.safetensors (weights) + JSON (configuration, vocabularies, metrics) + history.csv. Load it "
+        "again on the Train page, or from the command line: `python -m ltsi evaluate RUN_DIR`. "
+        "Loading never unpickles anything."
+    )
 
 # ---- one user's HTML report
 with st.container(border=True):
     st.subheader("One user's report for a stakeholder (HTML)")
     users = list(seqs.users)
-    default = st.session_state.get("user")
+    default = st.session_state.get(Keys.USER)
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
-    user = c1.selectbox("User", users, index=users.index(default) if default in users else 0, key="export_user")
-    c2.download_button("Download the HTML report", data=lambda: state.user_report(active, user),
-                       file_name=f"ltsi_user_{user}.html", mime="text/html", on_click="ignore",
-                       icon=":material/description:", key="export_html")
-    st.caption("One self-contained file (charts included, works offline): the gate in words, the timeline heatmap, "
-               "the top recommendations with the held-out event, and the events that mattered most.")
+    user = c1.selectbox("User", users, index=users.index(default) if default in users else 0, key=Keys.EXPORT_USER)
+    c2.download_button(
+        "Download the HTML report",
+        data=lambda: exporting.user_report(active, user),
+        file_name=f"ltsi_user_{user}.html",
+        mime="text/html",
+        on_click="ignore",
+        icon=":material/description:",
+        key="export_html",
+    )
+    st.caption(
+        "One self-contained file (charts included, works offline): the gate in words, the timeline heatmap, "
+        "the top recommendations with the held-out event, and the events that mattered most."
+    )

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import state, widgets
+from dashboard.state import Keys
 
 st.title("Why did the model recommend that?")
 st.markdown(
@@ -25,7 +26,7 @@ with left:
         "You land on a user's timeline with their recommendations."
     )
     if st.button("Open the demo", type="primary", icon=":material/play_arrow:", key="open_demo"):
-        with state.guard("opening the demo"), st.spinner("Loading the demo data and model…"):
+        with widgets.guard("opening the demo"), st.spinner("Loading the demo data and model…"):
             state.start_demo()
             st.switch_page("views/users.py")
 with right:
@@ -35,19 +36,22 @@ with right:
         "item column and (ideally) a time column. Columns are detected automatically; you can change them."
     )
     if st.button("Upload a log", icon=":material/upload:", key="go_data"):
-        st.session_state["data_source"] = "upload"  # open the Data page on its uploader, not on a demo
+        st.session_state[Keys.DATA_SOURCE] = "upload"  # open the Data page on its uploader, not on a demo
         st.switch_page("views/data.py")
 
 st.divider()
 st.subheader("How it works")
 steps = st.columns(5)
-for column, (title, text) in zip(steps, [
-    ("1 · Data", "Upload or pick a demo. See what was read, what was dropped and why."),
-    ("2 · Train", "Train LTSI with live progress and compare it with simple baselines."),
-    ("3 · Users", "One user's timeline as a heatmap: attention, long-term weight and attribution per event."),
-    ("4 · Model", "What the model learned overall: how far back it looks, long vs. short-term, item map."),
-    ("5 · Export", "Recommendations for every user as CSV, the trained model, a one-user HTML report."),
-]):
+for column, (title, text) in zip(
+    steps,
+    [
+        ("1 · Data", "Upload or pick a demo. See what was read, what was dropped and why."),
+        ("2 · Train", "Train LTSI with live progress and compare it with simple baselines."),
+        ("3 · Users", "One user's timeline as a heatmap: attention, long-term weight and attribution per event."),
+        ("4 · Model", "What the model learned overall: how far back it looks, long vs. short-term, item map."),
+        ("5 · Export", "Recommendations for every user as CSV, the trained model, a one-user HTML report."),
+    ],
+):
     with column:
         st.markdown(f"**{title}**")
         st.caption(text)

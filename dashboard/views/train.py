@@ -1,31 +1,41 @@
 """Train: settings, a Train button (worker thread), live curves, Stop, results vs. baselines, load/save runs."""
 
 import time
+from dataclasses import fields
 
 import streamlit as st
+import torch
 
-from dashboard import figures, state
+from dashboard import exporting, figures, state, training, widgets
+from dashboard.state import Keys
 from dashboard.text import below_baseline_why, fmt_seconds, plural, short_window_note, small_catalogue_note, stop_note
+from ltsi.model import ABLATIONS, ModelConfig
+from ltsi.plan import DEFAULT_BUDGET_S
+from ltsi.train import TrainConfig
 
 st.title("Train")
-st.caption("LTSI learns to predict each user's next event from the events before it. History length and epochs "
-           "are planned from the log unless you set them. Training stops by itself when the validation score "
-           "stops improving (or at the time budget); the best weights are kept. "
-           "The result is then tested on each user's held-out last event, beside two simple baselines.")
+st.caption(
+    "LTSI learns to predict each user's next event from the events before it. History length and epochs "
+    "are planned from the log unless you set them. Training stops by itself when the validation score "
+    "stops improving (or at the time budget); the best weights are kept. "
+    "The result is then tested on each user's held-out last event, beside two simple baselines."
+)
 
 dataset = state.dataset()
 active = state.run()
-job = state.job()
+job = training.job()
 
 # ---- instant path: the pre-trained demo model
 with st.container(border=True):
     left, right = st.columns([5, 2], vertical_alignment="center")
     with left:
-        st.markdown("**Pre-trained demo model**: trained on the e-commerce demo with the default settings and no "
-                    "time budget. Loads instantly with its own data.")
+        st.markdown(
+            "**Pre-trained demo model**: trained on the e-commerce demo with the default settings and no "
+            "time budget. Loads instantly with its own data."
+        )
     with right:
         if st.button("Load demo model", icon=":material/bolt:", key="load_demo_run", width="stretch"):
-            with state.guard("loading the demo model"):
+            with widgets.guard("loading the demo model"):
                 state.set_run(state.load_demo_run())
                 if dataset is None:
                     state.set_dataset(state.load_demo("ecommerce"))
@@ -33,37 +43,40 @@ with st.container(border=True):
 
 # ---- load a saved run
 with st.expander("Load a saved run (.zip from the Export page)", icon=":material/folder_open:"):
-    saved = st.file_uploader("Run folder as .zip", type=["zip"], key="upload_run",
-                             help="model.safetensors + JSON files; nothing is unpickled.")
+    saved = st.file_uploader(
+        "Run folder as .zip",
+        type=["zip"],
+        key="upload_run",
+        help="model.safetensors + JSON files; nothing is unpickled.",
+    )
     if saved is not None and st.button("Load this run", key="load_uploaded_run"):
-        with state.guard("loading the run"):
-            state.set_run(state.load_run_zip(saved.getvalue(), saved.name))
-            st.session_state["run_loaded"] = state.run().name  # said once, on the page the rerun draws
+        with widgets.guard("loading the run"):
+            state.set_run(exporting.load_run_zip(saved.getvalue(), saved.name))
+            st.session_state[Keys.RUN_LOADED] = state.run().name  # said once, on the page the rerun draws
             st.rerun()
 
-loaded = st.session_state.pop("run_loaded", None)
+loaded = st.session_state.pop(Keys.RUN_LOADED, None)
 if loaded:
-    st.success(f"Loaded **{loaded}**: it is the active model now; Users, Model and Export show it.",
-               icon=":material/check_circle:")
+    st.success(
+        f"Loaded **{loaded}**: it is the active model now; Users, Model and Export show it.",
+        icon=":material/check_circle:",
+    )
 
 if dataset is None:
-    then = ("The active model works without it on Users, Model and Export; to train a new one, load" if active
-            else "Load")
-    st.info(f"There is no data to train on yet. {then} the e-commerce demo, or upload a log on the Data page.",
-            icon=":material/info:")
+    then = (
+        "The active model works without it on Users, Model and Export; to train a new one, load" if active else "Load"
+    )
+    st.info(
+        f"There is no data to train on yet. {then} the e-commerce demo, or upload a log on the Data page.",
+        icon=":material/info:",
+    )
     if st.button("Load the e-commerce demo data", key="train_load_demo"):
-        with state.guard("loading the demo"):
+        with widgets.guard("loading the demo"):
             state.set_dataset(state.load_demo("ecommerce"))
             st.rerun()
     st.stop()
 
 # ---- settings (defaults from the library's own dataclasses and its plan for this log, except the time budget)
-from dataclasses import fields  # noqa: E402
-
-from ltsi.model import ABLATIONS, ModelConfig  # noqa: E402
-from ltsi.plan import DEFAULT_BUDGET_S  # noqa: E402
-from ltsi.train import TrainConfig  # noqa: E402
-
 MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelConfig)}
 TRAIN_DEFAULTS = TrainConfig()
 AUTO = 0  # "History length" and "Max. epochs" at 0: planned from the log (ltsi.plan.plan_training)
@@ -72,74 +85,125 @@ st.subheader(f"Train a new model on: {dataset.name}")
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
     with c1:
-        dim = st.select_slider("Model size (embedding width)", options=sorted({16, 32, 64, 128, 256,
-                                                                                MODEL_DEFAULTS["dim"]}),
-                               value=MODEL_DEFAULTS["dim"],
-                               key="train_dim", help="Wider models fit more detail but train slower.")
+        dim = st.select_slider(
+            "Model size (embedding width)",
+            options=sorted({16, 32, 64, 128, 256, MODEL_DEFAULTS["dim"]}),
+            value=MODEL_DEFAULTS["dim"],
+            key=Keys.TRAIN_DIM,
+            help="Wider models fit more detail but train slower.",
+        )
     with c2:
-        max_len = st.select_slider("History length (events)", options=[AUTO, *range(5, 205, 5)], value=AUTO,
-                                   format_func=lambda v: "auto" if v == AUTO else str(v), key="train_max_len",
-                                   help="How many of a user's most recent events the model reads. auto: planned "
-                                        "from the log (long enough for 90% of users' histories, at most 50); "
-                                        "see \"Settings planned for this log\" below.")
+        max_len = st.select_slider(
+            "History length (events)",
+            options=[AUTO, *range(5, 205, 5)],
+            value=AUTO,
+            format_func=lambda v: "auto" if v == AUTO else str(v),
+            key=Keys.TRAIN_MAX_LEN,
+            help="How many of a user's most recent events the model reads. auto: planned "
+            "from the log (long enough for 90% of users' histories, at most 50); "
+            'see "Settings planned for this log" below.',
+        )
     with c3:
-        epochs = st.number_input("Max. epochs (0 = auto)", 0, 1000, AUTO, key="train_epochs",
-                                 help="An upper bound; early stopping usually ends training sooner. 0 = auto: "
-                                      "planned from the log's size, so that the learning-rate schedule spans "
-                                      "about the same number of steps on any log.")
+        epochs = st.number_input(
+            "Max. epochs (0 = auto)",
+            0,
+            1000,
+            AUTO,
+            key=Keys.TRAIN_EPOCHS,
+            help="An upper bound; early stopping usually ends training sooner. 0 = auto: "
+            "planned from the log's size, so that the learning-rate schedule spans "
+            "about the same number of steps on any log.",
+        )
     with c4:
-        budget = st.number_input("Time budget (s)", 0, 3600, DEFAULT_BUDGET_S, step=5, key="train_budget",
-                                 help="Stop after this many seconds and keep the best weights so far (0 = no "
-                                      "limit); the learning rate anneals within it. Before training, a few "
-                                      "batches are measured to check that the budget allows useful training.")
+        budget = st.number_input(
+            "Time budget (s)",
+            0,
+            3600,
+            DEFAULT_BUDGET_S,
+            step=5,
+            key=Keys.TRAIN_BUDGET,
+            help="Stop after this many seconds and keep the best weights so far (0 = no "
+            "limit); the learning rate anneals within it. Before training, a few "
+            "batches are measured to check that the budget allows useful training.",
+        )
     d1, d2 = st.columns([1, 3])
     with d1:
-        import torch
-
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-        device = st.radio("Device", devices, horizontal=True, key="train_device",
-                          help="auto = the GPU when there is one, else the CPU.")
+        device = st.radio(
+            "Device",
+            devices,
+            horizontal=True,
+            key=Keys.TRAIN_DEVICE,
+            help="auto = the GPU when there is one, else the CPU.",
+        )
     with d2:
-        st.caption(state.gpu_summary())
-        ablations = st.checkbox(f"Also train the ablations ({', '.join(ABLATIONS)})", key="train_ablations",
-                                help=f"{plural(len(ABLATIONS), 'more model')} with the same settings and one part "
-                                     "of LTSI switched off, for the comparison table: about "
-                                     f"{len(ABLATIONS) + 1} times the training time.")
+        st.caption(widgets.gpu_summary())
+        ablations = st.checkbox(
+            f"Also train the ablations ({', '.join(ABLATIONS)})",
+            key=Keys.TRAIN_ABLATIONS,
+            help=f"{plural(len(ABLATIONS), 'more model')} with the same settings and one part "
+            "of LTSI switched off, for the comparison table: about "
+            f"{len(ABLATIONS) + 1} times the training time.",
+        )
     with st.expander("Advanced"):
         a1, a2, a3, a4, a5, a6 = st.columns(6)
-        lr = a1.number_input("Learning rate", 1e-5, 1e-1, float(TRAIN_DEFAULTS.lr), format="%.4f", key="train_lr")
-        batch = a2.number_input("Batch size", 8, 4096, int(TRAIN_DEFAULTS.batch_size), step=8, key="train_batch")
-        patience = a3.number_input("Patience (epochs)", 1, 100, int(TRAIN_DEFAULTS.patience),
-                                   key="train_patience",
-                                   help="Stop after this many epochs without a better validation NDCG@10.")
-        window = a4.number_input("Short-term window", 1, 50, int(MODEL_DEFAULTS["short_window"]), key="train_window",
-                                 help="How many recent events the short-term attention sees (at most the history "
-                                      "length: a longer window sees the whole history read).")
-        seed = a5.number_input("Seed", 0, 10**6, int(TRAIN_DEFAULTS.seed), key="train_seed")
-        threads = a6.number_input("CPU threads", 1, 64, state.default_training_threads(), key="train_threads",
-                                  help="Threads for training on the CPU. The default leaves one core to the "
-                                       "dashboard itself; on a busy machine fewer threads are often faster.")
+        lr = a1.number_input("Learning rate", 1e-5, 1e-1, float(TRAIN_DEFAULTS.lr), format="%.4f", key=Keys.TRAIN_LR)
+        batch = a2.number_input("Batch size", 8, 4096, int(TRAIN_DEFAULTS.batch_size), step=8, key=Keys.TRAIN_BATCH)
+        patience = a3.number_input(
+            "Patience (epochs)",
+            1,
+            100,
+            int(TRAIN_DEFAULTS.patience),
+            key=Keys.TRAIN_PATIENCE,
+            help="Stop after this many epochs without a better validation NDCG@10.",
+        )
+        window = a4.number_input(
+            "Short-term window",
+            1,
+            50,
+            int(MODEL_DEFAULTS["short_window"]),
+            key=Keys.TRAIN_WINDOW,
+            help="How many recent events the short-term attention sees (at most the history "
+            "length: a longer window sees the whole history read).",
+        )
+        seed = a5.number_input("Seed", 0, 10**6, int(TRAIN_DEFAULTS.seed), key=Keys.TRAIN_SEED)
+        threads = a6.number_input(
+            "CPU threads",
+            1,
+            64,
+            training.default_training_threads(),
+            key=Keys.TRAIN_THREADS,
+            help="Threads for training on the CPU. The default leaves one core to the "
+            "dashboard itself; on a busy machine fewer threads are often faster.",
+        )
     submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:", disabled=busy)
 
 # what the analyst chose; everything else (history length, epochs, softmax) is planned from the log and device
 chosen_model = {"dim": int(dim), "short_window": int(window), **({"max_len": int(max_len)} if max_len else {})}
-chosen_train = {"lr": float(lr), "batch_size": int(batch), "patience": int(patience), "seed": int(seed),
-                "threads": int(threads), "log_every": 1, **({"epochs": int(epochs)} if epochs else {})}
+chosen_train = {
+    "lr": float(lr),
+    "batch_size": int(batch),
+    "patience": int(patience),
+    "seed": int(seed),
+    "threads": int(threads),
+    "log_every": 1,
+    **({"epochs": int(epochs)} if epochs else {}),
+}
 plan = None
-with state.guard("planning the training"):
-    plan = state.planned(dataset, device, float(budget) or None, chosen_model, chosen_train)
+with widgets.guard("planning the training"):
+    plan = training.planned(dataset, device, float(budget) or None, chosen_model, chosen_train)
 
 if submitted and not busy and plan is not None:
-    with state.guard("starting the training"):
-        st.session_state["job"] = job = state.TrainingJob(dataset, plan.model_config, plan.train_config, ablations,
-                                                          slots=state.training_slots(), check_budget=True).start()
-        st.session_state["train_pressed_at"] = job.started
+    with widgets.guard("starting the training"):
+        job = training.start_job(dataset, plan, ablations)
 
 if plan is not None:
     with st.expander("Settings planned for this log", icon=":material/tune:", expanded=False):
         st.markdown("\n".join(f"- {reason[0].upper()}{reason[1:]}." for reason in plan.reasons))
-        st.caption("Planned from the log's size and the device; a setting you set yourself (History length or "
-                   "Max. epochs other than auto) wins.")
+        st.caption(
+            "Planned from the log's size and the device; a setting you set yourself (History length or "
+            "Max. epochs other than auto) wins."
+        )
     # the form's last submitted values: a short-term window that the history length or the log cannot fill
     window_note = short_window_note(int(window), plan.model_config.max_len, int(dataset.sequences()[0].lengths.max()))
     if window_note:
@@ -149,13 +213,14 @@ if plan is not None:
 # ---- live progress (a fragment that polls the worker's progress object)
 @st.fragment(run_every=2.0)  # every redraw costs the training some CPU on a small machine: not more often
 def live_progress() -> None:
-    j = state.job()
+    j = training.job()
     if j is None:
         return
     if not j.active:
         st.rerun()  # the whole app: the finished model becomes the active one
-    label = {"waiting": "Waiting", "measuring": "Measuring", "training": "Training",
-             "evaluating": "Evaluating"}[j.state]
+    label = {"waiting": "Waiting", "measuring": "Measuring", "training": "Training", "evaluating": "Evaluating"}[
+        j.state
+    ]
     elapsed = fmt_seconds(time.perf_counter() - j.started)
     budget = j.train_config.max_seconds
     of = f" of {fmt_seconds(budget)}" if budget else ""
@@ -166,16 +231,16 @@ def live_progress() -> None:
         st.toast("Stopping after the current batch; the best weights so far are kept.")
 
 
-def use_budget(j: state.TrainingJob, seconds: int | None) -> None:
+def use_budget(j: training.TrainingJob, seconds: int | None) -> None:
     """The analyst's decision on a too-short time budget (a button callback: runs before the form is drawn)."""
     if seconds is not None and seconds <= 3600:
-        st.session_state["train_budget"] = int(seconds)  # the form shows the budget the model trains with
+        st.session_state[Keys.TRAIN_BUDGET] = int(seconds)  # the form shows the budget the model trains with
     j.proceed(seconds if seconds is not None else j.train_config.max_seconds)
 
 
-def cancel(j: state.TrainingJob) -> None:
+def cancel(j: training.TrainingJob) -> None:
     j.cancel()
-    st.session_state.pop("job", None)
+    training.drop_job()
 
 
 if job is not None and job.active:
@@ -186,16 +251,26 @@ elif job is not None and job.awaiting:
         st.warning(job.verdict, icon=":material/timer:")
         proposed = job.proposed_budget()
         b1, b2, b3, _ = st.columns([2, 2, 1, 2])
-        b1.button(f"Train with a budget of {proposed} s", type="primary", key="budget_proposed",
-                  icon=":material/play_arrow:", on_click=use_budget, args=(job, proposed), width="stretch")
-        b2.button("Train with my budget anyway", key="budget_anyway", on_click=use_budget, args=(job, None),
-                  width="stretch")
+        b1.button(
+            f"Train with a budget of {proposed} s",
+            type="primary",
+            key="budget_proposed",
+            icon=":material/play_arrow:",
+            on_click=use_budget,
+            args=(job, proposed),
+            width="stretch",
+        )
+        b2.button(
+            "Train with my budget anyway", key="budget_anyway", on_click=use_budget, args=(job, None), width="stretch"
+        )
         b3.button("Cancel", key="budget_cancel", on_click=cancel, args=(job,), width="stretch")
-elif job is not None and job.state == "failed" and not getattr(job, "reported", False):
+elif job is not None and job.state == "failed":
     st.error(job.error or "Training failed.", icon=":material/error:")
 elif job is not None and job.state == "done" and active is job.result:
-    st.success(f"Training finished: {job.message}. Open the Users page to see why it recommends what it does.",
-               icon=":material/check_circle:")
+    st.success(
+        f"Training finished: {job.message}. Open the Users page to see why it recommends what it does.",
+        icon=":material/check_circle:",
+    )
     if st.button("Open the Users page", type="primary", icon=":material/arrow_forward:", key="train_to_users"):
         st.switch_page("views/users.py")
 
@@ -205,15 +280,19 @@ if active is None:
     st.info("No model yet: press Train, or load the demo model above.", icon=":material/info:")
 else:
     st.subheader(f"Active model: {active.name}")
-    info = active.info
-    cfg = active.model_config
-    facts = [f"embedding {cfg.dim}", f"history {plural(cfg.max_len, 'event')}",
-             f"short window {plural(min(cfg.short_window, cfg.max_len), 'event')}"]
+    info = active.training  # how it was trained (a loaded run's config.json "training")
+    cfg = active.run.model_config
+    facts = [
+        f"embedding {cfg.dim}",
+        f"history {plural(cfg.max_len, 'event')}",
+        f"short window {plural(min(cfg.short_window, cfg.max_len), 'event')}",
+    ]
     if info.get("seconds") is not None:
         facts.append(f"trained in {fmt_seconds(info['seconds'])} on {info.get('device', '?')}")
     if info.get("best_epoch"):
         facts.append(f"best epoch {info['best_epoch']}")
-    epochs_done = len(active.history) if active.history is not None else 0
+    history = active.run.history
+    epochs_done = len(history) if history is not None else 0
     note = stop_note(info, epochs_done)  # why training stopped, from its stop reason (None: an older run)
     if info.get("stopped") and note is None:
         facts.append(str(info["stopped"]))
@@ -226,8 +305,8 @@ else:
             st.info(words, icon=":material/info:")
         else:
             st.caption(f":material/check_circle: {words}")
-    results = active.results
-    catalogue_note = small_catalogue_note(len(active.seqs.items) - 1)
+    results = active.run.table()
+    catalogue_note = small_catalogue_note(len(active.run.seqs.items) - 1)
     why = below_baseline_why(info)
     if results is not None and len(results) and catalogue_note:
         st.info(catalogue_note, icon=":material/info:")  # instead of advice read from meaningless metrics
@@ -238,18 +317,22 @@ else:
         if len(ours) and float(ours.iat[0]) < float(best_other):
             best_name = others.loc[others["NDCG@10"].idxmax(), "model"]
             # said even when the stop note already explains why (training ended while still improving)
-            st.info(f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {best_name} ({float(best_other):.4f}) "
-                    f"here. {why or 'See above why training stopped.'}", icon=":material/info:")
+            st.info(
+                f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {best_name} ({float(best_other):.4f}) "
+                f"here. {why or 'See above why training stopped.'}",
+                icon=":material/info:",
+            )
     if results is not None and len(results):
         st.markdown("**Test metrics**: each user's last event, ranked among all items (best per column shaded)")
         shown = results.set_index("model")
         st.dataframe(shown.style.format("{:.4f}").highlight_max(axis=0, color="#dce8fb"), key="results_table")
-        st.caption("HR@10: share of users whose held-out item is in the top 10. NDCG@10 and MRR@10 also reward "
-                   "ranking it higher. Baselines: the most popular items; the items that most often follow the "
-                   "user's last item. Ablations (when trained): LTSI with one part switched off.")
+        st.caption(
+            "HR@10: share of users whose held-out item is in the top 10. NDCG@10 and MRR@10 also reward "
+            "ranking it higher. Baselines: the most popular items; the items that most often follow the "
+            "user's last item. Ablations (when trained): LTSI with one part switched off."
+        )
     left, right = st.columns(2)
     if results is not None and len(results):
         left.plotly_chart(figures.metrics_comparison(results), key="results_chart")
-    if active.history is not None and len(active.history):
-        right.plotly_chart(figures.training_curves(active.history, info.get("best_epoch")), key="history_chart")
-
+    if history is not None and len(history):
+        right.plotly_chart(figures.training_curves(history, info.get("best_epoch")), key="history_chart")

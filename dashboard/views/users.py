@@ -1,23 +1,24 @@
-"""Users: one user's timeline as a heatmap (attention, long-term weight, attribution), gate, recommendations, what-if."""
+"""Users: a user's timeline as a heatmap (attention, long-term weight, attribution), gate, recommendations, what-if."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, state
-from dashboard.text import plural
+from dashboard import explaining, figures, widgets
+from dashboard.state import Keys
+from dashboard.text import fmt_rank, gate_words, plural, split_words
 
 K = 10
 
 st.title("Users")
-active = state.require_run("users")
+active = widgets.require_run("users")
 
-seqs = active.seqs
-cfg = active.model_config
+seqs, items = active.run.seqs, active.run.items
+cfg = active.run.model_config
 lags = cfg.transition_lags if getattr(cfg, "transitions", False) else 0  # events that carry a transition term
 titles = None
-if active.items is not None and "title" in active.items:
-    titles = active.items.drop_duplicates("item_id").set_index("item_id")["title"]
+if items is not None and "title" in items:
+    titles = items.drop_duplicates("item_id").set_index("item_id")["title"]
 
 
 def item_name(item_id: str) -> str:
@@ -28,18 +29,18 @@ def item_name(item_id: str) -> str:
 
 # ---- choose a user: suggestions + searchable picker
 picks = {}
-with state.guard("finding interesting users"):
-    picks = state.suggestions(active)
+with widgets.guard("finding interesting users"):
+    picks = explaining.suggestions(active)
 users = list(seqs.users)
 known = set(users)
-if st.session_state.get("user") not in known:  # start on a test hit: the held-out item is in the list
+if st.session_state.get(Keys.USER) not in known:  # start on a test hit: the held-out item is in the list
     first = picks.get("Test hit") or next(iter(picks.values()), None)
-    st.session_state["user"] = first[0] if first else users[0]
+    st.session_state[Keys.USER] = first[0] if first else users[0]
 
 
 def choose(user_id: str) -> None:
-    st.session_state["user"] = user_id
-    st.session_state["user_pick"] = user_id
+    st.session_state[Keys.USER] = user_id
+    st.session_state[Keys.USER_PICK] = user_id
 
 
 if picks:
@@ -49,67 +50,88 @@ if picks:
         col.button(f"{label}: {uid}", key=f"pick_{label}", help=why, on_click=choose, args=(uid,), width="stretch")
 
 lengths = dict(zip(seqs.users, seqs.lengths))
-if len(users) > state.MAX_SELECTBOX_USERS:  # a selectbox sends all its options to the browser on every run
-    query = st.text_input("Search users (part of the id)", key="user_query", placeholder="type part of a user id")
-    options = [u for u in users if query in u][:state.MAX_SELECTBOX_USERS] if query else users[:200]
-    if st.session_state["user"] not in options:
-        options = [st.session_state["user"], *options]
+if len(users) > widgets.MAX_SELECTBOX_USERS:  # a selectbox sends all its options to the browser on every run
+    query = st.text_input("Search users (part of the id)", key=Keys.USER_QUERY, placeholder="type part of a user id")
+    options = [u for u in users if query in u][: widgets.MAX_SELECTBOX_USERS] if query else users[:200]
+    if st.session_state[Keys.USER] not in options:
+        options = [st.session_state[Keys.USER], *options]
 else:
     options = users
-if st.session_state.get("user_pick") not in options:
-    st.session_state["user_pick"] = st.session_state["user"]
+if st.session_state.get(Keys.USER_PICK) not in options:
+    st.session_state[Keys.USER_PICK] = st.session_state[Keys.USER]
 left, right = st.columns([2, 3], vertical_alignment="bottom")
 with left:
-    user = st.selectbox("User (type to search)", options, key="user_pick",
-                        format_func=lambda u: f"{u} · {plural(lengths[u], 'event')}")
-st.session_state["user"] = user
-held = state.heldout(active, user)
+    user = st.selectbox(
+        "User (type to search)",
+        options,
+        key=Keys.USER_PICK,
+        format_func=lambda u: f"{u} · {plural(lengths[u], 'event')}",
+    )
+st.session_state[Keys.USER] = user
+held = explaining.heldout(active, user)
 with right:
-    evaluation = st.toggle("Hide the user's last event and check whether the model predicts it", value=True,
-                           key="evaluation_view", disabled=held is None,
-                           help="On: the model sees every event but the last, and the recommendations are compared "
-                                "with that held-out event (how the model was tested). Off: the whole history, as "
-                                "for a recommendation made today.")
+    evaluation = st.toggle(
+        "Hide the user's last event and check whether the model predicts it",
+        value=True,
+        key=Keys.EVALUATION_VIEW,
+        disabled=held is None,
+        help="On: the model sees every event but the last, and the recommendations are compared "
+        "with that held-out event (how the model was tested). Off: the whole history, as "
+        "for a recommendation made today.",
+    )
 end = held["end"] if (held is not None and evaluation) else None
 
 # ---- which item the attribution row explains (a clicked recommendation, the held-out item, else the top one)
 target_key = ("target", user, end)
-chosen = st.session_state.get("target")
+chosen = st.session_state.get(Keys.TARGET)
 target_item = chosen[3] if isinstance(chosen, tuple) and chosen[:3] == target_key else None
 
-with state.guard("explaining this user"):
-    base = state.explanation(active, user, end, None, K)
+with widgets.guard("explaining this user"):
+    base = explaining.explanation(active, user, end, None, K)
     recs = base.recommendations
     top_item = recs["item_id"].iat[0]
     target_item = target_item or top_item
-    exp = base if target_item == top_item else state.explanation(active, user, end, target_item, K)
+    exp = base if target_item == top_item else explaining.explanation(active, user, end, target_item, K)
     rows = exp.for_target(target_item)
     target_row = exp.targets[exp.targets["target_item"] == target_item].iloc[0]
 
     # the what-if table's unticked rows (its widget state is known before it is drawn again below)
     window = rows.sort_values("position", ascending=False).reset_index(drop=True)  # most recent first
-    editor_key = f"whatif_{user}_{end}"
+    editor_key = Keys.what_if(user, end)
     edits = (st.session_state.get(editor_key) or {}).get("edited_rows", {})
-    removed = tuple(sorted(int(window["position"].iat[int(i)]) for i, change in edits.items()
-                           if change.get("keep") is False and int(i) < len(window)))
+    removed = tuple(
+        sorted(
+            int(window["position"].iat[int(i)])
+            for i, change in edits.items()
+            if change.get("keep") is False and int(i) < len(window)
+        )
+    )
 
     # ---- summary: the gate in words + the held-out event
     g = float(exp.gate)
     s1, s2 = st.columns([2, 3])
     with s1:
-        st.metric("Share of long-term interest", f"{g:.0%}",
-                  help="The gate: how much of the next recommendation comes from the whole history (long-term) "
-                       "versus the last few events (short-term).")
+        st.metric(
+            "Share of long-term interest",
+            f"{g:.0%}",
+            help="The gate: how much of the next recommendation comes from the whole history (long-term) "
+            "versus the last few events (short-term).",
+        )
         st.markdown(figures.gate_bar_html(g), unsafe_allow_html=True)  # plain HTML: no chart to redraw per user
-        st.caption(state.gate_words(g))
-        st.caption(state.split_words(target_row, f"**{item_name(target_item)}**"),
-                   help="Integrated Gradients over the two interest parts the model adds up (gate × long-term "
-                        "interest, (1 − gate) × short-term interest): the gate is one number for all items; this "
-                        "says which part the explained item's score owes to. " + (
-                            "Beside the interest, the score has a counts part, added exactly: the recent items' "
-                            f"transitions (for each of the last {plural(lags, 'event')}, how often its item was "
-                            "directly followed by this item in training) and the item's popularity in training."
-                            if lags else "This model has no counts part (transitions and popularity)."))
+        st.caption(gate_words(g))
+        st.caption(
+            split_words(target_row, f"**{item_name(target_item)}**"),
+            help="Integrated Gradients over the two interest parts the model adds up (gate × long-term "
+            "interest, (1 − gate) × short-term interest): the gate is one number for all items; this "
+            "says which part the explained item's score owes to. "
+            + (
+                "Beside the interest, the score has a counts part, added exactly: the recent items' "
+                f"transitions (for each of the last {plural(lags, 'event')}, how often its item was "
+                "directly followed by this item in training) and the item's popularity in training."
+                if lags
+                else "This model has no counts part (transitions and popularity)."
+            ),
+        )
     with s2:
         n_hist = exp.n_history
         if exp.n_window < n_hist:
@@ -122,39 +144,53 @@ with state.guard("explaining this user"):
             seen = window_note
         st.markdown(f"**{user}** has {plural(lengths[user], 'event')}; {seen}.")
         if held is not None and evaluation:
-            rank = state.heldout_rank(active, user)
+            rank = explaining.heldout_rank(active, user)
             verdict = f":green[in the top {K}]" if rank <= K else f":orange[not in the top {K}]"
-            st.markdown(f"Held-out next event: **{item_name(held['item_id'])}** — {verdict}, ranked "
-                        f"{state.fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}.")
-            if target_item != held["item_id"] and st.button("Explain the held-out item", key="explain_heldout",
-                                                            icon=":material/manage_search:"):
-                st.session_state["target"] = (*target_key, held["item_id"])
+            st.markdown(
+                f"Held-out next event: **{item_name(held['item_id'])}** — {verdict}, ranked "
+                f"{fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}."
+            )
+            if target_item != held["item_id"] and st.button(
+                "Explain the held-out item", key="explain_heldout", icon=":material/manage_search:"
+            ):
+                st.session_state[Keys.TARGET] = (*target_key, held["item_id"])
                 st.rerun()
         elif held is None:
             st.caption("This user has fewer than 3 events, so no event was held out for testing.")
-        if target_item != top_item and st.button("Back to the top recommendation", key="explain_top",
-                                                 icon=":material/undo:"):
-            st.session_state["target"] = (*target_key, top_item)
+        if target_item != top_item and st.button(
+            "Back to the top recommendation", key="explain_top", icon=":material/undo:"
+        ):
+            st.session_state[Keys.TARGET] = (*target_key, top_item)
             st.rerun()
 
     # ---- the heatmap
-    signals = [("Short-term attention (last few events)", "short_attention", "weight"),
-               ("Long-term weight (whole history)", "long_attention", "weight"),
-               (f"Attribution to “{figures._short(item_name(target_item), 48)}” (blue pushes it up, red down)",
-                "attribution", "attribution")]
+    signals = [
+        ("Short-term attention (last few events)", "short_attention", "weight"),
+        ("Long-term weight (whole history)", "long_attention", "weight"),
+        (
+            f"Attribution to “{figures._short(item_name(target_item), 48)}” (blue pushes it up, red down)",
+            "attribution",
+            "attribution",
+        ),
+    ]
     fig = figures.user_heatmap(rows, signals, removed=removed)
-    clicked = st.plotly_chart(fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points",
-                              config={"displayModeBar": False})
+    clicked = st.plotly_chart(
+        fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points", config={"displayModeBar": False}
+    )
     transitions_note = (
         f" Each of the last {plural(lags, 'event')} also carries its transition term (exact, not estimated): what "
         "the number of times its item was directly followed by this item in training adds to the score. The "
-        "item's own popularity needs no history, so it is part of the baseline." if lags else
-        " This model has no counts part, so no event carries a transition term.")
-    st.caption(f"Attribution: Integrated Gradients of the score of {item_name(target_item)} (score "
-               f"{float(target_row['score']):.2f}, rank {state.fmt_rank(float(target_row['rank']))}) over each "
-               f"event's item, event type and time gap.{transitions_note} The numbers sum to the score minus an "
-               f"all-padding baseline, up to a convergence delta of {float(target_row['delta']):.2g}."
-               + (" Grey columns are left out in the what-if below." if removed else ""))
+        "item's own popularity needs no history, so it is part of the baseline."
+        if lags
+        else " This model has no counts part, so no event carries a transition term."
+    )
+    st.caption(
+        f"Attribution: Integrated Gradients of the score of {item_name(target_item)} (score "
+        f"{float(target_row['score']):.2f}, rank {fmt_rank(float(target_row['rank']))}) over each "
+        f"event's item, event type and time gap.{transitions_note} The numbers sum to the score minus an "
+        f"all-padding baseline, up to a convergence delta of {float(target_row['delta']):.2g}."
+        + (" Grey columns are left out in the what-if below." if removed else "")
+    )
 
     points = getattr(getattr(clicked, "selection", None), "points", None) or []
     if points:
@@ -165,11 +201,14 @@ with state.guard("explaining this user"):
             e = hit.iloc[0]
             term = float(e.get("attribution_transitions", 0.0))
             of_which = f" (of which its transition term {term:+.3f})" if np.isfinite(term) and term else ""
-            st.info(f"**Event #{pos}**: {item_name(e['item_id'])} · {e['event']} · "
-                    f"{pd.Timestamp(e['timestamp']):%Y-%m-%d %H:%M}  \nshort-term attention "
-                    f"{e['short_attention']:.3f} · long-term weight {e['long_attention']:.3f} · attribution "
-                    f"{e['attribution']:+.3f}{of_which}. Untick it in the what-if table below to see the list "
-                    "without it.", icon=":material/touch_app:")
+            st.info(
+                f"**Event #{pos}**: {item_name(e['item_id'])} · {e['event']} · "
+                f"{pd.Timestamp(e['timestamp']):%Y-%m-%d %H:%M}  \nshort-term attention "
+                f"{e['short_attention']:.3f} · long-term weight {e['long_attention']:.3f} · attribution "
+                f"{e['attribution']:+.3f}{of_which}. Untick it in the what-if table below to see the list "
+                "without it.",
+                icon=":material/touch_app:",
+            )
 
     # ---- recommendations (click a row to explain it)
     st.subheader("Top recommendations")
@@ -179,47 +218,65 @@ with state.guard("explaining this user"):
         table.insert(1, "held-out", np.where(table["item_id"] == held["item_id"], "✔ next event", ""))
     table.insert(1, "explained", np.where(table["item_id"] == target_item, "◀ in heatmap", ""))
     show = [c for c in ["rank", "explained", "held-out", "title", "category", "item_id", "score"] if c in table]
-    recs_key = f"recs_{user}_{end}"
+    recs_key = Keys.recommendations(user, end)
 
     def pick_recommendation() -> None:
         selection = st.session_state.get(recs_key)
         picked = getattr(getattr(selection, "selection", None), "rows", None)
         if picked is None and isinstance(selection, dict):
             picked = selection.get("selection", {}).get("rows")
-        st.session_state["target"] = (*target_key, recs["item_id"].iat[picked[0]] if picked else top_item)
+        st.session_state[Keys.TARGET] = (*target_key, recs["item_id"].iat[picked[0]] if picked else top_item)
 
-    st.dataframe(table[show], hide_index=True, key=recs_key, on_select=pick_recommendation,
-                 selection_mode="single-row",
-                 column_config={"score": st.column_config.NumberColumn(format="%.3f"),
-                                "explained": st.column_config.TextColumn("explained", width="small")})
+    st.dataframe(
+        table[show],
+        hide_index=True,
+        key=recs_key,
+        on_select=pick_recommendation,
+        selection_mode="single-row",
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.3f"),
+            "explained": st.column_config.TextColumn("explained", width="small"),
+        },
+    )
 
     # ---- what-if
     st.subheader("What if some events had not happened?")
-    st.caption("Untick events (most recent first) and see how the recommendations and the explained item's rank "
-               "change. Removed events also turn grey in the heatmap.")
-    editor = pd.DataFrame({
-        "keep": True,
-        "#": window["position"].to_numpy(),
-        "item": [item_name(i) for i in window["item_id"]],
-        "event": window["event"].astype(str).to_numpy(),
-        "time": pd.to_datetime(window["timestamp"]).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
-        "attribution": window["attribution"].round(3).to_numpy(),
-    })
-    st.data_editor(editor, hide_index=True, key=editor_key, disabled=["#", "item", "event", "time", "attribution"],
-                   column_config={"keep": st.column_config.CheckboxColumn("keep", width="small")},
-                   height=min(38 + 35 * len(editor), 320))
+    st.caption(
+        "Untick events (most recent first) and see how the recommendations and the explained item's rank "
+        "change. Removed events also turn grey in the heatmap."
+    )
+    editor = pd.DataFrame(
+        {
+            "keep": True,
+            "#": window["position"].to_numpy(),
+            "item": [item_name(i) for i in window["item_id"]],
+            "event": window["event"].astype(str).to_numpy(),
+            "time": pd.to_datetime(window["timestamp"]).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+            "attribution": window["attribution"].round(3).to_numpy(),
+        }
+    )
+    st.data_editor(
+        editor,
+        hide_index=True,
+        key=editor_key,
+        disabled=["#", "item", "event", "time", "attribution"],
+        column_config={"keep": st.column_config.CheckboxColumn("keep", width="small")},
+        height=min(38 + 35 * len(editor), 320),
+    )
     if removed:
         if len(removed) >= exp.n_history:
             st.warning("Keep at least one event.", icon=":material/warning:")
         else:
-            w = state.what_if(active, user, end, removed, target_item, K)
+            w = explaining.what_if(active, user, end, removed, target_item, K)
             it = w.item
             change = it["rank_after"] - it["rank_before"]
             direction = "falls" if change > 0 else ("rises" if change < 0 else "stays")
-            st.markdown(f"Without {plural(len(removed), 'event')}, "
-                        f"**{item_name(target_item)}** {direction}: {state.fmt_rank(it['rank_before'])} → "
-                        f"**{state.fmt_rank(it['rank_after'])}** (score {it['score_before']:.2f} → "
-                        f"{it['score_after']:.2f}).")
+            st.markdown(
+                f"Without {plural(len(removed), 'event')}, "
+                f"**{item_name(target_item)}** {direction}: {fmt_rank(it['rank_before'])} → "
+                f"**{fmt_rank(it['rank_after'])}** (score {it['score_before']:.2f} → "
+                f"{it['score_after']:.2f})."
+            )
             c1, c2 = st.columns(2)
             cols_ = [c for c in ["rank", "title", "item_id", "score"] if c in w.before]
             with c1:

@@ -1,0 +1,323 @@
+"""The dashboard's training job: `ltsi.pipeline.fit_run` in a worker thread, one slot per training, a time-budget check.
+
+The worker thread never calls `st.*`: it writes into the `TrainingJob`, which the pages poll (a
+fragment redraws the progress every 2 s). The process-wide training semaphore and the background
+warm-up of slow imports live in `st.cache_resource` (shared by all sessions, holding nothing of one).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import ActiveRun, Dataset, Keys, log, set_run
+from dashboard.text import fmt_seconds
+from ltsi.errors import LTSIError
+
+if TYPE_CHECKING:
+    from ltsi.pipeline import Stage
+    from ltsi.plan import Plan, TimeEstimate
+    from ltsi.runs import Run
+    from ltsi.train import Progress
+
+MAX_CONCURRENT_TRAININGS = int(os.environ.get("LTSI_MAX_TRAININGS", "1"))
+WAITING = "waiting for a free training slot (another session is training)"
+
+
+def default_training_threads() -> int:
+    """CPU threads for a dashboard training: all cores but one (the page itself keeps running), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - 1, 8))
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Once per server process, in the background: the slow first imports that training and attribution need
+    (torch's optimizer pulls in torch._dynamo, ~6 s; captum ~2 s), so the first Train click does not wait for them."""
+
+    def work() -> None:
+        import captum.attr  # noqa: F401
+        import torch._dynamo  # noqa: F401
+
+    thread = threading.Thread(target=work, name="ltsi-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+@st.cache_resource(show_spinner=False)
+def training_slots() -> threading.BoundedSemaphore:
+    """Process-wide: at most LTSI_MAX_TRAININGS trainings at once (the CPU is shared by all sessions)."""
+    return threading.BoundedSemaphore(MAX_CONCURRENT_TRAININGS)
+
+
+def planned(
+    dataset: Dataset,
+    device: str = "auto",
+    budget: float | None = None,
+    model: dict | None = None,
+    train: dict | None = None,
+) -> Plan:
+    """`ltsi.plan.plan_training` for this dataset and these settings (cheap; cached per dataset and settings).
+
+    `model` / `train`: the settings the analyst chose (ModelConfig / TrainConfig field -> value); the
+    rest follows the log and the device. A short-term window longer than the planned history is the
+    whole history read, so the plan's model configuration gets the window it really has.
+    """
+    from ltsi.plan import Plan, plan_training
+
+    model, train = dict(model or {}), dict(train or {})
+    key = ("plan", device, budget, tuple(sorted(model.items())), tuple(sorted(train.items())))
+
+    def compute() -> Plan:
+        seqs, split = dataset.sequences()
+        plan = plan_training(seqs, split, device, budget, model=model, train=train)
+        config = plan.model_config
+        return Plan(
+            replace(config, short_window=min(config.short_window, config.max_len)), plan.train_config, plan.reasons
+        )
+
+    return dataset.cached(key, compute)
+
+
+def estimate_training(seqs, split, model_config, train_config, should_stop=None) -> TimeEstimate:
+    """`ltsi.plan.estimate_training` (looked up when called, so a test can replace it): a few measured batches."""
+    from ltsi import plan
+
+    return plan.estimate_training(seqs, split, model_config, train_config, should_stop=should_stop)
+
+
+def fit_run(*args, **kwargs) -> Run:
+    """`ltsi.pipeline.fit_run` (looked up when called, so a test can replace it): the one training pipeline."""
+    from ltsi import pipeline
+
+    return pipeline.fit_run(*args, **kwargs)
+
+
+class TrainingJob:
+    """One training run in a daemon thread; the UI reads its fields, only the worker writes them.
+
+    States: waiting (for a free training slot) -> [measuring ->] training -> evaluating -> done | failed.
+    With `check_budget` and a time budget, the worker first measures a few batches; when the budget is
+    too short for useful training (`TimeEstimate.verdict`), it stops in state "confirm" with the
+    verdict and the proposed budget, frees its slot and ends: the analyst then calls `proceed(budget)`
+    (a new worker thread trains) or `cancel()`.
+    `stop()` asks the loop to end after the current batch; the best weights so far are kept.
+    The training itself is `ltsi.pipeline.fit_run`; `result` wraps the `Run` it returns.
+    """
+
+    ACTIVE = ("waiting", "measuring", "training", "evaluating")
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        model_config,
+        train_config,
+        with_ablations: bool = False,
+        slots: threading.BoundedSemaphore | None = None,
+        check_budget: bool = False,
+    ) -> None:
+        self.dataset_name = dataset.name
+        self.seqs, self.split = dataset.sequences()
+        self.items = dataset.items
+        self.model_config, self.train_config = model_config, train_config
+        self.with_ablations = with_ablations
+        self.slots = slots
+        self.check_budget = check_budget
+        self.state = "waiting"
+        self.message = WAITING
+        self.progress: Progress | None = None  # the latest progress of the LTSI training
+        self.epochs: list[dict] = []  # one row per finished epoch: epoch, loss, validation metrics
+        self.batches: list[dict] = []  # running training loss: x = epochs done (fractional), loss
+        self.result: ActiveRun | None = None
+        self.adopted = False  # the result has become the session's active run (`adopt_finished`)
+        self.error: str | None = None
+        self.estimate: TimeEstimate | None = None  # once measured
+        self.verdict = ""  # why the time budget is too short ("" = it is not, or not measured)
+        self.started = time.perf_counter()
+        self.finished: float | None = None
+        self._stages = 0  # stages of fit_run begun: the first trains LTSI, whose progress the page shows
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._work, name="ltsi-training", daemon=True)
+
+    def start(self) -> TrainingJob:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def active(self) -> bool:
+        """A worker is running (or about to)."""
+        return self.state in self.ACTIVE
+
+    @property
+    def awaiting(self) -> bool:
+        """Measured, and the time budget is too short: waiting for the analyst's decision."""
+        return self.state == "confirm"
+
+    def proposed_budget(self) -> int | None:
+        """The budget the measurement proposes, in whole seconds (rounded up); None before a measurement."""
+        return None if self.estimate is None else max(1, math.ceil(self.estimate.needed_seconds()))
+
+    def proceed(self, budget: float | None) -> TrainingJob:
+        """After "confirm": train with this time budget (None = no limit), in a new worker thread."""
+        if not self.awaiting:
+            raise LTSIError("This training is not waiting for a decision on its time budget.")
+        self.train_config = replace(self.train_config, max_seconds=float(budget) if budget else None)
+        self.state = "waiting"
+        self.message = WAITING
+        self.started = time.perf_counter()
+        self.thread = threading.Thread(target=self._work, kwargs={"measure": False}, name="ltsi-training", daemon=True)
+        return self.start()
+
+    def cancel(self) -> None:
+        """After "confirm": do not train."""
+        self.state, self.message = "cancelled", "cancelled before training"
+        self.finished = time.perf_counter()
+
+    def history(self) -> pd.DataFrame:
+        with self._lock:
+            return pd.DataFrame(self.epochs)
+
+    def batch_loss(self) -> pd.DataFrame:
+        with self._lock:
+            return pd.DataFrame(self.batches, columns=["x", "loss"])
+
+    def fraction(self) -> float:
+        """Progress in [0, 1]: epochs done of the maximum, or time used of the time budget, whichever is further."""
+        p = self.progress
+        if p is None or not p.epochs:
+            return 0.0
+        done = ((max(p.epoch, 1) - 1) + p.step / max(p.steps, 1)) / p.epochs
+        budget = self.train_config.max_seconds
+        if budget:
+            done = max(done, p.elapsed_s / budget)
+        return float(min(1.0, done))
+
+    # -- worker side (never calls st.*)
+    def _on_stage(self, stage: Stage, words: str) -> None:
+        """fit_run begins a stage: training LTSI, an ablation, then evaluating all models."""
+        from ltsi.pipeline import Stage
+
+        with self._lock:
+            self._stages += 1
+            self.state = "evaluating" if stage is Stage.EVALUATING else "training"
+            self.message = words
+
+    def _on_progress(self, progress: Progress) -> None:
+        """Progress of a training. Only LTSI's is shown (bar, curves, message): an ablation's stage words stay."""
+        with self._lock:
+            if self._stages > 1:
+                return
+            self.progress = progress
+            self.message = progress.message
+            if progress.epoch >= 1 and progress.step > 0 and progress.steps and math.isfinite(progress.loss):
+                self.batches.append({"x": progress.epoch - 1 + progress.step / progress.steps, "loss": progress.loss})
+            if (
+                progress.metrics is not None
+                and progress.epoch >= 1
+                and (not self.epochs or self.epochs[-1]["epoch"] < progress.epoch)
+            ):
+                self.epochs.append({"epoch": progress.epoch, "loss": progress.loss, **progress.metrics})
+
+    def _stopped_before_start(self) -> None:
+        self.state, self.message = "failed", "stopped before it started"
+        self.error = "Training was stopped before it started."
+
+    def _work(self, measure: bool = True) -> None:
+        acquired, awaiting = False, False
+        try:
+            while self.slots is not None and not acquired:
+                acquired = self.slots.acquire(timeout=0.5)
+                if not acquired and self._stop.is_set():
+                    self._stopped_before_start()
+                    return
+            if measure and self.check_budget and self.train_config.max_seconds:
+                self.state, self.message = "measuring", "measuring a few batches to check the time budget"
+                self.estimate = estimate_training(
+                    self.seqs, self.split, self.model_config, self.train_config, should_stop=self._stop.is_set
+                )
+                self.verdict = self.estimate.verdict(self.train_config.max_seconds)
+                if self._stop.is_set():  # Stop during the measurement: no training
+                    self._stopped_before_start()
+                    return
+                if self.verdict:
+                    awaiting = True
+                    return
+            self._train()
+        except LTSIError as error:
+            self.error = str(error)
+            self.state = "failed"
+        except Exception as error:  # noqa: BLE001 - reported to the page as a message
+            log.error("training failed:\n%s", traceback.format_exc())
+            self.error = f"Training failed: {type(error).__name__}: {error}"
+            self.state = "failed"
+        finally:
+            if acquired:
+                self.slots.release()
+            if awaiting:  # last: the page acts on "confirm" only once the slot is free again
+                self.message = "the time budget looks too short: waiting for your decision on the Train page"
+                self.state = "confirm"
+            else:
+                self.finished = time.perf_counter()
+
+    def _train(self) -> None:
+        from ltsi.plan import Plan
+
+        self._stages = 0
+        self.state = "training"
+        trained = fit_run(
+            self.seqs,
+            self.split,
+            Plan(self.model_config, self.train_config, []),
+            items=self.items,
+            ablations=self.with_ablations,
+            callback=self._on_progress,
+            should_stop=self._stop.is_set,
+            on_stage=self._on_stage,
+        )
+        self.result = ActiveRun(trained, name=f"Trained on {self.dataset_name} ({time.strftime('%H:%M')})")
+        summary = self.result.training
+        self.state = "done"
+        self.message = f"done in {fmt_seconds(summary.get('seconds'))}: {summary.get('stopped', '')}"
+
+
+def job() -> TrainingJob | None:
+    return st.session_state.get(Keys.JOB)
+
+
+def start_job(dataset: Dataset, plan: Plan, with_ablations: bool) -> TrainingJob:
+    """Train on `dataset` with `plan` in a worker thread (a shared slot, the time budget checked first)."""
+    st.session_state[Keys.JOB] = started = TrainingJob(
+        dataset, plan.model_config, plan.train_config, with_ablations, slots=training_slots(), check_budget=True
+    ).start()
+    return started
+
+
+def drop_job() -> None:
+    st.session_state.pop(Keys.JOB, None)
+
+
+def adopt_finished() -> None:
+    """A finished training becomes the active model, whichever page the user is on (once)."""
+    current = job()
+    if current is not None and current.state == "done" and not current.adopted:
+        set_run(current.result)
+        current.adopted = True

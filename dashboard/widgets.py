@@ -1,0 +1,115 @@
+"""Drawing shared by the pages: the error guard, the sidebar, the training status line and the "no model yet" stop.
+
+Everything here calls `st.*` and runs in the page's script thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+from collections.abc import Iterator
+
+import streamlit as st
+
+from dashboard import state, training
+from dashboard.state import ActiveRun, log
+from dashboard.text import plural
+from ltsi.errors import LTSIError
+
+MAX_SELECTBOX_USERS = 5000  # more users than this: a search box narrows the Users page's picker down
+
+
+@contextlib.contextmanager
+def guard(what: str = "") -> Iterator[None]:
+    """Show an `LTSIError` as `st.error(message)`; an unexpected error as a short message (logged in full).
+
+    Streamlit's own control flow (rerun, stop, page switch) derives from BaseException and passes.
+    """
+    try:
+        yield
+    except LTSIError as error:
+        st.error(str(error), icon=":material/error:")
+    except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback on the page
+        log.error("dashboard error%s:\n%s", f" ({what})" if what else "", traceback.format_exc())
+        st.error(
+            f"Something went wrong{f' while {what}' if what else ''}: {type(error).__name__}: {error}",
+            icon=":material/error:",
+        )
+
+
+def require_run(page: str) -> ActiveRun:
+    """The active model; without one, say so, offer the one-click demo (and Train), and stop the page."""
+    active = state.run()
+    if active is None:
+        st.info(
+            "There is no model yet. Open the demo (pre-trained, instant) or train one on the Train page.",
+            icon=":material/info:",
+        )
+        c1, c2, _ = st.columns([1, 1, 3])
+        if c1.button("Open the demo", type="primary", key=f"{page}_demo"):
+            with guard("opening the demo"):
+                state.start_demo()
+                st.rerun()
+        if c2.button("Go to Train", key=f"{page}_to_train"):
+            st.switch_page("views/train.py")
+        st.stop()
+    return active
+
+
+def gpu_summary() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return f"GPU available: {name}"
+    return f"No GPU: training runs on the CPU ({os.cpu_count()} cores)"
+
+
+def sidebar(page: str = "") -> None:
+    """The active dataset and model, on every page (and the training progress, except on the Train page,
+    which shows it itself)."""
+    with st.sidebar:
+        st.markdown("**Active data**")
+        d = state.dataset()
+        if d is None:
+            st.caption("none yet: pick a demo or upload a log on the Data page")
+        else:
+            r = d.report
+            st.caption(
+                f"{d.name}  \n{plural(r.rows_kept, 'event')} · {plural(r.n_users, 'user')} · "
+                f"{plural(r.n_items, 'item')}"
+            )
+        st.markdown("**Active model**")
+        a = state.run()
+        if a is None:
+            st.caption("none yet: train one or load the demo model on the Train page")
+        else:
+            ndcg = None
+            results = a.run.table()
+            if results is not None and "NDCG@10" in results:
+                ltsi_rows = results[results["model"] == "LTSI"]
+                ndcg = float(ltsi_rows["NDCG@10"].iat[0]) if len(ltsi_rows) else None
+            extra = f"  \ntest NDCG@10 {ndcg:.3f}" if ndcg is not None else ""
+            seqs = a.run.seqs
+            st.caption(f"{a.name}  \n{plural(seqs.n_users, 'user')} · {plural(len(seqs.items) - 1, 'item')}{extra}")
+        j = training.job()
+        if j is not None and j.active:
+            if page == "Train":
+                st.caption(f":material/model_training: {j.state}: see the progress on this page")
+            else:
+                training_status()
+        elif j is not None and j.awaiting and page != "Train":
+            st.caption(
+                ":material/timer: a training waits for your decision on the Train page: the time budget looks too short"
+            )
+
+
+@st.fragment(run_every=2.0)
+def training_status() -> None:
+    """Sidebar line while a model trains, on every page; when it is done, rerun the app to make it active."""
+    j = training.job()
+    if j is None or not j.active:
+        st.rerun()
+    st.caption(f":material/model_training: {j.state}: {j.message}")
+    st.progress(j.fraction())

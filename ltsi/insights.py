@@ -1,0 +1,186 @@
+"""Model-wide summaries over many users: how far back it looks, its gate, what drives it, its item map.
+
+Each summary is a tidy DataFrame for one dashboard chart: `attention_by_recency`,
+`gate_distribution`, `event_type_attribution` and `item_map`. Users are a seeded sample
+(`sample_users`), so a summary is the same on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ltsi.attribution import COMPONENTS, integrated_gradients
+from ltsi.errors import LTSIError
+from ltsi.model import LTSI
+from ltsi.recommend import item_info, last_outputs, with_items
+from ltsi.sequences import History, Sequences, edit_history, pad_histories
+
+
+def sample_users(seqs: Sequences, users: Sequence[str] | None, max_users: int | None, seed: int = 0) -> np.ndarray:
+    """User indices: the given ones, or a seeded sample of at most `max_users` of all users."""
+    if users is not None:
+        return np.array([seqs.user_index(user) for user in users], dtype=np.int64)
+    index = np.arange(seqs.n_users)
+    if max_users is not None and len(index) > max_users:
+        index = np.sort(np.random.default_rng(seed).choice(index, max_users, replace=False))
+    return index
+
+
+def _full_histories(seqs: Sequences, index: np.ndarray) -> list[History]:
+    return [edit_history(seqs, int(u)) for u in index]
+
+
+def attention_by_recency(
+    model: LTSI,
+    seqs: Sequences,
+    users: Sequence[str] | None = None,
+    max_users: int | None = 2000,
+    batch_size: int = 512,
+) -> pd.DataFrame:
+    """How far back the model looks: mean final-step attention by recency (0 = most recent event).
+
+    Means are over all sampled users, counting 0 where a user has no event that far back, so each
+    weight column sums to 1 over recency (a distribution). Columns: recency, short_attention,
+    long_attention, attention (gate-weighted mix), n_users (users with an event at that recency).
+    """
+    index = sample_users(seqs, users, max_users)
+    L = model.config.max_len
+    sums = np.zeros((3, L))
+    counts = np.zeros(L)
+    for start in range(0, len(index), batch_size):
+        histories = _full_histories(seqs, index[start : start + batch_size])
+        batch = pad_histories(histories, L)
+        out, _ = last_outputs(model, batch)
+        width = batch.items.shape[1]
+        g = out.gate[:, -1:].float().cpu()  # (b, 1)
+        short = out.short_attention[:, -1].float().cpu()  # (b, T)
+        long = out.long_attention[:, -1].float().cpu()  # (b, T)
+        mixed = g * long + (1 - g) * short  # (b, T)
+        for row, weights in enumerate((short, long, mixed)):
+            sums[row, :width] += weights.sum(0).numpy()[::-1]  # column -1 is recency 0
+        counts[:width] += batch.mask.sum(0).numpy()[::-1]
+    n = max(len(index), 1)
+    frame = pd.DataFrame(
+        {
+            "recency": np.arange(L),
+            "short_attention": sums[0] / n,
+            "long_attention": sums[1] / n,
+            "attention": sums[2] / n,
+            "n_users": counts.astype(np.int64),
+        }
+    )
+    return frame[frame["n_users"] > 0].reset_index(drop=True)
+
+
+def gate_distribution(
+    model: LTSI,
+    seqs: Sequences,
+    users: Sequence[str] | None = None,
+    max_users: int | None = None,
+    batch_size: int = 512,
+) -> pd.DataFrame:
+    """The gate (share of long-term interest) after each user's last event.
+
+    Columns: user_id, gate, n_events (length of the user's history).
+    """
+    index = sample_users(seqs, users, max_users)
+    gates = []
+    for start in range(0, len(index), batch_size):
+        out, _ = last_outputs(
+            model, pad_histories(_full_histories(seqs, index[start : start + batch_size]), model.config.max_len)
+        )
+        gates.append(out.gate[:, -1].float().cpu().numpy())
+    return pd.DataFrame(
+        {
+            "user_id": [seqs.users[u] for u in index],
+            "gate": np.concatenate(gates).astype(np.float64) if gates else np.zeros(0),
+            "n_events": seqs.lengths[index],
+        }
+    )
+
+
+def event_type_attribution(
+    model: LTSI,
+    seqs: Sequences,
+    users: Sequence[str] | None = None,
+    max_users: int | None = 100,
+    n_steps: int = 16,
+    batch_size: int = 32,
+) -> pd.DataFrame:
+    """Which event types drive the top recommendation: share of absolute LIG attribution per type.
+
+    For each sampled user, the top-1 item after the full history is attributed; the absolute
+    attributions of the events the model reads are pooled by event type. Columns: event, n_events,
+    event_share (share of events), attribution_share (share of total |attribution|; compare with
+    event_share), mean_attribution (signed, per event), and item_part / event_part / gap_part /
+    transitions_part: how that type's |attribution| splits over the item, event-type and time-gap
+    embeddings and the counts part's transitions (sum 1).
+    """
+    index = sample_users(seqs, users, max_users)
+    n_types = len(seqs.event_types)
+    abs_total = np.zeros(n_types)
+    signed = np.zeros(n_types)
+    count = np.zeros(n_types)
+    by_component = np.zeros((n_types, len(COMPONENTS)))
+    for start in range(0, len(index), batch_size):
+        histories = _full_histories(seqs, index[start : start + batch_size])
+        batch = pad_histories(histories, model.config.max_len)
+        _, scores = last_outputs(model, batch)
+        targets = scores.argmax(1).cpu()  # (b,) top-1 item
+        result = integrated_gradients(model, batch, targets, n_steps)
+        types = batch.events.numpy().reshape(-1)  # (b * T,)
+        comps = result.components.numpy().reshape(-1, len(COMPONENTS)).astype(np.float64)  # (b * T, 4)
+        real = batch.mask.numpy().reshape(-1)
+        np.add.at(abs_total, types[real], np.abs(comps[real].sum(1)))
+        np.add.at(signed, types[real], comps[real].sum(1))
+        np.add.at(count, types[real], 1)
+        np.add.at(by_component, types[real], np.abs(comps[real]))
+    present = np.flatnonzero(count > 0)
+    component_total = by_component[present].sum(1, keepdims=True)
+    component_total[component_total == 0] = 1
+    shares = by_component[present] / component_total
+    return pd.DataFrame(
+        {
+            "event": seqs.event_types.decode(present),
+            "n_events": count[present].astype(np.int64),
+            "event_share": count[present] / max(count.sum(), 1),
+            "attribution_share": abs_total[present] / max(abs_total.sum(), 1e-30),
+            "mean_attribution": signed[present] / count[present],
+            "item_part": shares[:, 0],
+            "event_part": shares[:, 1],
+            "gap_part": shares[:, 2],
+            "transitions_part": shares[:, 3],
+        }
+    )
+
+
+def item_map(model: LTSI, seqs: Sequences, items: pd.DataFrame | None = None) -> pd.DataFrame:
+    """2-D PCA map of the item embeddings (the same vectors that score items).
+
+    Columns: item_id, [title, category], x, y (first two principal components), popularity (events
+    in the log). `frame.attrs["explained_variance"]` holds the two components' variance shares.
+    PCA by SVD of the centred embeddings; each axis' sign is fixed (largest loading positive) so
+    the map does not flip between calls.
+    """
+    weights = model.item_embedding.weight.detach().float().cpu().numpy()[1:]  # (N - 1, D) padding left out
+    if len(weights) < 2:
+        raise LTSIError("An item map needs at least two items.")
+    centred = weights - weights.mean(0)
+    _, s, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    vt = vt[:2] * np.sign(vt[:2][np.arange(min(2, len(vt))), np.abs(vt[:2]).argmax(1)])[:, None]  # (2, D)
+    xy = centred @ vt.T  # (N - 1, 2)
+    variance = s**2 / max((s**2).sum(), 1e-30)
+    frame = pd.DataFrame(
+        {
+            "item_id": list(seqs.items.tokens[1:]),
+            "x": xy[:, 0],
+            "y": xy[:, 1] if xy.shape[1] > 1 else 0.0,
+            "popularity": np.bincount(seqs.item_ids, minlength=len(seqs.items))[1:],
+        }
+    )
+    frame = with_items(frame, item_info(items))
+    frame.attrs["explained_variance"] = [float(v) for v in variance[:2]]
+    return frame

@@ -1,0 +1,323 @@
+"""Any source (a path, an upload, bytes) -> the file's plain bytes: archives undone, non-tables refused, UTF-8.
+
+The first steps of reading, in order: source -> bytes -> unwrap archives -> reject non-tables ->
+decode to UTF-8. Compression and file types are recognised by their first bytes, never by the
+file name (upload names lie); a legacy encoding is recognised from the content.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import lzma
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from charset_normalizer import CharsetMatch, from_bytes
+
+from ltsi.errors import LTSIError, one_line_error
+
+SAMPLE_BYTES = 1 << 16  # how much of a file the sniffing looks at
+
+
+def base_name(name: str) -> str:
+    return Path(str(name)).name or str(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Source -> bytes -> unwrapped, checked bytes
+
+
+def source_bytes(source: Any, name: str | None) -> tuple[bytes, str]:
+    """Bytes from an upload, a file-like object or a path (a str with a newline is content)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), name or "upload"
+    if hasattr(source, "getvalue"):  # BytesIO, Streamlit's UploadedFile
+        data = source.getvalue()
+        return (data.encode() if isinstance(data, str) else bytes(data)), (
+            name or str(getattr(source, "name", "upload"))
+        )
+    if hasattr(source, "read"):
+        data = source.read()
+        return (data.encode() if isinstance(data, str) else bytes(data)), (
+            name or str(getattr(source, "name", "upload"))
+        )
+    if isinstance(source, str) and "\n" in source:
+        return source.encode("utf-8"), name or "text"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise one_line_error(f"File not found: {path}. Check the path and try again.")
+        if path.is_dir():
+            raise one_line_error(f"{path} is a folder, not a file. Give the path of the data file.")
+        try:
+            return path.read_bytes(), name or str(path)
+        except OSError as exc:
+            raise one_line_error(f"Could not open {path} ({exc.strerror}). Check the file's permissions.") from exc
+    raise one_line_error(f"Cannot read events from a {type(source).__name__}; give a file path, bytes or a DataFrame.")
+
+
+def unwrap_archives(data: bytes, name: str, notes: list[str]) -> tuple[bytes, list[str]]:
+    """Undo gzip / zip / bz2 / xz by their magic bytes (not the extension), also nested."""
+    done: list[str] = []
+    for _ in range(4):
+        try:
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+                done.append("gzip")
+            elif data[:3] == b"BZh" and data[3:4].isdigit():
+                data = bz2.decompress(data)
+                done.append("bz2")
+            elif data[:6] == b"\xfd7zXZ\x00":
+                data = lzma.decompress(data)
+                done.append("xz")
+            elif data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+                data, member = _unzip(data, name, notes)
+                done.append(f"zip: {member}")
+            else:
+                break
+        except LTSIError:
+            raise
+        except Exception:  # zlib.error, BadZipFile, EOFError, LZMAError, CRC errors ...
+            raise one_line_error(
+                f"{base_name(name)} is a compressed file that is damaged or cut short; download or export it again."
+            ) from None
+    return data, done
+
+
+def _unzip(data: bytes, name: str, notes: list[str]) -> tuple[bytes, str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        if any(n.startswith("xl/") for n in names):
+            raise _excel_error(name)
+        if any(n.startswith("word/") or n.startswith("ppt/") for n in names) or "mimetype" in names:
+            raise one_line_error(
+                f"{base_name(name)} is an office document, not a data table. Save the table as CSV and upload that."
+            )
+        members = [
+            i
+            for i in zf.infolist()
+            if not i.is_dir()
+            and not i.filename.startswith("__MACOSX/")
+            and not base_name(i.filename).startswith((".", "~$"))
+        ]
+        if not members:
+            raise one_line_error(f"The archive {base_name(name)} is empty; put the data file inside it.")
+
+        def preference(i: zipfile.ZipInfo) -> tuple:
+            low = i.filename.lower()
+            data_ext = low.endswith(
+                (
+                    ".csv",
+                    ".tsv",
+                    ".txt",
+                    ".dat",
+                    ".data",
+                    ".parquet",
+                    ".json",
+                    ".jsonl",
+                    ".ndjson",
+                    ".gz",
+                    ".zip",
+                    ".xlsx",
+                    ".xls",
+                )
+            )
+            keyword = any(
+                k in low
+                for k in ("rating", "event", "click", "interaction", "listen", "review", "log", "behavior", "u.data")
+            )
+            return (data_ext, keyword, i.file_size)
+
+        chosen = max(members, key=preference)
+        if len(members) > 1:
+            others = [m.filename for m in members if m is not chosen][:8]
+            notes.append(
+                f"The archive holds {len(members)} files; read '{chosen.filename}' (not read: {', '.join(others)})."
+            )
+        return zf.read(chosen), chosen.filename
+
+
+def _excel_error(name: str) -> LTSIError:
+    return one_line_error(
+        f"{base_name(name)} is an Excel workbook, which cannot be read directly. Open it in Excel "
+        "and save it as CSV (File > Save As > CSV UTF-8), then use the CSV file."
+    )
+
+
+def reject_non_tabular(data: bytes, name: str) -> None:
+    """Empty, binary and other non-table files get a plain explanation instead of a parse error."""
+    if not data[:SAMPLE_BYTES].strip() and not data.strip():  # strip only if the head is blank
+        what = "empty (0 bytes)" if not data else "empty (only blank space)"
+        raise one_line_error(f"{base_name(name)} is {what}. Choose the file that contains the events.")
+    magic = {
+        b"\x89PNG": "a PNG image",
+        b"\xff\xd8\xff": "a JPEG image",
+        b"GIF8": "a GIF image",
+        b"%PDF": "a PDF document",
+        b"7z\xbc\xaf": "a 7-Zip archive",
+        b"Rar!": "a RAR archive",
+        b"SQLite format 3": "an SQLite database",
+        b"\x7fELF": "a program",
+        b"MZ": "a Windows program",
+    }
+    for prefix, what in magic.items():
+        if data.startswith(prefix):
+            raise one_line_error(
+                f"{base_name(name)} is {what}, not a data table. Upload the events as CSV, TSV, Parquet or JSON lines."
+            )
+    if data[:4] == b"RIFF" and data[8:12] in (b"WEBP", b"WAVE", b"AVI "):
+        raise one_line_error(f"{base_name(name)} is an image or media file, not a data table; upload a CSV.")
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise _excel_error(name)
+    start = data[:512].lstrip().lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<?xml")):
+        raise one_line_error(
+            f"{base_name(name)} is a web page or XML document, not a data table. If you downloaded "
+            "it, the download probably failed; get the CSV file itself."
+        )
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or data[:4] == b"PAR1":
+        return  # UTF-16 text and Parquet have NUL bytes by design
+    if b"\x00" in data[:SAMPLE_BYTES]:
+        raise one_line_error(
+            f"{base_name(name)} looks like a binary file, not text (it contains NUL bytes). "
+            "Save the events as CSV and try again."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+# The legacy encodings data files are exported in, for charset-normalizer to choose from, most
+# common first, with the words the report uses. Left to itself it prefers rare code pages
+# (mac_cyrillic, cp775) that score a little better on a short sample.
+_LATIN_SCRIPT = {
+    "cp1252": "Western European",
+    "latin_1": "Western European",
+    "iso8859_15": "Western European",
+    "cp1250": "Central European",
+    "iso8859_2": "Central European",
+    "cp1254": "Turkish",
+    "cp1257": "Baltic",
+    "cp1258": "Vietnamese",
+}
+_OTHER_SCRIPTS = {
+    "gb18030": "Chinese",
+    "cp1251": "Cyrillic",
+    "cp932": "Japanese",
+    "cp949": "Korean",
+    "big5": "Chinese",
+    "cp1253": "Greek",
+    "cp1256": "Arabic",
+    "cp1255": "Hebrew",
+    "koi8_r": "Cyrillic",
+    "cp874": "Thai",
+    "euc_jp": "Japanese",
+    "koi8_u": "Cyrillic",
+    "iso8859_5": "Cyrillic",
+    "iso8859_7": "Greek",
+}
+_WESTERN = {"cp1252", "latin_1", "iso8859_15"}
+_NEAR_TIE = 0.04  # charset-normalizer "chaos" scores this close are a tie, settled by the order above
+_WESTERN_MESS = 0.25  # Western text read as Western scores up to ~0.13; Czech read as cp1252 ~0.5
+_MIN_EVIDENCE = 8  # fewer non-ASCII bytes than this never overrule the Western fallback
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def decode_to_utf8(data: bytes, notes: list[str]) -> tuple[bytes, str]:
+    """Return UTF-8 bytes and the encoding we found; a legacy encoding is reported in the notes."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+        label = "utf-8 with BOM"
+    elif data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        notes.append("The file is UTF-16 text (as Excel writes 'Unicode text'); it was converted.")
+        return data.decode("utf-16").encode("utf-8"), "utf-16"
+    else:
+        label = "utf-8"
+    if data.isascii():
+        return data, label
+    bad_at = _first_invalid_utf8(data)
+    if bad_at is None:
+        return data, label
+    found = _other_encoding(data, bad_at)
+    if found is not None:
+        guess, text = found
+        notes.append(
+            f"The file is not valid UTF-8 (first problem at byte {bad_at:,}); its content reads as "
+            f"{guess} ({_OTHER_SCRIPTS.get(guess) or _LATIN_SCRIPT[guess]}), so it was read that "
+            "way. If letters look wrong, save it as UTF-8."
+        )
+        return text.encode("utf-8"), guess
+    # cp1252 is what Windows calls "ANSI"; it only differs from latin-1 in 0x80-0x9F, where
+    # latin-1 has invisible control characters, so prefer it when those bytes occur and decode.
+    encoding = "latin-1"
+    if re.search(rb"[\x80-\x9f]", data):
+        try:
+            text = data.decode("cp1252")
+            encoding = "cp1252"
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    else:
+        text = data.decode("latin-1")
+    notes.append(
+        f"The file is not valid UTF-8 (first problem at byte {bad_at:,}); it was read as "
+        f"{encoding} (Western European). If accented letters look wrong, save it as UTF-8."
+    )
+    return text.encode("utf-8"), encoding
+
+
+def _first_invalid_utf8(data: bytes) -> int | None:
+    """Check UTF-8 in chunks so that a large file is never copied into one big str."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    step = 1 << 24
+    for start in range(0, len(data), step):
+        try:
+            decoder.decode(data[start : start + step], final=start + step >= len(data))
+        except UnicodeDecodeError as exc:
+            return start + exc.start
+    return None
+
+
+def _other_encoding(data: bytes, bad_at: int) -> tuple[str, str] | None:
+    """The legacy encoding and text charset-normalizer finds from the first non-UTF-8 line on, or
+    None when a Western European reading (the cp1252 / latin-1 fallback) is about as clean."""
+    start = data.rfind(b"\n", 0, bad_at) + 1
+    sample = data[start : start + SAMPLE_BYTES]
+    if start + SAMPLE_BYTES < len(data) and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n")]  # no character cut in half at the end
+    # In Latin-script words accented letters are a minority; where most letters of the words
+    # with bytes above 0x7F are such bytes, the script is another one (Cyrillic, Greek, CJK ...).
+    words = b"".join(w for w in re.split(rb"[\s,;|\"']+", sample) if not w.isascii())
+    high = len(words) - len(words.translate(None, _HIGH_BYTES))
+    letters = len(words) - len(words.translate(None, _ASCII_LETTERS))
+    other_script = high > 0.6 * (high + letters)
+    if high < _MIN_EVIDENCE:
+        return None  # a word or two ('Þór', '€'): too little to overrule the Western fallback
+    if not other_script:
+        # On short samples charset-normalizer's scores do not tell Western from Central European
+        # or Baltic text, so the Western fallback stays unless it reads as a clear mess that way.
+        western = from_bytes(sample, cp_isolation=[*_WESTERN], threshold=1.0).best()
+        if western is not None and western.chaos <= _WESTERN_MESS:
+            return None
+    order = [e for e in (_OTHER_SCRIPTS if other_script else _LATIN_SCRIPT | _OTHER_SCRIPTS) if e not in _WESTERN]
+    matches = list(from_bytes(sample, cp_isolation=order))  # best first
+
+    def rank(match: CharsetMatch) -> int:  # a match stands for every encoding that reads the sample the same
+        return min((order.index(e) for e in match.could_be_from_charset if e in order), default=len(order))
+
+    near = [m for m in matches if m.chaos <= matches[0].chaos + _NEAR_TIE]
+    if near:  # among near ties, a clearly better language fit (coherence) first, then the order
+        top = max(m.coherence for m in near)
+        near = sorted((m for m in near if m.coherence >= top - 0.1), key=rank)
+    rest = [m for m in matches if not any(m is n for n in near)]
+    for match in (near + rest)[:3]:  # each try decodes the whole file; a few are enough
+        try:
+            return match.encoding, data.decode(match.encoding)  # the whole file, not only the sample
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
