@@ -24,6 +24,7 @@ from dashboard import figures
 from dashboard.explaining import explanation, heldout, heldout_rank
 from dashboard.text import fmt_rank, gate_words, plural, split_words
 from ltsi.errors import LTSIError
+from ltsi.items import item_label
 
 if TYPE_CHECKING:
     from dashboard.state import ActiveRun
@@ -267,7 +268,7 @@ def user_report(active: ActiveRun, user: str) -> str:
     )
 
     def name(item: str) -> str:
-        return f"{titles[item]} ({item})" if titles is not None and item in titles.index else str(item)
+        return item_label(item, titles.get(item) if titles is not None else None)
 
     g = float(exp.gate)
     n_events = int(seqs.lengths[seqs.user_index(user)])

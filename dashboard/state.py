@@ -169,20 +169,6 @@ def load_items_bytes(key: str, name: str | None, _data: bytes) -> pd.DataFrame:
     return load_items(_data, name=name)
 
 
-@st.cache_data(max_entries=6, ttl=3600, show_spinner=False)
-def source_columns(key: str, name: str, _data: bytes) -> list[str]:
-    """The columns of the raw file, for the mapping selectboxes."""
-    from ltsi.events import read_table
-
-    data = _data
-    plain = not data.startswith((b"\x1f\x8b", b"PK\x03\x04", b"PAR1", b"BZh", b"\xfd7zXZ"))
-    if plain and len(data) > (8 << 20):  # a big plain-text log: its first megabyte has the same columns
-        head = data[: 1 << 20]
-        data = head[: head.rfind(b"\n") + 1] or head
-    frame, _ = read_table(data, name=name)
-    return [str(c) for c in frame.columns]
-
-
 @dataclass
 class Dataset:
     """One validated event log as the session uses it."""
@@ -241,13 +227,12 @@ def read_dataset(
     items_key = digest(items) if items is not None else None
     frozen = tuple(sorted(mapping.items())) if mapping else None
     log_ = parse_log(key, name, frozen, min_events, dayfirst, items_key, items_name, data, items)
-    columns = source_columns(key, name, data)
     return Dataset(
         name=name,
         kind=kind,
         key=key,
         log=log_,
-        columns=columns,
+        columns=log_.report.columns,
         mapping=mapping,
         min_events=min_events,
         dayfirst=dayfirst,

@@ -32,15 +32,6 @@ MAX_CONCURRENT_TRAININGS = int(os.environ.get("LTSI_MAX_TRAININGS", "1"))
 WAITING = "waiting for a free training slot (another session is training)"
 
 
-def default_training_threads() -> int:
-    """CPU threads for a dashboard training: all cores but one (the page itself keeps running), at least 1."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(cores - 1, 8))
-
-
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
     """Once per server process, in the background: the slow first imports that training and attribution need

@@ -120,6 +120,7 @@ class ValidationReport:
     event_counts: dict[str, int]
     mapping: ColumnMapping
     notes: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the source's columns as read (the mapping chooses among them)
 
     @property
     def rows_dropped(self) -> int:
@@ -291,6 +292,7 @@ def load_events(
         raise one_line_error(f"The minimum number of events per user must be 1 or more, not {min_events}.")
     hints = tuple(str(v) for v in (mapping or {}).values() if v)
     frame, info = read_table(source, name, hint_names=hints, max_rows=max_rows)
+    source_columns = [str(c) for c in frame.columns]  # as read, for a column mapping to choose from
     notes: list[str] = list(info.notes)
     malformed = info.malformed
     rows_read = info.rows_read
@@ -420,6 +422,7 @@ def load_events(
         event_counts=event_counts,
         mapping=cmap,
         notes=notes,
+        columns=source_columns,
     )
     return EventLog(events=events, report=report, items=items_table)
 

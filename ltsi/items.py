@@ -98,3 +98,8 @@ def load_items(source: Any, name: str | None = None) -> pd.DataFrame:
     for col in out.columns:
         out[col] = out[col].astype("str")
     return out.reset_index(drop=True)
+
+
+def item_label(item_id: object, title: object = None) -> str:
+    """How an item is named to a person: "title (id)", or the bare id when there is no title."""
+    return f"{title} ({item_id})" if isinstance(title, str) and title else str(item_id)

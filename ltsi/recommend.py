@@ -134,11 +134,6 @@ def _with_metadata(frame: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFr
     return frame.merge(meta, on="item_id", how="left")
 
 
-def item_label(item_id: object, title: object = None) -> str:
-    """How an item is named to a person: "title (id)", or the bare id when there is no title."""
-    return f"{title} ({item_id})" if isinstance(title, str) and title else str(item_id)
-
-
 # ---------------------------------------------------------------------------------------------
 # Top-K
 

@@ -224,3 +224,45 @@ def test_verdict_says_when_ltsi_is_below_a_baseline():
         "(0.0400 < 0.0500); its explanations describe a model that a simple rule beats."
     )
     assert _verdict(table.assign(**{"NDCG@10": [0.06, 0.02, 0.05]})) == ""
+
+
+def test_train_goes_through_the_pipeline(small_log, tmp_path, monkeypatch):
+    import ltsi.pipeline
+
+    calls, real = [], ltsi.pipeline.fit_run
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ltsi.pipeline, "fit_run", recording)
+    result = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--dim", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and calls[0]["ablations"] is False and calls[0]["callback"] is not None
+
+
+def test_a_run_folder_of_the_previous_version_still_loads(small_log, tmp_path):
+    """Format 1 (before the counts part): no `transitions` switch in the stored config, no counts in the weights."""
+    import json
+
+    from ltsi.runs import load_run
+
+    result = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--dim", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    run = load_run(tmp_path / "run")
+    from dataclasses import replace
+
+    from ltsi.model import LTSI
+    from ltsi.runs import save_run
+
+    old = LTSI(replace(run.model_config, transitions=False))  # what version 1 saved: no counts part
+    save_run(replace(run, model=old, model_config=old.config), tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("transitions", "transition_lags"):
+        del config["model_config"][key]
+    config["format_version"] = 1
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded = load_run(tmp_path / "old")
+    assert not loaded.model_config.transitions and not hasattr(loaded.model, "transition_weight")
+    out = invoke("recommend", tmp_path / "old", "--user", loaded.seqs.users[0], "--k", "3")
+    assert out.exit_code == 0 and len(out.stdout.strip().splitlines()) == 4

@@ -894,3 +894,9 @@ def test_shipped_ml100k():
     ev = log.events
     key = pd.DataFrame({"u": ev["user_id"], "t": ev["timestamp"]})
     assert key.equals(key.sort_values(["u", "t"], kind="stable").reset_index(drop=True))
+
+
+def test_the_report_keeps_the_source_columns_so_an_upload_is_read_once():
+    log = load("User,Item,When,Extra\nu1,i1,1600000000,x\nu2,i2,1600000001,y\n")
+    assert log.report.columns == ["User", "Item", "When", "Extra"]
+    assert log.report.mapping.user == "User" and list(log.events.columns)[:3] == ["user_id", "item_id", "timestamp"]

@@ -91,7 +91,8 @@ def test_errors_are_plain(setup):
 
 
 def test_top_k_table_ranks_excludes_and_names_items(tiny_seqs):
-    from ltsi.recommend import item_label, top_k_table
+    from ltsi.items import item_label
+    from ltsi.recommend import top_k_table
     from ltsi.sequences import PADDING_IDX
 
     seqs, _ = tiny_seqs

@@ -11,7 +11,7 @@ from dashboard.state import Keys
 from dashboard.text import below_baseline_why, fmt_seconds, plural, short_window_note, small_catalogue_note, stop_note
 from ltsi.model import ABLATIONS, ModelConfig
 from ltsi.plan import DEFAULT_BUDGET_S
-from ltsi.train import TrainConfig
+from ltsi.train import TrainConfig, default_threads
 
 st.title("Train")
 st.caption(
@@ -171,7 +171,7 @@ with st.form("train_form"):
             "CPU threads",
             1,
             64,
-            training.default_training_threads(),
+            default_threads(reserve=1),  # the page itself keeps one core
             key=Keys.TRAIN_THREADS,
             help="Threads for training on the CPU. The default leaves one core to the "
             "dashboard itself; on a busy machine fewer threads are often faster.",

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import explaining, figures, widgets
 from dashboard.state import Keys
 from dashboard.text import fmt_rank, gate_words, plural, split_words
+from ltsi.items import item_label
 
 K = 10
 
@@ -22,9 +23,7 @@ if items is not None and "title" in items:
 
 
 def item_name(item_id: str) -> str:
-    if titles is not None and item_id in titles.index:
-        return f"{titles[item_id]} ({item_id})"
-    return str(item_id)
+    return item_label(item_id, titles.get(item_id) if titles is not None else None)
 
 
 # ---- choose a user: suggestions + searchable picker
@@ -168,7 +167,7 @@ with widgets.guard("explaining this user"):
         ("Short-term attention (last few events)", "short_attention", "weight"),
         ("Long-term weight (whole history)", "long_attention", "weight"),
         (
-            f"Attribution to “{figures._short(item_name(target_item), 48)}” (blue pushes it up, red down)",
+            f"Attribution to “{figures.short_text(item_name(target_item), 48)}” (blue pushes it up, red down)",
             "attribution",
             "attribution",
         ),

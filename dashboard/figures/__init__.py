@@ -1,0 +1,54 @@
+"""Plotly figure builders: data in, figure out.
+
+Pure functions, no Streamlit and no model code, so they are tested without a browser and reused by
+the HTML report. Every builder accepts an empty input and returns a figure that says so.
+"""
+
+from dashboard.figures.data import dropped_rows, event_types, events_over_time, events_per_user, item_popularity
+from dashboard.figures.model import (
+    COMPONENT_LABELS,
+    attention_by_recency,
+    attribution_by_event_type,
+    gate_distribution,
+    item_map,
+)
+from dashboard.figures.style import (
+    ATTENTION_SCALE,
+    ATTRIBUTION_SCALE,
+    EVENT_COLORS,
+    LTSI_COLOR,
+    PALETTE,
+    count_axis,
+    empty_figure,
+    event_color,
+    short_text,
+)
+from dashboard.figures.training import metrics_comparison, training_curves
+from dashboard.figures.users import gate_bar, gate_bar_html, user_heatmap
+
+__all__ = [
+    "ATTENTION_SCALE",
+    "ATTRIBUTION_SCALE",
+    "COMPONENT_LABELS",
+    "EVENT_COLORS",
+    "LTSI_COLOR",
+    "PALETTE",
+    "attention_by_recency",
+    "attribution_by_event_type",
+    "count_axis",
+    "dropped_rows",
+    "empty_figure",
+    "event_color",
+    "event_types",
+    "events_over_time",
+    "events_per_user",
+    "gate_bar",
+    "gate_bar_html",
+    "gate_distribution",
+    "item_map",
+    "item_popularity",
+    "metrics_comparison",
+    "short_text",
+    "training_curves",
+    "user_heatmap",
+]
