@@ -4,7 +4,7 @@
     python bench/accuracy.py synthetic                           # the demo shop log (data/ecommerce), regenerated
     python bench/accuracy.py synthetic --users 4000 --items 1000 --json out.json
 
-Protocol (DESIGN.md section 5): leave-one-out, full ranking over every item, history items ranked
+Protocol (as `ltsi.evaluate`): leave-one-out, full ranking over every item, history items ranked
 like any other (unless --exclude-seen), HR/NDCG/MRR at 10 and 20 on the test users. Every model is
 trained with the library's plan for the log (`ltsi.plan.plan_training`; only --epochs / --device /
 --seed change it) and early-stopped on validation NDCG@10; the table shows validation NDCG@10, best

@@ -294,11 +294,7 @@ def user_report(active: ActiveRun, user: str) -> str:
         recs.insert(1, "held-out", np.where(recs["item_id"] == held["item_id"], "next event", ""))
     heatmap = figures.user_heatmap(
         rows,
-        [
-            ("Short-term attention", "short_attention", "weight"),
-            ("Long-term weight", "long_attention", "weight"),
-            (f"Attribution to {name(top)}", "attribution", "attribution"),
-        ],
+        figures.heatmap_signals(name(top)),
         axis_hint="events, oldest → most recent (hover for item and time)",
     )
     strongest = rows.reindex(rows["attribution"].abs().sort_values(ascending=False).index).head(5)

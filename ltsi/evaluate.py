@@ -1,7 +1,8 @@
 """Full-ranking next-item evaluation: HR@K, NDCG@K and MRR@K over every item of the catalogue.
 
-Protocol (DESIGN.md section 5): each case predicts one held-out event from the events before it;
-the model scores *all* items (no sampled negatives) and the target's rank is
+Protocol (leave-one-out, as RecBole and the SASRec literature): each case predicts one held-out
+event from the events before it; the model scores *all* items (no sampled negatives) and the
+target's rank is
 
     rank = 1 + number of items scored strictly above the target.
 

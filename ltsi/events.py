@@ -188,7 +188,7 @@ class ValidationReport:
 
 @dataclass
 class EventLog:
-    """The canonical event table (DESIGN.md section 2), its report and an optional item table."""
+    """The canonical event table (user_id, item_id, timestamp, event, value), its report and an optional item table."""
 
     events: pd.DataFrame
     report: ValidationReport

@@ -62,7 +62,7 @@ class ModelConfig:
         return asdict(self)
 
 
-# LTSI's own ablations (DESIGN.md section 4): label -> ModelConfig switches; the one set of labels
+# LTSI's own ablations: label -> ModelConfig switches; the one set of labels
 ABLATIONS = {
     "no attention": {"attention": False},
     "no long-term": {"long_term": False},

@@ -24,7 +24,7 @@ from dashboard.figures.style import (
     short_text,
 )
 from dashboard.figures.training import metrics_comparison, training_curves
-from dashboard.figures.users import gate_bar, gate_bar_html, user_heatmap
+from dashboard.figures.users import gate_bar, gate_bar_html, heatmap_signals, user_heatmap
 
 __all__ = [
     "ATTENTION_SCALE",
@@ -45,6 +45,7 @@ __all__ = [
     "gate_bar",
     "gate_bar_html",
     "gate_distribution",
+    "heatmap_signals",
     "item_map",
     "item_popularity",
     "metrics_comparison",

@@ -42,6 +42,15 @@ def _hover_lines(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+def heatmap_signals(target: str) -> list[tuple[str, str, str]]:
+    """The rows of a user's heatmap (label, column, kind): both attentions, then the attribution to `target`."""
+    return [
+        ("Short-term attention (last few events)", "short_attention", "weight"),
+        ("Long-term weight (whole history)", "long_attention", "weight"),
+        (f"Attribution to “{short_text(target, 48)}” (blue pushes it up, red down)", "attribution", "attribution"),
+    ]
+
+
 def user_heatmap(
     frame: pd.DataFrame,
     signals: Sequence[tuple[str, str, str]],

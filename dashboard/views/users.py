@@ -163,16 +163,7 @@ with widgets.guard("explaining this user"):
             st.rerun()
 
     # ---- the heatmap
-    signals = [
-        ("Short-term attention (last few events)", "short_attention", "weight"),
-        ("Long-term weight (whole history)", "long_attention", "weight"),
-        (
-            f"Attribution to “{figures.short_text(item_name(target_item), 48)}” (blue pushes it up, red down)",
-            "attribution",
-            "attribution",
-        ),
-    ]
-    fig = figures.user_heatmap(rows, signals, removed=removed)
+    fig = figures.user_heatmap(rows, figures.heatmap_signals(item_name(target_item)), removed=removed)
     clicked = st.plotly_chart(
         fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points", config={"displayModeBar": False}
     )
