@@ -134,22 +134,6 @@ class Sequences:
         )
 
 
-def filter_events(events: pd.DataFrame, min_events: int = 1, k_core: int | None = None) -> pd.DataFrame:
-    """Drop users with fewer than `min_events`; with `k_core`, repeat until every user and item has >= k."""
-    while True:
-        n_before = len(events)
-        user_counts = events["user_id"].map(events["user_id"].value_counts())
-        keep = user_counts >= max(min_events, k_core or 1)
-        if k_core:
-            keep &= events["item_id"].map(events["item_id"].value_counts()) >= k_core
-        events = events[keep.to_numpy()]
-        if not k_core or len(events) == n_before:
-            break
-    if events.empty:
-        raise LTSIError("No events are left after removing users (and items) with too few events; lower the minimum.")
-    return events
-
-
 def build_sequences(events: pd.DataFrame) -> Sequences:
     """Vocabularies and chronological per-user sequences from a canonical event table.
 
