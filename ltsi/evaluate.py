@@ -24,12 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-import numpy as np
 import pandas as pd
 import torch
 
 from ltsi.errors import LTSIError
-from ltsi.sequences import PADDING_IDX, Batch, EvalCases, Sequences, history_batch
+from ltsi.sequences import PADDING_IDX, Batch, EvalCases, Sequences, history_batch, history_mask
 
 Scorer = Callable[[Batch], torch.Tensor]
 METRICS = ("HR", "NDCG", "MRR")
@@ -93,17 +92,6 @@ def rank_metrics(
     """Mean HR@K, NDCG@K, MRR@K of one score matrix (B, N) against target item indices (B,)."""
     ranks = target_ranks(scores, targets.to(scores.device), excluded)
     return {name: float(v.mean()) for name, v in metrics_from_ranks(ranks, ks).items()}
-
-
-def history_mask(seqs: Sequences, users: np.ndarray, ends: np.ndarray, n_items: int) -> torch.Tensor:
-    """(B, N) True where the item occurs in events [0, ends[i]) of user users[i]."""
-    starts = seqs.offsets[users]  # (B,)
-    lengths = ends  # (B,)
-    rows = np.repeat(np.arange(len(users)), lengths)  # (H,)
-    flat = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
-    mask = torch.zeros(len(users), n_items, dtype=torch.bool)
-    mask[torch.from_numpy(rows), torch.from_numpy(seqs.item_ids[flat])] = True
-    return mask
 
 
 @torch.no_grad()

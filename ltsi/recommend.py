@@ -20,9 +20,18 @@ import pandas as pd
 import torch
 
 from ltsi.errors import LTSIError
-from ltsi.evaluate import history_mask, target_ranks
+from ltsi.evaluate import target_ranks
 from ltsi.model import LTSI, LTSIOutput
-from ltsi.sequences import Batch, History, Sequences, history_batch, new_history, pad_histories, seen_mask
+from ltsi.sequences import (
+    Batch,
+    History,
+    Sequences,
+    history_batch,
+    history_mask,
+    new_history,
+    pad_histories,
+    seen_mask,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Scoring

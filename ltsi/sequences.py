@@ -448,9 +448,23 @@ def pad_histories(histories: Sequence[History], max_len: int, full: bool = False
 
 def seen_mask(histories: Sequence[History], n_items: int) -> torch.Tensor:
     """(B, N) True where the item occurs in history i, older events than the model reads included."""
-    mask = torch.zeros(len(histories), n_items, dtype=torch.bool)
-    for i, h in enumerate(histories):
-        mask[i, torch.from_numpy(h.items)] = True
+    lengths = np.array([len(h) for h in histories], dtype=np.int64)  # (B,)
+    items = np.concatenate([h.items for h in histories]) if len(histories) else np.zeros(0, np.int64)  # (H,)
+    return _item_mask(np.repeat(np.arange(len(histories)), lengths), items, len(histories), n_items)
+
+
+def history_mask(seqs: Sequences, users: np.ndarray, ends: np.ndarray, n_items: int) -> torch.Tensor:
+    """(B, N) True where the item occurs in events [0, ends[i]) of user users[i] (no History objects needed)."""
+    starts = seqs.offsets[users]  # (B,)
+    rows = np.repeat(np.arange(len(users)), ends)  # (H,)
+    flat = np.repeat(starts - np.concatenate([[0], np.cumsum(ends)[:-1]]), ends) + np.arange(np.sum(ends))  # (H,)
+    return _item_mask(rows, seqs.item_ids[flat], len(users), n_items)
+
+
+def _item_mask(rows: np.ndarray, items: np.ndarray, n_rows: int, n_items: int) -> torch.Tensor:
+    """(n_rows, n_items) True at each (row, item) pair; the one way the seen-items masks are made."""
+    mask = torch.zeros(n_rows, n_items, dtype=torch.bool)
+    mask[torch.from_numpy(rows), torch.from_numpy(np.asarray(items, dtype=np.int64))] = True
     return mask
 
 

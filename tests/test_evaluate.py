@@ -10,8 +10,8 @@ import torchmetrics.functional.retrieval as tmr
 
 from ltsi.baselines import LastItemTransitions, MostPopular, fit_baselines
 from ltsi.errors import LTSIError
-from ltsi.evaluate import compare, evaluate, history_mask, metric_names, rank_metrics, target_ranks
-from ltsi.sequences import Batch, EvalCases, build_sequences, leave_one_out
+from ltsi.evaluate import compare, evaluate, metric_names, rank_metrics, target_ranks
+from ltsi.sequences import Batch, EvalCases, build_sequences, history_mask, leave_one_out
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 

@@ -123,3 +123,15 @@ def test_seen_mask_marks_each_history_items(tiny_seqs):
     assert mask.shape == (2, len(seqs.items))
     assert set(torch.nonzero(mask[0]).flatten().tolist()) == set(seqs.item_ids[seqs.offsets[0] : seqs.offsets[0] + 5])
     assert set(torch.nonzero(mask[1]).flatten().tolist()) == {3, 4} and (made.positions == -1).all()
+
+
+def test_the_two_seen_masks_agree(tiny_seqs):
+    from ltsi.sequences import edit_history, history_mask, seen_mask
+
+    seqs, _ = tiny_seqs
+    users, ends = np.array([0, 3, 7]), np.array([4, 1, 12])
+    by_case = history_mask(seqs, users, ends, len(seqs.items))
+    by_history = seen_mask([edit_history(seqs, int(u), int(e)) for u, e in zip(users, ends)], len(seqs.items))
+    assert torch.equal(by_case, by_history) and by_case.sum(1).tolist() == [
+        len(set(seqs.item_ids[seqs.offsets[u] : seqs.offsets[u] + e])) for u, e in zip(users, ends)
+    ]
