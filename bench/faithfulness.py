@@ -90,7 +90,7 @@ def trained_model(
     plan = plan_training(seqs, split, device, train_seconds, train={"seed": 0})
     log(f"[{name}] training LTSI ({seqs.n_events:,} events, budget {train_seconds:g} s) ...")
     run = fit_run(seqs, split, plan)
-    save_run(run, folder)
+    save_run(run, folder, overwrite=True)
     info = run.info["training"]
     log(
         f"[{name}] trained in {info['seconds']:.0f} s, best epoch {info['best_epoch']}, "

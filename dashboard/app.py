@@ -18,7 +18,7 @@ from dashboard import state, training, widgets
 
 st.set_page_config(
     page_title="LTSI · why this recommendation",
-    page_icon=":material/insights:",
+    page_icon=str(Path(__file__).with_name("icon.png")),  # served by this server: no request leaves the machine
     layout="wide",
     initial_sidebar_state="expanded",
 )

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import html
 import io
+import os
+import re
 import shutil
 import tempfile
+import time
 import weakref
 import zipfile
+import zlib
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,29 +30,39 @@ from dashboard.explaining import explanation, heldout, heldout_rank
 from dashboard.text import fmt_rank, gate_words, plural, split_words
 from ltsi.errors import LTSIError
 from ltsi.items import item_label
+from ltsi.sources import MAX_EXPANDED_BYTES
 
 if TYPE_CHECKING:
     from dashboard.state import ActiveRun
 
 # Spreadsheet programs run a cell that starts with one of these as a formula ("CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-MAX_UNZIPPED_BYTES = 2 << 30  # a run folder is model weights + JSON; refuse zip bombs
+# ... and Excel in a locale whose list separator is ';' (de, fr, ...) or ',' splits a cell there first.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"([;,])(?=[=+\-@\t\r])")
+# A run folder is model weights + JSON: every member and the whole zip are capped, counted while extracting.
+MAX_UNZIPPED_BYTES = MAX_EXPANDED_BYTES
+TEMP_PREFIX = "ltsi-run-"  # every temporary folder of the dashboard; `sweep_stale_temp` removes old ones
+_UPLOAD_PREFIX = f"{TEMP_PREFIX}upload-{os.getpid()}-"  # the pid: a live server's folders are never swept
 
 
 def neutralise(value: object) -> object:
-    """Prefix a text cell that a spreadsheet would run as a formula with a single quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Prefix a text cell that a spreadsheet would run as a formula with a single quote, also where a formula
+    character follows a ';' or ',' inside the cell (where Excel in another locale splits the cell)."""
+    if not isinstance(value, str):
+        return value
+    value = _FORMULA_AFTER_SEPARATOR.sub(r"\1'", value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
-def safe_csv(frame: pd.DataFrame) -> bytes:
-    """CSV bytes (UTF-8) of `frame` with formula-like text cells neutralised; numbers are left as numbers."""
+def safe_csv(frame: pd.DataFrame, keep: tuple[str, ...] = ()) -> bytes:
+    """CSV bytes (UTF-8) of `frame` with formula-like text cells neutralised; numbers are left as numbers, and so
+    are the columns named in `keep` (keys that LTSI reads back)."""
     out = frame.copy()
-    out.columns = [neutralise(str(c)) for c in out.columns]
+    out.columns = [c if str(c) in keep else neutralise(str(c)) for c in out.columns]
     for column in out.columns:
         if not (
-            pd.api.types.is_numeric_dtype(out[column])
+            column in keep
+            or pd.api.types.is_numeric_dtype(out[column])
             or pd.api.types.is_bool_dtype(out[column])
             or pd.api.types.is_datetime64_any_dtype(out[column])
         ):
@@ -56,43 +71,136 @@ def safe_csv(frame: pd.DataFrame) -> bytes:
 
 
 def zip_folder(folder: Path | str) -> bytes:
-    """The folder's files as an in-memory zip, paths relative to the folder."""
+    """The folder's files as an in-memory zip, paths relative to the folder. The item table (items.csv) goes in with
+    formula-like text neutralised, except the item ids, which must match the model's vocabulary."""
     folder = Path(folder)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
+            if not path.is_file():
+                continue
+            arcname = path.relative_to(folder).as_posix()
+            if path.name == "items.csv":
+                try:  # read as ltsi.runs reads it back: numbers stay numbers, so only text is neutralised
+                    table = pd.read_csv(path, dtype={"item_id": str}, keep_default_na=False)
+                except (ValueError, UnicodeDecodeError):  # not a table ltsi.runs could read either: as it is
+                    archive.write(path, arcname)
+                else:
+                    archive.writestr(arcname, safe_csv(table, keep=("item_id",)))
+            else:
+                archive.write(path, arcname)
     return buffer.getvalue()
 
 
-def unzip_to(data: bytes, target: Path | str) -> Path:
+def unzip_to(data: bytes, target: Path | str, limit: int | None = None) -> Path:
     """Extract a run zip into `target` safely; returns the folder that holds config.json.
 
-    Refuses absolute paths, '..' components, links and archives that unpack to more than 2 GB.
-    Raises ValueError with a plain message.
+    Refuses absolute paths, '..' components, links, a JSON file over MAX_JSON_BYTES, and archives whose members
+    unpack to more than `limit` bytes (MAX_UNZIPPED_BYTES), each or in all, counted while extracting: the sizes
+    the zip declares are not trusted. Raises ValueError with a plain message; what was extracted stays in
+    `target` (the caller removes it, see `load_run_zip`).
     """
+    import ltsi.sources as sources
+
+    limit = MAX_UNZIPPED_BYTES if limit is None else limit
     target = Path(target)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as error:
         raise ValueError("This file is not a zip archive. Upload the .zip that the Export page made.") from error
+    too_big = f"The zip unpacks to more than {sources.size_words(limit)}; that is not a run folder."
     with archive:
-        total = 0
-        for info in archive.infolist():
+        infos = archive.infolist()
+        for info in infos:
             name = info.filename
             if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
                 raise ValueError(f"The zip contains an unsafe path ({name!r}); it was not opened.")
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise ValueError(f"The zip contains a link ({name!r}); it was not opened.")
-            total += info.file_size
-            if total > MAX_UNZIPPED_BYTES:
-                raise ValueError("The zip unpacks to more than 2 GB; that is not a run folder.")
-        archive.extractall(target)
+        if sum(info.file_size for info in infos) > limit:
+            raise ValueError(too_big)  # what the zip declares already says so
+        total = 0
+        for info in infos:
+            path = target / info.filename
+            if info.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            member_limit = sources.MAX_JSON_BYTES if info.filename.lower().endswith(".json") else limit
+            written = 0
+            try:
+                with archive.open(info) as source, open(path, "wb") as sink:
+                    while chunk := source.read(1 << 20):
+                        written += len(chunk)
+                        total += len(chunk)
+                        if written > member_limit and member_limit < limit:
+                            raise ValueError(
+                                f"{info.filename} in the zip is larger than {sources.size_words(member_limit)}; a run "
+                                "saved by LTSI has a JSON file of a few kilobytes there."
+                            )
+                        if total > limit:
+                            raise ValueError(too_big)
+                        sink.write(chunk)
+            except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError) as error:
+                raise ValueError(
+                    f"The zip is damaged ({info.filename}: {error}); export the run again and upload the new zip."
+                ) from None
     configs = sorted(target.rglob("config.json"), key=lambda p: len(p.parts))
     if not configs:
         raise ValueError("The zip has no config.json: it is not a run folder saved by LTSI.")
     return configs[0].parent
+
+
+@contextmanager
+def temp_folder(prefix: str = TEMP_PREFIX):
+    """A private temporary folder, removed when the block fails in any way (it is kept when the block succeeds)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sweep_stale_temp(older_than_s: float = 86400, root: Path | str | None = None) -> list[Path]:
+    """Remove folders of this app (TEMP_PREFIX) in the temp directory older than `older_than_s` seconds that no
+    live server process owns: leftovers of servers that were killed. Returns what was removed. Call it once per
+    server process, at start-up."""
+    root = Path(tempfile.gettempdir() if root is None else root)
+    now = time.time()
+    removed = []
+    try:
+        candidates = list(root.glob(f"{TEMP_PREFIX}*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            if not path.is_dir() or path.is_symlink() or now - path.stat().st_mtime < older_than_s:
+                continue
+        except OSError:
+            continue
+        owner = _owner_pid(path.name)
+        if owner is not None and owner != os.getpid() and _alive(owner):
+            continue  # another server still serves a run from it
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    return removed
+
+
+def _owner_pid(name: str) -> int | None:
+    match = re.match(rf"{re.escape(TEMP_PREFIX)}upload-(\d+)-", name)
+    return int(match.group(1)) if match else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by somebody else
+        return True
+    return True
 
 
 def _table_html(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
@@ -229,7 +337,7 @@ def run_zip(active: ActiveRun) -> bytes:
         return zip_folder(active.folder)
     from ltsi.runs import save_run
 
-    with tempfile.TemporaryDirectory(prefix="ltsi-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}save-") as tmp:
         return zip_folder(save_run(active.run, Path(tmp) / "run"))
 
 
@@ -237,12 +345,11 @@ def load_run_zip(data: bytes, name: str) -> ActiveRun:
     """A run folder uploaded as a zip (safetensors + JSON only), unpacked to a private temporary folder."""
     from dashboard.state import load_run_folder  # the session side (Streamlit): only when a zip is loaded
 
-    tmp = Path(tempfile.mkdtemp(prefix="ltsi-upload-run-"))
     try:
-        folder = unzip_to(data, tmp)
-        loaded = load_run_folder(folder, name=f"Uploaded run {name}")
+        with temp_folder(_UPLOAD_PREFIX) as tmp:  # removed on any failure, not only ValueError
+            folder = unzip_to(data, tmp)
+            loaded = load_run_folder(folder, name=f"Uploaded run {name}")
     except ValueError as error:  # LTSIError is a ValueError too: its message is already plain
-        shutil.rmtree(tmp, ignore_errors=True)
         raise error if isinstance(error, LTSIError) else LTSIError(str(error)) from error
     weakref.finalize(loaded, shutil.rmtree, tmp, True)  # the folder lives as long as the run
     return loaded

@@ -74,7 +74,7 @@ def main() -> None:
     table = run.table()
     if table is not None:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    folder = save_run(run, args.out, ablation_weights=False)
+    folder = save_run(run, args.out, ablation_weights=False, overwrite=True)
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
     print(f"saved {folder} ({size:.1f} MB) in {time.perf_counter() - t0:.0f} s")
 

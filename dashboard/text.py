@@ -6,6 +6,7 @@ So that a page reads naturally for any log, including tiny ones: "1 row" / "2 ro
 from __future__ import annotations
 
 import math
+import re
 
 METRIC_K = 10  # the cut-off of the metrics the dashboard shows (HR@10, NDCG@10, MRR@10)
 
@@ -213,3 +214,31 @@ def below_baseline_why(info: dict) -> str | None:
         "It may not have learned enough yet. Train with more epochs (and no time budget), or load the pre-trained "
         "demo model."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Text from the data (ids, titles, categories, event types, file and column names) shown as text
+
+# Markdown and HTML specials, escaped with a backslash wherever they occur. Block syntax (headings, lists,
+# quotes) only counts at the start of a line: newlines become spaces and a leading marker is escaped.
+_MD_SPECIALS = frozenset("\\`*_{}[]<>!|~$&")
+_WORD_JOINER = "\u2060"  # invisible: breaks the autolink patterns, which Streamlit applies after unescaping
+
+
+def md_escape(value: object) -> str:
+    """`value` as literal text inside Streamlit Markdown (st.markdown, captions, info boxes, labels, help).
+
+    `![x](http://…)`, `[x](https://…)`, `**x**`, `<script>`, backticks, `$math$`, `:red[x]` and raw URLs render
+    as the characters they are: specials get a backslash, a leading `#`, `-`, `+`, `=` or `1.` cannot start a
+    block, and a word joiner (U+2060, invisible) after `://`'s colon, `www` and `@` keeps URLs and e-mail
+    addresses from being turned into links. Use it for every piece of text that comes from the data.
+    """
+    text = " ".join(str(value).splitlines()) if value is not None else ""
+    out = "".join("\\" + ch if ch in _MD_SPECIALS else ch for ch in text)
+    out = re.sub(r"(?i)(www)(?=\.)", "\\1" + _WORD_JOINER, out)
+    out = out.replace("://", ":" + _WORD_JOINER + "//").replace("@", "@" + _WORD_JOINER)
+    if out[:1] in ("#", "-", "+", "="):
+        out = "\\" + out
+    else:
+        out = re.sub(r"^(\s*\d+)([.)])", r"\1\\\2", out)
+    return out

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import ActiveRun, Dataset, Keys, log, set_run
-from dashboard.text import fmt_seconds
+from dashboard.text import fmt_seconds, plural
 from ltsi.errors import LTSIError
 
 if TYPE_CHECKING:
@@ -30,6 +30,70 @@ if TYPE_CHECKING:
 
 MAX_CONCURRENT_TRAININGS = int(os.environ.get("LTSI_MAX_TRAININGS", "1"))
 WAITING = "waiting for a free training slot (another session is training)"
+# A training whose session has gone (tab closed, session expired) is stopped: every script run and every poll of
+# the progress fragment (every 2 s) refreshes the job's heartbeat; the worker stops when it is older than this.
+# Generous: browsers throttle the timers of a hidden tab to about one a minute. A session that Streamlit's runtime
+# no longer knows (its websocket closed) stops its training at once (`session_active`).
+HEARTBEAT_TIMEOUT_S = 120.0
+MAX_TRAINING_S = 30 * 60.0  # a cap on one training's time (slot held), whatever its settings say
+MAX_SESSION_TRAINING_S = 60 * 60.0  # a cap on all the trainings of one session together (slot held)
+SESSION_CHECK_S = 1.0  # how often a worker asks the runtime whether its session is still connected
+
+
+def current_session_id() -> str | None:
+    """The id of the session whose script is running (None outside a script run, e.g. in a worker thread)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else ctx.session_id
+
+
+def session_active(session_id: str | None) -> bool:
+    """Whether Streamlit's runtime still has this session connected (True when that cannot be known: no id, no
+    runtime, as under AppTest). Thread-safe: `Runtime.is_active_session` may be called from any thread."""
+    if session_id is None:
+        return True
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(session_id)
+
+
+class SlotBoard:
+    """Process-wide: which trainings hold a slot (since when) and which wait, in arrival order."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[int, float] = {}  # id(job) -> wall-clock time it got its slot
+        self.waiting: list[int] = []
+
+    def wait(self, key: int) -> None:
+        with self.lock:
+            if key not in self.waiting:
+                self.waiting.append(key)
+
+    def run(self, key: int) -> None:
+        with self.lock:
+            self.waiting = [k for k in self.waiting if k != key]
+            self.running[key] = time.time()
+
+    def leave(self, key: int) -> None:
+        with self.lock:
+            self.waiting = [k for k in self.waiting if k != key]
+            self.running.pop(key, None)
+
+    def waiting_words(self, key: int) -> str:
+        """'waiting for a free training slot: 1 training running (since 14:02), 1 waiting ahead of this one'."""
+        with self.lock:
+            ahead = self.waiting.index(key) if key in self.waiting else 0
+            starts = sorted(self.running.values())
+        if not starts:
+            return WAITING
+        since = time.strftime("%H:%M", time.localtime(starts[0]))
+        running = f"{plural(len(starts), 'training')} running (since {since})"
+        queued = f", {ahead} waiting ahead of this one" if ahead else ""
+        return f"waiting for a free training slot: {running}{queued}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,6 +108,12 @@ def warm_up() -> threading.Thread:
     thread = threading.Thread(target=work, name="ltsi-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+@st.cache_resource(show_spinner=False)
+def training_board() -> SlotBoard:
+    """Process-wide: the running and waiting trainings (what a waiting tab tells its analyst)."""
+    return SlotBoard()
 
 
 @st.cache_resource(show_spinner=False)
@@ -117,6 +187,9 @@ class TrainingJob:
         with_ablations: bool = False,
         slots: threading.BoundedSemaphore | None = None,
         check_budget: bool = False,
+        board: SlotBoard | None = None,
+        session_trained_s: float = 0.0,
+        session_id: str | None = None,
     ) -> None:
         self.dataset_name = dataset.name
         self.seqs, self.split = dataset.sequences()
@@ -125,6 +198,14 @@ class TrainingJob:
         self.with_ablations = with_ablations
         self.slots = slots
         self.check_budget = check_budget
+        self.board = board
+        self.heartbeat = time.monotonic()  # refreshed by the session's script runs (`beat`)
+        self.running_since: float | None = None  # monotonic time the worker got its slot (None: holds none)
+        self.session_id = session_id  # the session that started it: stopped at once when the runtime drops it
+        self._session_checked = 0.0  # monotonic time of the last `session_active` check
+        self.earlier_s = float(session_trained_s)  # the session's trainings before this one (slot-held seconds)
+        self._held_s = 0.0  # this job's finished worker runs (a measurement, then the training after "confirm")
+        self.abandoned = ""  # why the job stopped itself: its session went, or the time cap ("" = it did not)
         self.state = "waiting"
         self.message = WAITING
         self.progress: Progress | None = None  # the latest progress of the LTSI training
@@ -148,6 +229,40 @@ class TrainingJob:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def beat(self) -> None:
+        """The session is still there (called by its script runs and its progress fragment)."""
+        self.heartbeat = time.monotonic()
+
+    def session_trained_s(self) -> float:
+        """Seconds the session has trained (held a training slot), this job included, so far."""
+        since = self.running_since
+        return self.earlier_s + self._held_s + (time.monotonic() - since if since is not None else 0.0)
+
+    def _session_gone(self, now: float) -> bool:
+        """The runtime no longer has the session connected (asked at most every SESSION_CHECK_S)."""
+        if self.session_id is None or now - self._session_checked < SESSION_CHECK_S:
+            return False
+        self._session_checked = now
+        return not session_active(self.session_id)
+
+    def _should_stop(self) -> bool:
+        """Stop asked for, the session gone (disconnected, or no heartbeat for HEARTBEAT_TIMEOUT_S) or a time cap
+        reached (this training's, or the session's total)."""
+        if self._stop.is_set():
+            return True
+        now = time.monotonic()
+        if now - self.heartbeat > HEARTBEAT_TIMEOUT_S or self._session_gone(now):
+            self.abandoned = "its session was closed or expired"
+        elif self.running_since is not None and now - self.running_since > MAX_TRAINING_S:
+            self.abandoned = f"it reached the cap of {fmt_seconds(MAX_TRAINING_S)} per training"
+        elif self.running_since is not None and self.session_trained_s() > MAX_SESSION_TRAINING_S:
+            self.abandoned = f"this session reached its cap of {fmt_seconds(MAX_SESSION_TRAINING_S)} of training"
+        else:
+            return False
+        log.warning("stopping a training: %s", self.abandoned)
+        self._stop.set()
+        return True
 
     @property
     def stopping(self) -> bool:
@@ -175,6 +290,7 @@ class TrainingJob:
         self.state = "waiting"
         self.message = WAITING
         self.started = time.perf_counter()
+        self.beat()
         self.thread = threading.Thread(target=self._work, kwargs={"measure": False}, name="ltsi-training", daemon=True)
         return self.start()
 
@@ -234,16 +350,24 @@ class TrainingJob:
 
     def _work(self, measure: bool = True) -> None:
         acquired, awaiting = False, False
+        key = id(self)
         try:
+            if self.board is not None:
+                self.board.wait(key)
             while self.slots is not None and not acquired:
                 acquired = self.slots.acquire(timeout=0.5)
-                if not acquired and self._stop.is_set():
+                if not acquired and self._should_stop():
                     self._stopped_before_start()
                     return
+                if not acquired and self.board is not None:
+                    self.message = self.board.waiting_words(key)
+            self.running_since = time.monotonic()
+            if self.board is not None:
+                self.board.run(key)
             if measure and self.check_budget and self.train_config.max_seconds:
                 self.state, self.message = "measuring", "measuring a few batches to check the time budget"
                 self.estimate = estimate_training(
-                    self.seqs, self.split, self.model_config, self.train_config, should_stop=self._stop.is_set
+                    self.seqs, self.split, self.model_config, self.train_config, should_stop=self._should_stop
                 )
                 self.verdict = self.estimate.verdict(self.train_config.max_seconds)
                 if self._stop.is_set():  # Stop during the measurement: no training
@@ -261,6 +385,11 @@ class TrainingJob:
             self.error = f"Training failed: {type(error).__name__}: {error}"
             self.state = "failed"
         finally:
+            if self.board is not None:
+                self.board.leave(key)
+            if self.running_since is not None:  # the slot-held time counts towards the session's cap
+                self._held_s += time.monotonic() - self.running_since
+                self.running_since = None
             if acquired:
                 self.slots.release()
             if awaiting:  # last: the page acts on "confirm" only once the slot is free again
@@ -281,23 +410,57 @@ class TrainingJob:
             items=self.items,
             ablations=self.with_ablations,
             callback=self._on_progress,
-            should_stop=self._stop.is_set,
+            should_stop=self._should_stop,
             on_stage=self._on_stage,
         )
         self.result = ActiveRun(trained, name=f"Trained on {self.dataset_name} ({time.strftime('%H:%M')})")
         summary = self.result.training
         self.state = "done"
         self.message = f"done in {fmt_seconds(summary.get('seconds'))}: {summary.get('stopped', '')}"
+        if self.abandoned:
+            self.message += f" (stopped because {self.abandoned})"
 
 
 def job() -> TrainingJob | None:
-    return st.session_state.get(Keys.JOB)
+    """The session's training job; asking for it is the session's heartbeat (every script run and poll does)."""
+    current = st.session_state.get(Keys.JOB)
+    if current is not None:
+        current.beat()
+    return current
+
+
+def session_cap_words(trained_s: float) -> str:
+    """The refusal when the session has used up its training time ("" while it has not)."""
+    if trained_s < MAX_SESSION_TRAINING_S:
+        return ""
+    return (
+        f"This session has trained for {fmt_seconds(trained_s)}: that is its cap of "
+        f"{fmt_seconds(MAX_SESSION_TRAINING_S)} of training (the machine is shared), so no new training can "
+        "start in it. The models trained so far stay."
+    )
 
 
 def start_job(dataset: Dataset, plan: Plan, with_ablations: bool) -> TrainingJob:
-    """Train on `dataset` with `plan` in a worker thread (a shared slot, the time budget checked first)."""
+    """Train on `dataset` with `plan` in a worker thread (a shared slot, the time budget checked first).
+
+    The session's trainings are a chain: each new job carries the total of the one before (its slot-held
+    seconds), and none starts once that total reaches MAX_SESSION_TRAINING_S (an `LTSIError` says so).
+    """
+    previous = st.session_state.get(Keys.JOB)
+    trained_s = previous.session_trained_s() if previous is not None else 0.0
+    refusal = session_cap_words(trained_s)
+    if refusal:
+        raise LTSIError(refusal)
     st.session_state[Keys.JOB] = started = TrainingJob(
-        dataset, plan.model_config, plan.train_config, with_ablations, slots=training_slots(), check_budget=True
+        dataset,
+        plan.model_config,
+        plan.train_config,
+        with_ablations,
+        slots=training_slots(),
+        check_budget=True,
+        board=training_board(),
+        session_trained_s=trained_s,
+        session_id=current_session_id(),
     ).start()
     return started
 

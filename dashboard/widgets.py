@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard import state, training
 from dashboard.state import ActiveRun, log
-from dashboard.text import plural
+from dashboard.text import md_escape, plural
 from ltsi.errors import LTSIError
 
 MAX_SELECTBOX_USERS = 5000  # more users than this: a search box narrows the Users page's picker down
@@ -29,11 +29,11 @@ def guard(what: str = "") -> Iterator[None]:
     try:
         yield
     except LTSIError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(md_escape(error), icon=":material/error:")  # messages name files, columns, ids
     except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback on the page
         log.error("dashboard error%s:\n%s", f" ({what})" if what else "", traceback.format_exc())
         st.error(
-            f"Something went wrong{f' while {what}' if what else ''}: {type(error).__name__}: {error}",
+            f"Something went wrong{f' while {what}' if what else ''}: {type(error).__name__}: {md_escape(error)}",
             icon=":material/error:",
         )
 
@@ -77,7 +77,7 @@ def sidebar(page: str = "") -> None:
         else:
             r = d.report
             st.caption(
-                f"{d.name}  \n{plural(r.rows_kept, 'event')} · {plural(r.n_users, 'user')} · "
+                f"{md_escape(d.name)}  \n{plural(r.rows_kept, 'event')} · {plural(r.n_users, 'user')} · "
                 f"{plural(r.n_items, 'item')}"
             )
         st.markdown("**Active model**")
@@ -92,7 +92,8 @@ def sidebar(page: str = "") -> None:
                 ndcg = float(ltsi_rows["NDCG@10"].iat[0]) if len(ltsi_rows) else None
             extra = f"  \ntest NDCG@10 {ndcg:.3f}" if ndcg is not None else ""
             seqs = a.run.seqs
-            st.caption(f"{a.name}  \n{plural(seqs.n_users, 'user')} · {plural(len(seqs.items) - 1, 'item')}{extra}")
+            counts = f"{plural(seqs.n_users, 'user')} · {plural(len(seqs.items) - 1, 'item')}"
+            st.caption(f"{md_escape(a.name)}  \n{counts}{extra}")
         j = training.job()
         if j is not None and j.active:
             if page == "Train":
@@ -111,5 +112,5 @@ def training_status() -> None:
     j = training.job()
     if j is None or not j.active:
         st.rerun()
-    st.caption(f":material/model_training: {j.state}: {j.message}")
+    st.caption(f":material/model_training: {j.state}: {md_escape(j.message)}")
     st.progress(j.fraction())

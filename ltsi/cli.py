@@ -9,6 +9,8 @@ library directly; print with `typer.echo` (library code never prints).
 from __future__ import annotations
 
 import json
+import os
+import stat
 from typing import TYPE_CHECKING, NoReturn, Optional
 
 import click
@@ -22,6 +24,21 @@ if TYPE_CHECKING:
 
 EXIT_USER_ERROR = 2
 
+try:  # typer vendors its own copy of click (typer >= 0.20): its exceptions are not click's
+    from typer._click import exceptions as _typer_click
+except ImportError:  # pragma: no cover - an older typer uses click itself
+    _typer_click = click.exceptions
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+_CLICK_MODULES = (click.exceptions, _typer_click)
+_USAGE_ERRORS = tuple(m.UsageError for m in _CLICK_MODULES)
+_CLICK_ERRORS = tuple(m.ClickException for m in _CLICK_MODULES)
+_NO_ARGS = tuple(getattr(m, "NoArgsIsHelpError", _NeverRaised) for m in _CLICK_MODULES)  # help, not an error
+
 
 def fail(message: str) -> NoReturn:
     """Print one line 'error: ...' to stderr and exit with code 2."""
@@ -29,13 +46,35 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USER_ERROR)
 
 
+def _usage_error(exc) -> NoReturn:
+    """A bad option or a missing argument: one line naming it and where the options are listed."""
+    hint = f" See '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+    fail(exc.format_message().rstrip(".") + "." + hint)
+
+
 class _ErrorBoundary(TyperGroup):
-    """The one place where a failure becomes one line on stderr and exit code 2, never a traceback."""
+    """The one place where a failure becomes one line on stderr and exit code 2, never a traceback.
+
+    Usage errors (an unknown option, a missing argument, a bad value) are one line too, instead of
+    click's boxed usage text; running with no arguments still shows the help.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS:
+            raise
+        except _USAGE_ERRORS as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException, KeyboardInterrupt):
+        except _NO_ARGS:
+            raise
+        except _USAGE_ERRORS as exc:
+            _usage_error(exc)
+        except (typer.Exit, typer.Abort, *_CLICK_ERRORS, KeyboardInterrupt):
             raise
         except LTSIError as exc:
             fail(str(exc))
@@ -62,6 +101,31 @@ app = typer.Typer(
 def _main() -> None:
     """LTSI: long- and short-term interest models of behavior logs, with explanations."""
     # A callback keeps `validate` a named sub-command even while it is the only command.
+
+
+def _check_input_file(path: Optional[str], what: str = "The log") -> None:
+    """Refuse a folder, named pipe, device or socket before anything opens it (a pipe would block)."""
+    if path is None:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return  # the reader explains a missing file
+    except OSError as error:
+        fail(f"{what} {path} cannot be read ({error.strerror or error}).")
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "not a regular file"
+    fail(f"{what} {path} is {kind}, not a file. Give the path of a file that holds the data.")
 
 
 def _mapping_from_options(**columns: Optional[str]) -> dict[str, Optional[str]]:
@@ -91,6 +155,8 @@ def validate(
     from ltsi.events import load_events
     from ltsi.items import load_items
 
+    _check_input_file(path)
+    _check_input_file(items, "The item table")
     mapping = _mapping_from_options(user=user_col, item=item_col, timestamp=time_col, event=event_col, value=value_col)
     if not mapping and _is_item_file(path):
         # An item table (e.g. movies.csv) is a valid upload too: report it as one.
@@ -161,14 +227,16 @@ def synth(
         help="Fewest events per user (2 or more): lower it for short sessions, raise it for long histories.",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same log."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files at --out."),
 ) -> None:
     """Write a synthetic e-commerce log with planted long- and short-term interest."""
     from ltsi.synth import generate, write_log
 
+    write_log(None, out, overwrite=overwrite)  # refuse existing files before generating
     log = generate(
         n_users=users, n_items=items, n_categories=categories, mean_events=mean_events, min_events=min_events, seed=seed
     )
-    paths = write_log(log, out)
+    paths = write_log(log, out, overwrite=overwrite)
     typer.echo(
         f"Wrote {len(log.events):,} events of {users:,} users on {items:,} items: " + ", ".join(str(p) for p in paths)
     )
@@ -290,14 +358,18 @@ def train(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder at --out."),
 ) -> None:
     """Train LTSI on an event log (leave-one-out split) and save the run folder."""
     from ltsi.events import load_events
     from ltsi.pipeline import fit_run
     from ltsi.plan import plan_training
-    from ltsi.runs import save_run
+    from ltsi.runs import check_save_target, save_run
     from ltsi.sequences import build_sequences, leave_one_out
 
+    _check_input_file(path)
+    _check_input_file(items, "The item table")
+    check_save_target(out, overwrite)  # before the training, not after it
     log = load_events(path, items=items, min_events=min_events)
     seqs = build_sequences(log.events)
     split = leave_one_out(seqs)
@@ -327,7 +399,7 @@ def train(
             callback=progress,
             on_stage=None if quiet else lambda _, words: progress.console.print(words),
         )
-    save_run(run, out)
+    save_run(run, out, overwrite=overwrite)
     training = run.info["training"]
     typer.echo(
         f"Trained in {training['seconds']:.1f} s on {training['device']} ({training['stopped']}); best epoch "

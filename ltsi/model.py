@@ -43,6 +43,42 @@ from ltsi.errors import LTSIError
 from ltsi.sequences import N_GAP_BUCKETS, PADDING_IDX, Batch
 
 
+def _config_int(owner: str, name: str, value, low: int, high: int | None = None) -> None:
+    """LTSIError naming `owner.name` unless `value` is a whole number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise LTSIError(f"{owner}.{name} must be a whole number, not {value!r}.")
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise LTSIError(f"{owner}.{name} must be {bounds}, not {value}.")
+
+
+def _config_float(
+    owner: str, name: str, value, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> None:
+    """LTSIError naming `owner.name` unless `value` is a finite number within the bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise LTSIError(f"{owner}.{name} must be a number, not {value!r}.")
+    if not math.isfinite(value):
+        raise LTSIError(f"{owner}.{name} must be a finite number, not {value}.")
+    too_low = value <= low if low_open else value < low
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = f"more than {low:g}" if low_open else f"at least {low:g}"
+        right = "" if high is None else f" and {'less than' if high_open else 'at most'} {high:g}"
+        raise LTSIError(f"{owner}.{name} must be {left}{right}, not {value}.")
+
+
+def _config_bool(owner: str, name: str, value, optional: bool = False) -> None:
+    if not (isinstance(value, (bool, np.bool_)) or (optional and value is None)):
+        raise LTSIError(f"{owner}.{name} must be true or false{' or null' if optional else ''}, not {value!r}.")
+
+
+def _config_str(owner: str, name: str, value, choices: tuple[str, ...] | None = None) -> None:
+    if not isinstance(value, str) or (choices is not None and value not in choices):
+        wanted = "text" if choices is None else "one of " + ", ".join(choices)
+        raise LTSIError(f"{owner}.{name} must be {wanted}, not {value!r}.")
+
+
 @dataclass
 class ModelConfig:
     n_items: int  # vocabulary size, padding included
@@ -57,6 +93,23 @@ class ModelConfig:
     gate: bool = True  # False: fixed 50/50 mix of long- and short-term interest (ablation)
     transitions: bool = True  # False: no counts part, scores from the interest alone (ablation)
     transition_lags: int = 3  # the last this-many events each add their items' training successors
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """LTSIError naming the first field of a wrong type or out of range (a stored run's too)."""
+        owner = "model_config"
+        _config_int(owner, "n_items", self.n_items, 2)
+        _config_int(owner, "n_event_types", self.n_event_types, 2)
+        _config_int(owner, "n_gap_buckets", self.n_gap_buckets, 1, 10_000)
+        _config_int(owner, "dim", self.dim, 1, 4096)
+        _config_int(owner, "max_len", self.max_len, 1, 10_000)
+        _config_int(owner, "short_window", self.short_window, 1, 10_000)
+        _config_float(owner, "dropout", self.dropout, 0.0, 1.0, high_open=True)
+        for name in ("attention", "long_term", "gate", "transitions"):
+            _config_bool(owner, name, getattr(self, name))
+        _config_int(owner, "transition_lags", self.transition_lags, 1, 50)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -176,6 +176,15 @@ def _read_parquet(data: bytes, max_rows: int | None) -> pd.DataFrame:
             "The file looks like Parquet but could not be read (it may be damaged or cut short). "
             "Export it again, or save the events as CSV."
         ) from None
+    for i, column in enumerate(table.schema):  # binary columns: text in bytes is fine, anything else is refused
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            try:
+                table = table.set_column(i, column.name, table.column(i).cast(pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise one_line_error(
+                    f"The Parquet column '{column.name}' holds binary values that are not text. Store ids as text "
+                    "or numbers, or save the events as CSV."
+                ) from None
     frame = table.to_pandas()
     frame.columns = unique_names([str(c) for c in frame.columns])
     return frame
@@ -204,7 +213,7 @@ def _read_json(data: bytes, info: ReadInfo) -> pd.DataFrame:
                 obj = json.loads(raw)
                 if not isinstance(obj, dict):
                     raise ValueError
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: a line nested too deeply to be a record
                 info.malformed += 1
                 info.malformed_reason = REASON_BAD_JSON
                 if len(info.malformed_examples) < MAX_EXAMPLES:

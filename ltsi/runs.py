@@ -9,11 +9,14 @@
       metrics.json           list of {"model", "split", "HR@10", ...} rows
       history.csv            one row per training epoch
       items.csv              the item table, when one was given
+      manifest.json          SHA-256 and size of every file above, written last (format 3 on)
 
 Everything a later `evaluate`, `recommend` or `explain` needs is in the folder, so a run can be
 copied, shipped as a demo and reloaded instantly. Loading never unpickles (safetensors + JSON +
 CSV only); a folder that is not a complete LTSI run raises LTSIError saying what is missing or
-damaged.
+damaged. Saving is atomic (a temporary sibling folder renamed into place) and never replaces an
+existing run unless asked; loading checks the manifest, the settings' ranges, that the weights are
+finite and that the split indexes only existing users, events and items.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import platform
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +45,8 @@ from ltsi.sequences import EvalCases, Sequences, Split, Vocabulary
 from ltsi.train import TrainConfig, TrainResult
 
 FORMAT = "ltsi-run"
-FORMAT_VERSION = 2  # 2: LTSI's counts part (training counts stored with the weights)
+FORMAT_VERSION = 3  # 2: LTSI's counts part (training counts stored with the weights); 3: manifest.json
+MANIFEST = "manifest.json"  # SHA-256 and size of every other file, written last (format 3 on)
 REQUIRED = ("config.json", "model.safetensors", "sequences.safetensors")
 SEQUENCE_ARRAYS = ("offsets", "item_ids", "event_ids", "gap_ids", "timestamps")
 
@@ -90,16 +97,67 @@ def _split_arrays(split: Split) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in arrays.items()}
 
 
-def save_run(run: Run, path: str | Path, ablation_weights: bool = True) -> Path:
+def save_run(run: Run, path: str | Path, ablation_weights: bool = True, overwrite: bool = False) -> Path:
     """Write `run` as a run folder at `path` (what `load_run(path)` reads back); returns the path.
 
     `ablation_weights=False` keeps the ablations' metrics and summaries but not their weights (a
     smaller folder, e.g. the shipped demo); such a folder loads without ablation models.
+
+    The save is atomic: every file goes into a temporary sibling folder (`.NAME.tmp-XXXX`), is
+    fsynced, `manifest.json` (SHA-256 and size of every file) is written last, and the folder is then
+    renamed into place. An interrupted save leaves the previous folder as it was. An existing run
+    (or any non-empty folder) at `path` is refused unless `overwrite=True`; then the old folder is
+    moved aside, the new one renamed in, and the old one deleted.
     """
+    path = Path(path)
+    check_save_target(path, overwrite)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as error:
+        raise LTSIError(f"Cannot save the run to {path}: {error.strerror or error}.") from None
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
+        _write_run_files(run, tmp, ablation_weights)
+        _write_manifest(tmp)
+        _fsync_dir(tmp)
+        _move_into_place(tmp, path)
+    except BaseException as error:  # an interrupted save (Ctrl-C too) leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise LTSIError(f"Cannot save the run to {path}: {error.strerror or error}.") from None
+        raise
+    return path
+
+
+def check_save_target(path: str | Path, overwrite: bool = False) -> None:
+    """LTSIError unless `save_run(..., path, overwrite=overwrite)` can write there: `path` is not a file,
+    not inside a file, not an existing run (or other non-empty folder) unless `overwrite`, and its
+    nearest existing parent folder is writable. Cheap: call it before a long training."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise LTSIError(f"Cannot save the run to {path}: a file with that name exists; choose a folder name.")
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not overwrite:
+        try:
+            empty = not any(path.iterdir())
+        except OSError as error:
+            raise LTSIError(f"Cannot save the run to {path}: {error.strerror or error}.") from None
+        if not empty:
+            what = "a run folder" if (path / "config.json").exists() else "a folder that is not empty"
+            raise LTSIError(
+                f"{path} already exists and is {what}; choose another folder, or replace it "
+                "(command line: --overwrite; Python: save_run(..., overwrite=True))."
+            )
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise LTSIError(f"Cannot save the run to {path}: {parent} is a file, not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LTSIError(f"Cannot save the run to {path}: no permission to write in {parent}.")
+
+
+def _write_run_files(run: Run, path: Path, ablation_weights: bool) -> None:
     seqs, split = run.seqs, run.split
     summaries = run.info.get("ablations", {})
     saved = run.ablations if ablation_weights else {}
@@ -143,14 +201,67 @@ def save_run(run: Run, path: str | Path, ablation_weights: bool = True) -> Path:
         },
         "versions": {"ltsi": ltsi.__version__, "torch": torch.__version__, "python": platform.python_version()},
     }
-    (path / "config.json").write_text(json.dumps(_jsonable(config), indent=1, ensure_ascii=False))
-    (path / "metrics.json").write_text(json.dumps(_jsonable(run.metrics or []), indent=1))
+    (path / "config.json").write_text(json.dumps(_jsonable(config), indent=1, ensure_ascii=False), encoding="utf-8")
+    (path / "metrics.json").write_text(json.dumps(_jsonable(run.metrics or []), indent=1), encoding="utf-8")
     run.history.to_csv(path / "history.csv", index=False)
     if run.items is not None:
         run.items.to_csv(path / "items.csv", index=False)
-    elif (path / "items.csv").exists():
-        (path / "items.csv").unlink()  # a stale table from an earlier run in the same folder
-    return path
+
+
+def _file_digest(file: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "size": file.stat().st_size}
+
+
+def _write_manifest(folder: Path) -> None:
+    """fsync every file of `folder`, then write MANIFEST (their SHA-256 and sizes), itself fsynced, last."""
+    files = {}
+    for file in sorted(folder.iterdir()):
+        if file.name == MANIFEST:
+            continue
+        with open(file, "rb") as fh:
+            os.fsync(fh.fileno())
+        files[file.name] = _file_digest(file)
+    with open(folder / MANIFEST, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"format": FORMAT, "files": files}, indent=1))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # e.g. a platform without directory handles
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename the finished `tmp` to `path`; an existing `path` is moved aside first and deleted after."""
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+    if not path.exists():
+        tmp.rename(path)
+        _fsync_dir(path.parent)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    old.rmdir()  # only the unique name is wanted
+    path.rename(old)
+    try:
+        tmp.rename(path)
+    except BaseException:
+        old.rename(path)  # put the previous run back
+        raise
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def training_summary(result: TrainResult) -> dict:
@@ -201,10 +312,14 @@ def load_run(path: str | Path) -> Run:
     config = _read_json(path / "config.json")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise LTSIError(f'{path / "config.json"} is not an LTSI run configuration (no "format": "{FORMAT}").')
-    if config.get("format_version", 0) > FORMAT_VERSION:
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise LTSIError(f'{path / "config.json"}: "format_version" must be a whole number, not {version!r}.')
+    if version > FORMAT_VERSION:
         raise LTSIError(
             f"{path} was written by a newer LTSI (run format {config['format_version']}); update LTSI to read it."
         )
+    _check_manifest(path, config, version)
     try:
         vocab = config["vocabularies"]
         model_config = _model_config(config["model_config"], "model_config")
@@ -214,6 +329,8 @@ def load_run(path: str | Path) -> Run:
         expected_fingerprint = config["data"]["fingerprint"]
     except (KeyError, TypeError) as error:
         raise LTSIError(f"{path / 'config.json'} is incomplete: {error} is missing or malformed.") from None
+    except LTSIError as error:
+        raise LTSIError(f"{path / 'config.json'} holds an invalid setting: {error}") from None
 
     arrays = _read_tensors(path / "sequences.safetensors")
     needed = [
@@ -225,9 +342,17 @@ def load_run(path: str | Path) -> Run:
     if absent:
         raise LTSIError(f"{path / 'sequences.safetensors'} lacks {', '.join(absent)}; the run folder is damaged.")
     a = {name: t.numpy() for name, t in arrays.items()}
-    seqs = Sequences(
-        users=users, items=items_vocab, event_types=events_vocab, **{name: a[name] for name in SEQUENCE_ARRAYS}
-    )
+    odd = [name for name in needed if a[name].ndim != 1 or a[name].dtype != np.int64]
+    if odd:
+        raise LTSIError(
+            f"{path / 'sequences.safetensors'}: {', '.join(odd)} must be flat int64 arrays; the run folder is damaged."
+        )
+    try:
+        seqs = Sequences(
+            users=users, items=items_vocab, event_types=events_vocab, **{name: a[name] for name in SEQUENCE_ARRAYS}
+        )
+    except LTSIError as error:
+        raise LTSIError(f"{path / 'sequences.safetensors'} is damaged: {error}") from None
     if fingerprint(seqs) != expected_fingerprint:
         raise LTSIError(
             f"The data in {path} does not match its config.json (fingerprint differs): a file was "
@@ -235,22 +360,31 @@ def load_run(path: str | Path) -> Run:
         )
     split_info = config.get("split", {})
     cutoff = split_info.get("cutoff")
-    split = Split(
-        protocol=split_info.get("protocol", "leave-one-out"),
-        train_ends=a["split.train_ends"],
-        valid=EvalCases(a["split.valid.users"], a["split.valid.ends"], a["split.valid.targets"]),
-        test=EvalCases(a["split.test.users"], a["split.test.ends"], a["split.test.targets"]),
-        cutoff=None if cutoff is None else pd.Timestamp(cutoff),
-    )
+    try:
+        split = Split(
+            protocol=split_info.get("protocol", "leave-one-out"),
+            train_ends=a["split.train_ends"],
+            valid=EvalCases(a["split.valid.users"], a["split.valid.ends"], a["split.valid.targets"]),
+            test=EvalCases(a["split.test.users"], a["split.test.ends"], a["split.test.targets"]),
+            cutoff=None if cutoff is None else pd.Timestamp(cutoff),
+        )
+    except LTSIError as error:
+        raise LTSIError(f"{path / 'sequences.safetensors'}: the stored split is damaged ({error}).") from None
+    except (ValueError, TypeError) as error:
+        raise LTSIError(f"{path / 'config.json'}: the split's cutoff {cutoff!r} is not a date ({error}).") from None
     if model_config.n_items != len(items_vocab) or model_config.n_event_types != len(events_vocab):
         raise LTSIError(f"{path / 'config.json'}: the model's catalogue size does not match the stored vocabulary.")
+    _check_split(path, seqs, split, model_config)
 
     model = _load_model(model_config, path / "model.safetensors")
     ablations = {}
     for name, entry in config.get("ablations", {}).items():
         if "file" not in entry:  # saved without its weights: its summary (and metrics) only
             continue
-        ablation_config = _model_config(entry.get("model_config", {}), f"ablation {name}")
+        try:
+            ablation_config = _model_config(entry.get("model_config", {}), f"ablation {name}")
+        except LTSIError as error:
+            raise LTSIError(f"{path / 'config.json'} holds an invalid setting: {error}") from None
         file = path / entry["file"]
         if not file.is_file():
             raise LTSIError(f"{path} lists the ablation '{name}' but its weights ({file.name}) are missing.")
@@ -277,8 +411,18 @@ def load_run(path: str | Path) -> Run:
 
 
 def _read_json(file: Path):
+    from ltsi.sources import MAX_JSON_BYTES, size_words  # the limit: ltsi.sources.MAX_JSON_BYTES (64 MB)
+
+    limit = MAX_JSON_BYTES
+    with open(file, "rb") as handle:
+        raw = handle.read(limit + 1)  # never more than the limit, however large the file is
+    if len(raw) > limit:
+        raise LTSIError(
+            f"{file} is larger than {size_words(limit)}; LTSI writes a few kilobytes there, so it is not a file of a "
+            "saved run (it was not read)."
+        )
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise LTSIError(f"{file} is damaged: it is not valid JSON ({error}).") from None
 
@@ -290,7 +434,80 @@ def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
         raise LTSIError(f"{file} is damaged or not a safetensors file ({error}).") from None
 
 
+def _check_manifest(path: Path, config: dict, version: int) -> None:
+    """Every file the manifest lists has its recorded size and SHA-256, and every file that loading
+    reads is listed. A folder of format 3 or later needs a manifest; older folders (none) load as before."""
+    manifest_file = path / MANIFEST
+    if not manifest_file.is_file():
+        if version >= 3:
+            raise LTSIError(
+                f"{path} is an incomplete run folder: {MANIFEST} is missing, so the save was cut short or the "
+                "folder was copied in part. Train again or copy the whole folder."
+            )
+        return
+    manifest = _read_json(manifest_file)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("size"), int)
+        for e in files.values()
+    ):
+        raise LTSIError(f"{manifest_file} is damaged: it does not list the folder's files with their hashes.")
+    mixed = "it was written by another save or cut short. Train again or copy the whole folder."
+    for name, entry in files.items():
+        file = path / name
+        if Path(name).name != name or not file.is_file():
+            raise LTSIError(
+                f"Incomplete or mixed run folder {path}: {name} is listed in its manifest but missing; {mixed}"
+            )
+        if file.stat().st_size != entry["size"] or _file_digest(file)["sha256"] != entry["sha256"]:
+            raise LTSIError(f"Incomplete or mixed run folder {path}: {name} does not match its manifest; {mixed}")
+    ablations = config.get("ablations", {})
+    read = [*REQUIRED, "metrics.json", "history.csv", "items.csv"]
+    if isinstance(ablations, dict):
+        read += [e["file"] for e in ablations.values() if isinstance(e, dict) and isinstance(e.get("file"), str)]
+    unlisted = [name for name in read if name not in files and (path / name).exists()]
+    if unlisted:
+        raise LTSIError(
+            f"Incomplete or mixed run folder {path}: {', '.join(unlisted)} "
+            f"{'is' if len(unlisted) == 1 else 'are'} not in its manifest; {mixed}"
+        )
+
+
+def _check_split(path: Path, seqs: Sequences, split: Split, config: ModelConfig) -> None:
+    """The stored split and sequences index only users, events and items that exist."""
+    where = path / "sequences.safetensors"
+    lengths = seqs.lengths
+    if seqs.n_events and (seqs.gap_ids.min() < 0 or seqs.gap_ids.max() >= config.n_gap_buckets):
+        raise LTSIError(f"{where}: gap_ids lie outside 0..{config.n_gap_buckets - 1}; the run folder is damaged.")
+    ends = split.train_ends
+    if len(ends) != seqs.n_users or (len(ends) and (ends.min() < 0 or np.any(ends > lengths))):
+        raise LTSIError(
+            f"{where}: split.train_ends must give 0..length training events for each of the {seqs.n_users:,} "
+            "users; the run folder is damaged."
+        )
+    for part in ("valid", "test"):
+        cases = getattr(split, part)
+        if not len(cases.users):
+            continue
+        if cases.users.min() < 0 or cases.users.max() >= seqs.n_users:
+            raise LTSIError(
+                f"{where}: split.{part}.users name users outside 0..{seqs.n_users - 1}; the run folder is damaged."
+            )
+        if cases.ends.min() < 1 or np.any(cases.ends >= lengths[cases.users]):
+            raise LTSIError(
+                f"{where}: split.{part}.ends point past the users' events (each must be 1..length - 1); "
+                "the run folder is damaged."
+            )
+        if cases.targets.min() <= 0 or cases.targets.max() >= len(seqs.items):
+            raise LTSIError(
+                f"{where}: split.{part}.targets are not item ids of the catalogue (1..{len(seqs.items) - 1}); "
+                "the run folder is damaged."
+            )
+
+
 def _dataclass_from(cls, values: dict, what: str):
+    if not isinstance(values, dict):
+        raise LTSIError(f"The stored {what} is not a set of settings ({type(values).__name__}).")
     known = {f.name for f in dataclasses.fields(cls)}
     try:
         return cls(**{k: v for k, v in values.items() if k in known})
@@ -309,6 +526,12 @@ def _model_config(values: dict, what: str) -> ModelConfig:
 def _load_model(config: ModelConfig, file: Path) -> LTSI:
     model = LTSI(config)
     state = _read_tensors(file)
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise LTSIError(
+                f"{file} contains NaN or infinite weights ({key}): the training diverged or the file is damaged. "
+                "Train again."
+            )
     try:
         if config.transitions:  # the counts' sizes follow the data: set them before the weights go in
             model.set_counts(

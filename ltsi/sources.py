@@ -61,25 +61,58 @@ def source_bytes(source: Any, name: str | None) -> tuple[bytes, str]:
     raise one_line_error(f"Cannot read events from a {type(source).__name__}; give a file path, bytes or a DataFrame.")
 
 
-def unwrap_archives(data: bytes, name: str, notes: list[str]) -> tuple[bytes, list[str]]:
-    """Undo gzip / zip / bz2 / xz by their magic bytes (not the extension), also nested."""
+# Decompression bombs: a few KB that expand to many GB. Every layer is expanded in chunks and refused as soon as
+# it passes MAX_EXPANDED_BYTES. The default fits the loader's row limit (50,000,000 rows, `max_rows`) at about
+# 40 bytes a row: a log that expands further would be refused for its rows anyway, after using far more memory.
+MAX_EXPANDED_BYTES = 2 << 30
+MAX_NESTING = 3  # archives inside archives (zip > zip > csv.gz is 3); deeper is refused
+MAX_JSON_BYTES = 64 << 20  # a run's config.json / metrics.json: a few KB in practice (read by ltsi.runs)
+_CHUNK = 1 << 20
+_HOLD_BYTES = 256 << 20  # past this much output, count first (no copy kept), then expand once more for real
+
+
+def size_words(n: int) -> str:
+    """2 GB, 64 MB, 512 KB: sizes in the messages."""
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def too_big_error(name: str, limit: int) -> LTSIError:
+    return one_line_error(
+        f"{base_name(name)} expands to more than {size_words(limit)}: it looks like a decompression bomb, or a log "
+        "too big for the dashboard; use the command line on a sample."
+    )
+
+
+def unwrap_archives(
+    data: bytes, name: str, notes: list[str], *, max_expanded: int | None = None, max_nesting: int | None = None
+) -> tuple[bytes, list[str]]:
+    """Undo gzip / zip / bz2 / xz by their magic bytes (not the extension), also nested.
+
+    Each layer may expand to at most `max_expanded` bytes (default: the module's MAX_EXPANDED_BYTES, read at call
+    time) and at most `max_nesting` layers (MAX_NESTING) are undone; beyond either, LTSIError with a plain message.
+    """
+    limit = MAX_EXPANDED_BYTES if max_expanded is None else max_expanded
+    depth = MAX_NESTING if max_nesting is None else max_nesting
     done: list[str] = []
-    for _ in range(4):
+    while True:
+        kind = _archive_kind(data)
+        if kind is None:
+            break
+        if len(done) >= depth:
+            raise one_line_error(
+                f"{base_name(name)} holds compressed files nested more than {depth} deep; unpack it and upload the "
+                "data file itself."
+            )
         try:
-            if data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
-                done.append("gzip")
-            elif data[:3] == b"BZh" and data[3:4].isdigit():
-                data = bz2.decompress(data)
-                done.append("bz2")
-            elif data[:6] == b"\xfd7zXZ\x00":
-                data = lzma.decompress(data)
-                done.append("xz")
-            elif data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-                data, member = _unzip(data, name, notes)
+            if kind == "zip":
+                data, member = _unzip(data, name, notes, limit)
                 done.append(f"zip: {member}")
             else:
-                break
+                data = _expand(lambda kind=kind, packed=data: _OPENERS[kind](io.BytesIO(packed)), name, limit)
+                done.append(kind)
         except LTSIError:
             raise
         except Exception:  # zlib.error, BadZipFile, EOFError, LZMAError, CRC errors ...
@@ -89,7 +122,49 @@ def unwrap_archives(data: bytes, name: str, notes: list[str]) -> tuple[bytes, li
     return data, done
 
 
-def _unzip(data: bytes, name: str, notes: list[str]) -> tuple[bytes, str]:
+_OPENERS = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
+}
+
+
+def _archive_kind(data: bytes) -> str | None:
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:3] == b"BZh" and data[3:4].isdigit():
+        return "bz2"
+    if data[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    return None
+
+
+def _expand(open_stream, name: str, limit: int) -> bytes:
+    """The bytes of a decompressing stream (`open_stream()` gives a fresh one), read in chunks and refused as
+    soon as they pass `limit`. Sizes in headers are never trusted: what is counted is what comes out. Above
+    _HOLD_BYTES the chunks are dropped and only counted, so a bomb is refused without holding its output; a large
+    file under the limit is then expanded a second time."""
+    parts: list[bytes] = []
+    total = 0
+    keep = True
+    with open_stream() as stream:
+        while chunk := stream.read(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise too_big_error(name, limit)
+            if keep:
+                parts.append(chunk)
+                if total > _HOLD_BYTES:
+                    parts, keep = [], False
+    if keep:
+        return b"".join(parts)
+    with open_stream() as stream:  # known to fit the limit now
+        return stream.read()
+
+
+def _unzip(data: bytes, name: str, notes: list[str], limit: int = MAX_EXPANDED_BYTES) -> tuple[bytes, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
         if any(n.startswith("xl/") for n in names):
@@ -139,7 +214,7 @@ def _unzip(data: bytes, name: str, notes: list[str]) -> tuple[bytes, str]:
             notes.append(
                 f"The archive holds {len(members)} files; read '{chosen.filename}' (not read: {', '.join(others)})."
             )
-        return zf.read(chosen), chosen.filename
+        return _expand(lambda: zf.open(chosen), name, limit), chosen.filename
 
 
 def _excel_error(name: str) -> LTSIError:

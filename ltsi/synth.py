@@ -206,19 +206,41 @@ def generate(
     return SyntheticLog(events=events, items=items.drop(columns="price"), causes=causes_frame)
 
 
-def write_log(log: SyntheticLog, out: str | Path) -> list[Path]:
+def write_log(log: SyntheticLog | None, out: str | Path, overwrite: bool = False) -> list[Path]:
     """Write events, items and planted causes as CSV; returns the paths written.
 
     `out` ending in `.csv` names the events file (items and causes go beside it as
     `<name>_items.csv` and `<name>_causes.csv`); any other `out` is a folder that receives
-    `events.csv`, `items.csv` and `causes.csv`.
+    `events.csv`, `items.csv` and `causes.csv`. Existing files are refused (LTSIError) unless
+    `overwrite=True`. `log=None` only checks `out` and returns the paths (nothing is written).
     """
     out = Path(out)
     if out.suffix.lower() == ".csv":
         paths = [out, out.with_name(out.stem + "_items.csv"), out.with_name(out.stem + "_causes.csv")]
     else:
+        if out.exists() and not out.is_dir():
+            raise LTSIError(f"Cannot write the log into {out}: it is a file; give a folder or a .csv name.")
         paths = [out / "events.csv", out / "items.csv", out / "causes.csv"]
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            raise LTSIError(f"Cannot write {path}: something other than a file has that name.")
+    existing = [str(path) for path in paths if path.exists()]
+    if existing and not overwrite:
+        raise LTSIError(
+            f"{', '.join(existing)} already {'exists' if len(existing) == 1 else 'exist'}; choose another "
+            "--out, or replace them (command line: --overwrite; Python: write_log(..., overwrite=True))."
+        )
+    parent = paths[0].parent.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise LTSIError(f"Cannot write the log to {out}: {parent} is a file, not a folder.")
+    if log is None:
+        return paths
+    try:
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LTSIError(f"Cannot write the log to {out}: {error.strerror or error}.") from None
     events = log.events.rename(columns={"value": "price"})
     events["timestamp"] = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     events.to_csv(paths[0], index=False)

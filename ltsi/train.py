@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from ltsi.baselines import training_counts
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate, metric_names
-from ltsi.model import LTSI, ModelConfig
+from ltsi.model import LTSI, ModelConfig, _config_bool, _config_float, _config_int, _config_str
 from ltsi.sequences import PADDING_IDX, Batch, NextItemDataset, Sequences, Split
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -91,6 +91,39 @@ class TrainConfig:
     sampled_threshold: int = 200_000  # items (padding included) above which sampling is switched on
     n_negatives: int = 8192  # shared uniform negatives per batch under sampled softmax
     counts_lr_scale: float = 10.0  # the counts part's few weights (one per lag + popularity) learn this much faster
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """LTSIError naming the first field of a wrong type or out of range (a stored run's too)."""
+        owner = "train_config"
+        if isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs < 1:
+            raise LTSIError(f"{owner}.epochs must be at least 1: train for at least one epoch (not {self.epochs}).")
+        _config_int(owner, "epochs", self.epochs, 1)
+        _config_int(owner, "batch_size", self.batch_size, 1)
+        _config_float(owner, "lr", self.lr, 0.0, low_open=True)
+        _config_str(owner, "schedule", self.schedule)
+        _config_float(owner, "warmup_epochs", self.warmup_epochs, 0.0)
+        _config_float(owner, "min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        _config_float(owner, "weight_decay", self.weight_decay, 0.0)
+        _config_float(owner, "clip", self.clip, 0.0)
+        _config_int(owner, "patience", self.patience, 1)
+        _config_str(owner, "device", self.device)
+        _config_int(owner, "seed", self.seed, 0)
+        _config_int(owner, "threads", self.threads, 0)
+        _config_str(owner, "amp", self.amp)
+        _config_int(owner, "eval_every", self.eval_every, 1)
+        _config_int(owner, "log_every", self.log_every, 1)
+        if self.max_seconds is not None:
+            _config_float(owner, "max_seconds", self.max_seconds, 0.0, low_open=True)
+        _config_bool(owner, "window_jitter", self.window_jitter)
+        _config_int(owner, "eval_batch_size", self.eval_batch_size, 1)
+        _config_str(owner, "metric", self.metric)
+        _config_bool(owner, "sampled_softmax", self.sampled_softmax, optional=True)
+        _config_int(owner, "sampled_threshold", self.sampled_threshold, 0)
+        _config_int(owner, "n_negatives", self.n_negatives, 1)
+        _config_float(owner, "counts_lr_scale", self.counts_lr_scale, 0.0, low_open=True)
 
     def to_dict(self) -> dict:
         return asdict(self)

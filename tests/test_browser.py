@@ -4,7 +4,8 @@ Starts `streamlit run dashboard/app.py` headless on a free port, uploads the e-c
 through the file input, trains a tiny model, opens a user and checks that the heatmap and the
 recommendations table are on the page. Screenshots of every view go to tests/screenshots/
 (git-ignored). A second test opens two browser contexts at once and checks that neither sees the
-other's upload.
+other's upload. A third uploads a log full of Markdown / HTML and checks it is shown as text and
+nothing is fetched from outside.
 
 Skipped (with the reason) when /usr/bin/chromium is missing: `apt-get install -y --no-install-recommends chromium`.
 """
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -306,3 +308,111 @@ def test_sessions_do_not_share_uploads(server, browser, tmp_path):
     shot(pages["bob"], "7-second-session")
     for context in contexts.values():
         context.close()
+
+
+# a log whose ids, event types, a column name and the file name are Markdown / HTML: all shown as literal text
+USER_PAYLOADS = [
+    "![x](http://example.invalid/p.png)",
+    "[click](https://example.invalid)",
+    "**bold**",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+]
+ITEM_PAYLOADS = ["![i](http://example.invalid/i.png)", "[item](https://example.invalid/i)", "**item**", "<b>item</b>"]
+EVENT_PAYLOADS = ["[view](https://example.invalid/v)", "<img src=y onerror=alert(3)>"]
+COLUMN_PAYLOAD = "user **who** <b>id</b>"
+FILE_PAYLOAD = "**events** <i>log.csv"  # no "/" in a file name
+
+
+def payload_log(path: Path) -> Path:
+    """30 users x 10 events over 8 items and 2 event types, written with the csv module (quoted as needed)."""
+    import csv
+
+    items = [*ITEM_PAYLOADS, "i4", "i5", "i6", "i7"]
+    users = [*USER_PAYLOADS, *(f"plain{n}" for n in range(25))]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([COLUMN_PAYLOAD, "item_id", "timestamp", "event_type"])
+        for u, uid in enumerate(users):
+            for k in range(10):
+                ts = 1_700_000_000 + 3600 * u + 60 * k
+                writer.writerow([uid, items[(u + 3 * k) % len(items)], ts, EVENT_PAYLOADS[(u + k) % 2]])
+    return path
+
+
+def shown_as_text(page, payloads: list[str]) -> None:
+    """The payloads are in the page's visible text, literally; no image or link of theirs is in the main block."""
+    body = page.inner_text("body").replace("\u2060", "")  # md_escape breaks autolinks with a word joiner
+    missing = [p for p in payloads if p not in body]
+    assert not missing, (missing, body)
+    main = page.get_by_test_id("stMain")
+    for selector, attribute in (("img", "src"), ("a", "href")):
+        for element in main.locator(selector).all():
+            assert "example.invalid" not in (element.get_attribute(attribute) or ""), element.evaluate(
+                "e => e.outerHTML"
+            )
+    assert main.locator("script", has_text="alert").count() == 0
+
+
+def test_markup_in_the_data_is_shown_as_text(server, browser, tmp_path):
+    """Markdown / HTML in an uploaded log's ids, event types, column name and file name stays text on the
+    Data and Train views (and after training), and the page never loads anything from outside."""
+    events = payload_log(tmp_path / FILE_PAYLOAD)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    step = Steps()
+    page.goto(f"{server}/data")
+    idle(page)
+    page.get_by_text("Upload a file", exact=True).click()
+    idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(events))
+    page.get_by_text("Validation report").wait_for()
+    idle(page)
+    no_exception(page)
+    shown_as_text(page, [FILE_PAYLOAD, COLUMN_PAYLOAD, *EVENT_PAYLOADS])
+    step("data: upload + report")
+    shot(page, "9-payload-data")
+
+    goto(page, server, "Train")
+    shown_as_text(page, [FILE_PAYLOAD])
+    page.get_by_role("spinbutton", name="Time budget (s)").fill("10")
+    page.get_by_role("spinbutton", name="Max. epochs").fill("1")
+    page.get_by_role("button", name="Train", exact=True).click()
+    anyway = page.get_by_role("button", name="Train with my budget anyway")
+    finished = page.get_by_text("Training finished")
+    finished.or_(anyway).first.wait_for(timeout=120_000)
+    if anyway.is_visible():
+        anyway.click()
+    finished.wait_for(timeout=120_000)
+    idle(page)
+    no_exception(page)
+    shown_as_text(page, [FILE_PAYLOAD])
+    step("train")
+    shot(page, "9-payload-train")
+
+    goto(page, server, "Users")
+    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer").first.wait_for()
+    idle(page)
+    no_exception(page)
+    shown_as_text(page, [FILE_PAYLOAD])
+    body = page.inner_text("body").replace("\u2060", "")
+    assert sum(p in body for p in USER_PAYLOADS) >= 2, body  # the user shown (and the picker)
+    assert any(p in body for p in ITEM_PAYLOADS), body  # its events and recommendations
+    step("users")
+    shot(page, "9-payload-users")
+
+    assert not dialogs, dialogs  # no script from the data ran
+    assert not [url for url in requests if "example.invalid" in url]
+    outside = [
+        url
+        for url in requests
+        if not url.startswith(("data:", "blob:"))
+        and urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost")
+    ]
+    assert not outside, outside
+    context.close()

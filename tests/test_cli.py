@@ -262,7 +262,85 @@ def test_a_run_folder_of_the_previous_version_still_loads(small_log, tmp_path):
         del config["model_config"][key]
     config["format_version"] = 1
     (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "old" / "manifest.json").unlink()  # format 3 added the manifest
     loaded = load_run(tmp_path / "old")
     assert not loaded.model_config.transitions and not hasattr(loaded.model, "transition_weight")
     out = invoke("recommend", tmp_path / "old", "--user", loaded.seqs.users[0], "--k", "3")
     assert out.exit_code == 0 and len(out.stdout.strip().splitlines()) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# usage errors, inputs that are not files, run folders that exist
+
+
+@pytest.mark.parametrize(
+    ("args", "contains"),
+    [
+        (["train"], "Missing argument 'path'"),
+        (["train", "x.csv"], "Missing option '--out'"),
+        (["validate", "x.csv", "--bogus"], "No such option: --bogus"),
+        (["--bogus"], "No such option: --bogus"),
+        (["nope"], "No such command 'nope'"),
+        (["evaluate"], "Missing argument 'run_dir'"),
+        (["train", "x.csv", "--out", "y", "--epochs", "zero"], "Invalid value for '--epochs'"),
+    ],
+)
+def test_usage_errors_are_one_line(args, contains):
+    line = assert_one_line_error(invoke(*args), contains)
+    assert "--help" in line and "Unexpected problem" not in line
+
+
+def test_no_arguments_still_shows_the_help():
+    result = invoke()
+    assert "Usage:" in result.output and "train" in result.output
+
+
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_a_fifo_folder_or_device_is_refused_before_opening(command, tmp_path):
+    import os
+
+    fifo = tmp_path / "events.csv"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    extra = ["--out", tmp_path / "run"] if command == "train" else []
+    assert_one_line_error(invoke(command, fifo, *extra), "is a named pipe (FIFO), not a file")
+    assert_one_line_error(invoke(command, tmp_path, *extra), "is a folder, not a file")
+    assert_one_line_error(invoke(command, "/dev/null", *extra), "is a device, not a file")
+    assert_one_line_error(invoke(command, RATINGS, "--items", fifo, *extra), "item table")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_existing_run_before_training(small_log, tmp_path, monkeypatch):
+    import ltsi.pipeline
+
+    args = ("train", small_log, "--epochs", "1", "--dim", "8", "--quiet")
+    assert invoke(*args, "--out", tmp_path / "run").exit_code == 0
+    before = (tmp_path / "run" / "model.safetensors").read_bytes()
+
+    def never(*a, **k):
+        raise AssertionError("trained before checking --out")
+
+    monkeypatch.setattr(ltsi.pipeline, "fit_run", never)
+    assert_one_line_error(invoke(*args, "--out", tmp_path / "run"), "already exists and is a run folder")
+    assert "--overwrite" in invoke(*args, "--out", tmp_path / "run").stderr
+    (tmp_path / "afile").write_text("x")
+    assert_one_line_error(invoke(*args, "--out", tmp_path / "afile"), "a file with that name exists")
+    assert_one_line_error(invoke(*args, "--out", tmp_path / "afile" / "run"), "is a file, not a folder")
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
+    monkeypatch.undo()
+    result = invoke(
+        "train",
+        small_log,
+        "--epochs",
+        "1",
+        "--dim",
+        "8",
+        "--quiet",
+        "--seed",
+        "1",
+        "--out",
+        tmp_path / "run",
+        "--overwrite",
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -694,7 +694,7 @@ def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view
     ok(at)
     loaded = at.session_state["run"]
     assert loaded.name == "Uploaded run my_run.zip"
-    assert "Loaded **Uploaded run my_run.zip**" in at.success[0].value  # the user sees that it worked
+    assert "Loaded **Uploaded run my\\_run.zip**" in at.success[0].value  # the user sees that it worked (name escaped)
     assert "active model works without it" in at.info[0].value  # no data loaded: not a bare "no data yet"
     mine, back = tiny_run.run, loaded.run
     assert back.seqs.users == mine.seqs.users and list(back.table()["model"]) == list(mine.table()["model"])
@@ -825,3 +825,198 @@ def test_users_view_wording_on_a_short_history(small_run):
         c.startswith("Attribution:") and "Each of the last 3 events also carries its transition term" in c
         for c in captions
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe by default: loopback only, trainings tied to their session, no markup from the data
+
+
+def test_the_server_listens_on_loopback_only():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["enableXsrfProtection"] is True and config["server"]["maxUploadSize"] == 1024
+
+
+def test_a_training_whose_session_has_gone_stops_and_frees_its_slot(small_run, monkeypatch):
+    import threading
+
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    monkeypatch.setattr(training, "HEARTBEAT_TIMEOUT_S", 1.0)
+    dataset = small_run[0]
+    seqs, _ = dataset.sequences()
+    slots, board = threading.BoundedSemaphore(1), training.SlotBoard()
+    slots.acquire()  # another session trains ...
+    board.run(-1)  # ... since now
+    job = training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8),
+        TrainConfig(epochs=1000, patience=1000, threads=1),
+        slots=slots,
+        board=board,
+    ).start()
+    time.sleep(0.8)
+    assert job.state == "waiting" and "1 training running (since" in job.message, job.message
+    board.leave(-1)
+    slots.release()
+    deadline = time.time() + 60
+    while job.state == "waiting" and time.time() < deadline:
+        job.beat()  # the session is still there while it waits
+        time.sleep(0.1)
+    # no heartbeat any more (the tab was closed): the worker stops by itself and gives the slot back
+    job.thread.join(timeout=60)
+    assert not job.active and "session" in job.abandoned, (job.state, job.message)
+    assert slots.acquire(blocking=False) and not board.running and not board.waiting
+
+
+def endless_job(dataset, **kwargs) -> training.TrainingJob:
+    """A training on `dataset` that would go on for a long time unless something stops it."""
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    seqs, _ = dataset.sequences()
+    return training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10, short_window=4),
+        TrainConfig(epochs=1000, patience=1000, threads=1),
+        **kwargs,
+    )
+
+
+def test_a_training_whose_session_disconnected_stops_at_once(small_run, monkeypatch):
+    assert training.HEARTBEAT_TIMEOUT_S >= 120  # a hidden tab's timers run about once a minute
+    assert training.session_active(None) and training.session_active("no-runtime-here")  # unknown: active
+    connected = {"s1"}
+    monkeypatch.setattr(training, "session_active", lambda session_id: session_id in connected)
+    monkeypatch.setattr(training, "SESSION_CHECK_S", 0.05)
+    job = endless_job(small_run[0], session_id="s1").start()
+    deadline = time.time() + 60
+    while job.progress is None and job.active and time.time() < deadline:
+        job.beat()
+        time.sleep(0.05)
+    assert job.state == "training" and not job.abandoned, (job.state, job.message, job.error)
+    connected.clear()  # the tab closed: the runtime forgets the session; the heartbeat is still fresh
+    job.beat()
+    job.thread.join(timeout=30)
+    assert not job.active and "session" in job.abandoned, (job.state, job.message)
+
+
+def test_a_session_stops_training_at_its_cap_and_then_cannot_train(small_run, monkeypatch):
+    monkeypatch.setattr(training, "MAX_SESSION_TRAINING_S", 3.0)
+    job = endless_job(small_run[0], session_trained_s=2.0).start()  # 2 s trained before: 1 s left
+    job.thread.join(timeout=60)
+    assert not job.active and "this session reached its cap of 3 s" in job.abandoned, (job.state, job.abandoned)
+    assert job.session_trained_s() >= 3.0 and job.running_since is None  # the total no longer grows
+
+    # the Train page: the session's previous job carries the total; a new training is refused, plainly
+    at = small_train_view(small_run, train_budget=0, train_epochs=1)
+    at.session_state["job"] = job
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    assert not at.exception and at.session_state["job"] is job
+    (refusal,) = [e.value for e in at.error]
+    assert refusal.startswith("This session has trained for ") and refusal.endswith(
+        ": that is its cap of 3 s of training (the machine is shared), so no new training can start in it. "
+        "The models trained so far stay."
+    ), refusal
+
+    # below the cap, the new job starts with the session's total so far (and its session's id)
+    monkeypatch.setattr(training, "MAX_SESSION_TRAINING_S", 3600.0)
+    at.button(key="FormSubmitter:train_form-Train").click().run()
+    ok(at)
+    second = at.session_state["job"]
+    assert second is not job and second.earlier_s == pytest.approx(job.session_trained_s())
+    assert second.session_id is not None and not at.error
+    second.thread.join(timeout=120)
+    assert second.state == "done" and not second.abandoned, (second.state, second.error)
+    assert second.session_trained_s() > job.session_trained_s()
+
+
+PAYLOADS = {
+    "image": "![u](http://127.0.0.1:8999/user.png)",
+    "link": "[phish](https://evil.example)",
+    "bold": "**bold_user**",
+    "script": "<script>window.__x=1</script>",
+    "code": "`tick`",
+    "math": "$x^2$",
+}
+PAYLOAD_LOG = "user [x](https://evil.example),item,ts,**kind**\n" + "".join(
+    f"{uid},i{(u + 3 * k) % 8}{'![i](http://127.0.0.1:8999/i.png)' if k == 0 else ''},{1_700_000_000 + 60 * k},"
+    f"{'<b>buy</b>' if k % 2 else '[ev](https://evil.example)'}\n"
+    for u, uid in enumerate([*PAYLOADS.values(), *(f"plain{n}" for n in range(6))])
+    for k in range(6)
+)
+
+
+def no_raw_markup(bodies: list[str]) -> None:
+    """No unescaped link / image / bold / HTML syntax from the data in these Markdown bodies."""
+    import re
+
+    unescaped = [r"(?<!\\)\]\(", r"(?<!\\)\*\*bold", r"(?<!\\)<(script|b>)", r"(?<!\\)`tick", r"(?<!\\)\$x"]
+    for body in bodies:
+        for pattern in unescaped:
+            assert not re.search(pattern, body), (pattern, body)
+        assert "://" not in body and "www." not in body, body  # nothing a URL autolink would match
+
+
+def markdown_bodies(at: AppTest) -> list[str]:
+    kinds = ("markdown", "caption", "info", "warning", "success", "error", "subheader", "title")
+    bodies = [e.value for kind in kinds for e in at.get(kind)]
+    return bodies + [b.label for b in at.button] + [e.label for e in at.expander] + [b.help or "" for b in at.button]
+
+
+def test_md_escape_makes_markup_literal():
+    assert text.md_escape("![x](http://a/b.png)") == "\\!\\[x\\](http:\u2060//a/b.png)"
+    assert text.md_escape("**b** <i> `c` $m$ ~s~") == "\\*\\*b\\*\\* \\<i\\> \\`c\\` \\$m\\$ \\~s\\~"
+    assert text.md_escape("# h\n- l") == "\\# h - l" and text.md_escape("1. x") == "1\\. x"
+    assert "www\u2060." in text.md_escape("www.evil.example") and text.md_escape("shop.csv") == "shop.csv"
+
+
+def test_data_from_the_log_is_shown_as_text_on_the_data_view():
+    at = app()
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    name = "<img src=x>**bold**[f](https://evil.example).csv"
+    at.file_uploader(key="upload_events").set_value((name, PAYLOAD_LOG.encode(), "text/csv")).run()
+    ok(at)
+    bodies = markdown_bodies(at) + [c.value for c in at.sidebar.caption]
+    no_raw_markup(bodies)
+    assert any("\\*\\*bold\\*\\*\\[f\\](https:" in b for b in bodies)  # the file name, escaped
+    assert any("user \\[x\\](https:" in b for b in bodies)  # the column name in the mapping lines
+
+
+@pytest.fixture(scope="module")
+def payload_run():
+    from ltsi.model import ModelConfig
+    from ltsi.train import TrainConfig
+
+    dataset = state.read_dataset(PAYLOAD_LOG.encode(), "payload.csv", "upload")
+    seqs, _ = dataset.sequences()
+    job = training.TrainingJob(
+        dataset,
+        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10, short_window=4),
+        TrainConfig(epochs=1, threads=1),
+    )
+    job.start().thread.join()
+    assert job.state == "done", job.error
+    return dataset, job.result
+
+
+@pytest.mark.parametrize("uid", list(PAYLOADS.values()))
+def test_data_from_the_log_is_shown_as_text_on_the_users_view(payload_run, uid):
+    at = with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), payload_run)
+    at.session_state["user"] = at.session_state["user_pick"] = uid
+    at.switch_page("views/users.py").run()
+    ok(at)
+    bodies = markdown_bodies(at)
+    no_raw_markup(bodies)
+    assert any(b.startswith(f"**{text.md_escape(uid)}** has ") for b in bodies), bodies
+
+
+def test_data_from_the_log_is_shown_as_text_on_the_train_view(payload_run):
+    at = with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), payload_run)
+    at.switch_page("views/train.py").run()
+    ok(at)
+    no_raw_markup(markdown_bodies(at) + [c.value for c in at.sidebar.caption])

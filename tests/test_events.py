@@ -900,3 +900,31 @@ def test_the_report_keeps_the_source_columns_so_an_upload_is_read_once():
     log = load("User,Item,When,Extra\nu1,i1,1600000000,x\nu2,i2,1600000001,y\n")
     assert log.report.columns == ["User", "Item", "When", "Extra"]
     assert log.report.mapping.user == "User" and list(log.events.columns)[:3] == ["user_id", "item_id", "timestamp"]
+
+
+def test_a_json_line_nested_too_deeply_is_a_counted_bad_line():
+    deep = "[" * 100_000 + "]" * 100_000
+    text = '{"user": "u1", "item": "i1", "timestamp": 1600000000}\n' + deep + "\n"
+    text += '{"user": "u2", "item": "i2", "timestamp": 1600000001}\n'
+    log = load(text)
+    assert log.report.rows_kept == 2 and log.report.rows_read == 3 and sum(log.report.dropped.values()) == 1
+
+
+def test_parquet_with_binary_columns():
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(users) -> bytes:
+        table = pa.table(
+            {"user": pa.array(users, pa.binary()), "item": ["i1", "i2"], "timestamp": [1600000000, 1600000001]}
+        )
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+
+    log = load_events(parquet([b"u1", b"u2"]), name="events.parquet")  # text stored as bytes: read as text
+    assert sorted(log.events["user_id"]) == ["u1", "u2"]
+    with pytest.raises(LTSIError, match="Parquet column 'user' holds binary values that are not text"):
+        load_events(parquet([b"\xff\xfe", b"\x00\x81"]), name="events.parquet")

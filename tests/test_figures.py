@@ -510,3 +510,23 @@ def test_html_report_is_self_contained_and_escaped(timeline):
     assert html.count("plotly.js v") == 1  # plotly.js inlined once
     assert "<script src=" not in html and "<link" not in html  # nothing fetched from the network
     assert html.count('class="plotly-graph-div"') == 2
+
+
+def test_labels_from_the_data_are_not_html_in_plotly():
+    from dashboard import figures as f
+
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1"],
+            "item_id": ["i1", "i2"],
+            "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02"]),
+            "event": ['<a href="https://evil.example">x</a>', "<b>buy</b>"],
+        }
+    )
+    bars = f.event_types(events)
+    assert all("<" not in str(x) for x in bars.data[0].x) and "&lt;b&gt;buy&lt;/b&gt;" in list(bars.data[0].x)
+    names = [t.name for t in f.events_over_time(events).data]
+    assert "&lt;b&gt;buy&lt;/b&gt;" in names and all(
+        "%{fullData.name}" in t.hovertemplate for t in f.events_over_time(events).data
+    )
+    assert f.plain("a & <b>") == "a &amp; &lt;b&gt;"

@@ -13,7 +13,7 @@ from ltsi.evaluate import evaluate
 from ltsi.model import ABLATIONS
 from ltsi.pipeline import Stage, fit_run
 from ltsi.plan import plan_training
-from ltsi.runs import fingerprint, load_run, save_run
+from ltsi.runs import _write_manifest, fingerprint, load_run, save_run
 from ltsi.sequences import history_batch
 
 
@@ -30,6 +30,12 @@ def trained(tiny_log, tiny_seqs):
 @pytest.fixture
 def run_dir(tmp_path, trained):
     return save_run(trained[3], tmp_path / "run")
+
+
+def reseal(folder):
+    """Rewrite the manifest after a test changed a file: the deeper checks must hold on their own
+    (an untrusted folder can come with a matching manifest)."""
+    _write_manifest(folder)
 
 
 def test_fit_run_trains_ablations_and_baselines_and_evaluates_them(trained):
@@ -57,6 +63,7 @@ def test_saved_run_has_the_documented_files(run_dir):
         "config.json",
         "history.csv",
         "items.csv",
+        "manifest.json",
         "metrics.json",
         "model.safetensors",
         "sequences.safetensors",
@@ -127,6 +134,7 @@ def test_not_a_folder_and_foreign_folder(tmp_path):
 
 def test_corrupted_files_are_explained(run_dir):
     (run_dir / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    reseal(run_dir)
     with pytest.raises(LTSIError, match="model.safetensors is damaged"):
         load_run(run_dir)
 
@@ -142,6 +150,7 @@ def test_changed_data_is_detected(run_dir):
     arrays = load_file(str(run_dir / "sequences.safetensors"))
     arrays["item_ids"] = arrays["item_ids"].flip(0).contiguous()
     save_file(arrays, str(run_dir / "sequences.safetensors"))
+    reseal(run_dir)
     with pytest.raises(LTSIError, match="fingerprint differs"):
         load_run(run_dir)
 
@@ -150,6 +159,7 @@ def test_weights_of_another_model_are_refused(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     config["model_config"]["dim"] = 32
     (run_dir / "config.json").write_text(json.dumps(config))
+    reseal(run_dir)
     with pytest.raises(LTSIError, match="do not fit the stored model configuration"):
         load_run(run_dir)
 
@@ -177,6 +187,7 @@ def test_never_unpickles(run_dir, tmp_path, name):
 
     _Trap.marker = tmp_path / f"unpickled-{name}"
     (run_dir / name).write_bytes(pickle.dumps({"state": _Trap()}))  # a pickle (torch.save's format) in its place
+    reseal(run_dir)
     with pytest.raises(LTSIError, match="damaged"):
         load_run(run_dir)
     assert not _Trap.marker.exists()

@@ -135,3 +135,35 @@ def test_cli_synth_min_events(tmp_path):
     assert lengths.min() >= 2 and lengths.min() < 8
     result = CliRunner().invoke(app, ["synth", "--users", "3", "--min-events", "1", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "min_events" in result.output
+
+
+def test_write_log_refuses_existing_files_unless_asked(tmp_path, log):
+    events = tmp_path / "demo" / "events.csv"
+    events.parent.mkdir()
+    events.write_text("my precious real log\n")
+    with pytest.raises(LTSIError, match=r"events.csv already exists.*--overwrite"):
+        write_log(log, tmp_path / "demo")
+    assert events.read_text() == "my precious real log\n"
+    assert not (tmp_path / "demo" / "items.csv").exists()
+    write_log(log, tmp_path / "demo", overwrite=True)
+    assert len(pd.read_csv(events)) == len(log.events)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(LTSIError, match="is a file"):
+        write_log(log, tmp_path / "afile")
+    with pytest.raises(LTSIError, match="is a file, not a folder"):
+        write_log(log, tmp_path / "afile" / "shop.csv")
+
+
+def test_cli_synth_refuses_an_existing_log(tmp_path):
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    target = tmp_path / "shop.csv"
+    target.write_text("my precious real log\n")
+    args = ["synth", "--users", "20", "--items", "100", "--out", str(target)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "already exists" in result.stderr
+    assert target.read_text() == "my precious real log\n"
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert target.read_text() != "my precious real log\n"

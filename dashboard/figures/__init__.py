@@ -21,6 +21,7 @@ from dashboard.figures.style import (
     count_axis,
     empty_figure,
     event_color,
+    plain,
     short_text,
 )
 from dashboard.figures.training import metrics_comparison, training_curves
@@ -49,6 +50,7 @@ __all__ = [
     "item_map",
     "item_popularity",
     "metrics_comparison",
+    "plain",
     "short_text",
     "training_curves",
     "user_heatmap",

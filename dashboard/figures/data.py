@@ -14,6 +14,7 @@ from dashboard.figures.style import (
     count_axis,
     empty_figure,
     event_color,
+    plain,
 )
 from dashboard.text import plural
 
@@ -46,9 +47,9 @@ def events_over_time(events: pd.DataFrame) -> go.Figure:
         fig.add_bar(
             x=counts.index,
             y=counts[kind],
-            name=str(kind),
+            name=plain(kind),
             marker_color=event_color(kind, i),
-            hovertemplate=f"%{{x|%Y-%m-%d %H:%M}}<br>{kind}: %{{y:,}}<extra></extra>",
+            hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{fullData.name}: %{y:,}<extra></extra>",
         )
     _style(
         fig,
@@ -147,7 +148,7 @@ def event_types(events: pd.DataFrame) -> go.Figure:
     shares = counts / counts.sum()
     fig = go.Figure(
         go.Bar(
-            x=counts.index.astype(str),
+            x=[plain(k) for k in counts.index],
             y=counts.to_numpy(),
             marker_color=[event_color(k, i) for i, k in enumerate(counts.index)],
             text=[f"{s:.1%}" for s in shares],
@@ -169,7 +170,7 @@ def dropped_rows(dropped: dict[str, int], rows_read: int) -> go.Figure:
     reasons = sorted(dropped, key=dropped.get)
     fig = go.Figure(
         go.Bar(
-            y=reasons,
+            y=[plain(r) for r in reasons],
             x=[dropped[r] for r in reasons],
             orientation="h",
             marker_color="#d9663a",

@@ -14,6 +14,7 @@ from dashboard.figures.style import (
     _style,
     count_axis,
     empty_figure,
+    plain,
 )
 
 
@@ -96,7 +97,7 @@ def attribution_by_event_type(
     if frame is None or frame.empty:
         return empty_figure("No attributions")
     frame = frame.sort_values(value, ascending=False)
-    kinds = frame[event].astype(str)
+    kinds = [plain(k) for k in frame[event].astype(str)]
     fig = go.Figure()
     if baseline and baseline in frame:
         fig.add_bar(
@@ -166,10 +167,10 @@ def item_map(
                 x=part[x],
                 y=part[y],
                 mode="markers",
-                name=str(name),
+                name=plain(name),
                 marker=dict(size=sizes, color=PALETTE[i % len(PALETTE)], opacity=0.75),
-                text=labels.loc[part.index].astype(str),
-                hovertemplate="%{text}<br>" + str(name) + "<extra></extra>",
+                text=[plain(label) for label in labels.loc[part.index].astype(str)],
+                hovertemplate="%{text}<br>%{fullData.name}<extra></extra>",
             )
         )
     _style(fig, height=400, title=dict(text="Item embedding map (PCA): similar items lie close", x=0.0))

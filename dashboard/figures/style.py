@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -85,6 +87,13 @@ def count_axis(largest: float, **extra) -> dict:
     if np.isfinite(largest) and largest <= 10:
         axis.update(tick0=0, dtick=1)
     return axis
+
+
+def plain(text: object) -> str:
+    """Text from the data (ids, titles, categories, event types) for a Plotly label, legend or hover: Plotly
+    renders some HTML tags there (<a href>, <b>, <br>, <span style>), so < > & are escaped; it shows the
+    entities as the characters they stand for."""
+    return html.escape(str(text), quote=False)
 
 
 def short_text(text: str, n: int = 22) -> str:

@@ -12,6 +12,7 @@ from dashboard.figures.style import (
     PALETTE,
     _style,
     empty_figure,
+    plain,
 )
 
 
@@ -113,7 +114,7 @@ def metrics_comparison(
     fig = go.Figure()
     for i, m in enumerate(metrics):
         fig.add_bar(
-            x=models,
+            x=[plain(x) for x in models],  # a loaded run's metrics name the models
             y=table[m],
             name=m,
             marker_color=PALETTE[i],

@@ -15,6 +15,7 @@ from dashboard.figures.style import (
     LTSI_COLOR,
     _style,
     empty_figure,
+    plain,
     short_text,
 )
 from ltsi.items import item_label
@@ -34,10 +35,11 @@ def _hover_lines(frame: pd.DataFrame) -> list[str]:
         name = item_label(item, title)
         when = pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M") if ts is not None and not pd.isna(ts) else ""
         category = ""
-        out.append(f"#{int(pos)} · {name}<br>{event}{' · ' if when else ''}{when}{category}")
+        out.append(f"#{int(pos)} · {plain(name)}<br>{plain(event)}{' · ' if when else ''}{when}{category}")
     if "category" in frame:
         out = [
-            f"{line}<br>{cat}" if isinstance(cat, str) and cat else line for line, cat in zip(out, frame["category"])
+            f"{line}<br>{plain(cat)}" if isinstance(cat, str) and cat else line
+            for line, cat in zip(out, frame["category"])
         ]
     return out
 
@@ -47,7 +49,11 @@ def heatmap_signals(target: str) -> list[tuple[str, str, str]]:
     return [
         ("Short-term attention (last few events)", "short_attention", "weight"),
         ("Long-term weight (whole history)", "long_attention", "weight"),
-        (f"Attribution to “{short_text(target, 48)}” (blue pushes it up, red down)", "attribution", "attribution"),
+        (
+            f"Attribution to “{plain(short_text(target, 48))}” (blue pushes it up, red down)",
+            "attribution",
+            "attribution",
+        ),
     ]
 
 
@@ -165,7 +171,8 @@ def user_heatmap(
     labelled = len(frame) <= max_labels and "title" in frame
     if labelled:
         ticktext = [
-            short_text(t if isinstance(t, str) and t else i, 16) for t, i in zip(frame["title"], frame["item_id"])
+            plain(short_text(t if isinstance(t, str) and t else i, 16))
+            for t, i in zip(frame["title"], frame["item_id"])
         ]
         layout[bottom].update(tickmode="array", tickvals=x, ticktext=ticktext, tickangle=-45, automargin=True)
         layout[bottom]["title"]["standoff"] = 14  # below the slanted labels, not through them

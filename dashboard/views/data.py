@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import figures, state, widgets
 from dashboard.state import Keys
-from dashboard.text import plural
+from dashboard.text import md_escape, plural
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
 NONE = "(none)"
@@ -77,8 +77,8 @@ else:
                     )
                 )
             if state.dataset() is current:  # the file could not be read (the error is above): show no stale report
-                still = f" The data in use is still **{current.name}**." if current is not None else ""
-                st.info(f"Nothing was loaded from {upload.name}.{still}", icon=":material/info:")
+                still = f" The data in use is still **{md_escape(current.name)}**." if current is not None else ""
+                st.info(f"Nothing was loaded from {md_escape(upload.name)}.{still}", icon=":material/info:")
                 st.stop()
             current = state.dataset()
     elif current is None or current.kind != "upload":
@@ -113,7 +113,7 @@ with st.expander(
                     options,
                     index=index,
                     key=f"map_{role}",
-                    help=f"{ROLE_HELP[role]}  \nNow: {reason or 'not found'}.",
+                    help=f"{ROLE_HELP[role]}  \nNow: {md_escape(reason) or 'not found'}.",
                 )
         o1, o2 = st.columns([1, 4])
         with o1:
@@ -152,9 +152,9 @@ with st.expander(
             )
     st.markdown(
         "  \n".join(
-            f"**{ROLE_LABELS[r]}** ← `{getattr(mapping, r)}` — {mapping.reasons.get(r, '')}"
+            f"**{ROLE_LABELS[r]}** ← {md_escape(getattr(mapping, r))} — {md_escape(mapping.reasons.get(r, ''))}"
             if getattr(mapping, r)
-            else f"**{ROLE_LABELS[r]}** ← none — {mapping.reasons.get(r, 'not found')}"
+            else f"**{ROLE_LABELS[r]}** ← none — {md_escape(mapping.reasons.get(r, 'not found'))}"
             for r in ROLE_LABELS
         )
     )
@@ -169,13 +169,13 @@ m[3].metric("Users", f"{report.n_users:,}")
 m[4].metric("Items", f"{report.n_items:,}")
 m[5].metric("Event types", f"{len(report.event_counts):,}")
 delimiter = {None: "", "\t": ", tab-separated", "::": ", '::'-separated"}.get(
-    report.delimiter, f", delimiter '{report.delimiter}'"
+    report.delimiter, f", delimiter '{md_escape(report.delimiter)}'"
 )
 when = f"{report.time_min:%Y-%m-%d} to {report.time_max:%Y-%m-%d}" if report.time_min is not None else "–"
 st.caption(
-    f"**{report.source}**: {report.file_format}, {report.encoding}{delimiter}"
+    f"**{md_escape(report.source)}**: {md_escape(report.file_format)}, {md_escape(report.encoding)}{delimiter}"
     f"{', header row' if report.has_header else ', no header row'} · time {when} · "
-    f"time unit: {report.timestamp_unit}"
+    f"time unit: {md_escape(report.timestamp_unit)}"
 )
 
 if report.dropped:
@@ -185,7 +185,7 @@ if report.dropped:
     with right:
         st.markdown("**Examples of dropped rows** (row = line in the file)")
         for reason, count in report.dropped.items():
-            with st.expander(f"{reason}: {plural(count, 'row')}"):
+            with st.expander(f"{md_escape(reason)}: {plural(count, 'row')}"):
                 examples = report.examples.get(reason, [])
                 if examples:
                     st.dataframe(pd.DataFrame(examples).astype(str), hide_index=True)
@@ -194,7 +194,7 @@ if report.dropped:
 else:
     st.success("Every row was kept: nothing was missing, unreadable or duplicated.", icon=":material/check_circle:")
 if report.notes:
-    st.info("\n".join(f"- {note}" for note in report.notes), icon=":material/info:")
+    st.info("\n".join(f"- {md_escape(note)}" for note in report.notes), icon=":material/info:")
 
 # ---- summary charts
 st.subheader("What is in the log")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import figures, widgets
-from dashboard.text import plural, small_catalogue_note
+from dashboard.text import md_escape, plural, small_catalogue_note
 from ltsi import insights
 
 RECENCY_USERS = 1000  # users sampled for attention by recency
@@ -61,7 +61,7 @@ with left, widgets.guard("computing attributions by event type"):
         )
     st.plotly_chart(figures.attribution_by_event_type(by_type), key="model_event_types")
     if len(by_type) <= 1:
-        kind = f" ({by_type['event'].iat[0]})" if len(by_type) else ""
+        kind = f" ({md_escape(by_type['event'].iat[0])})" if len(by_type) else ""
         st.caption(
             f"This log has a single event type{kind}, so it gets all of the attribution of the top "
             f"recommendation of {who}: the chart says something only for logs with several kinds of event."

@@ -8,7 +8,15 @@ import torch
 
 from dashboard import exporting, figures, state, training, widgets
 from dashboard.state import Keys
-from dashboard.text import below_baseline_why, fmt_seconds, plural, short_window_note, small_catalogue_note, stop_note
+from dashboard.text import (
+    below_baseline_why,
+    fmt_seconds,
+    md_escape,
+    plural,
+    short_window_note,
+    small_catalogue_note,
+    stop_note,
+)
 from ltsi.model import ABLATIONS, ModelConfig
 from ltsi.plan import DEFAULT_BUDGET_S
 from ltsi.train import TrainConfig, default_threads
@@ -58,7 +66,7 @@ with st.expander("Load a saved run (.zip from the Export page)", icon=":material
 loaded = st.session_state.pop(Keys.RUN_LOADED, None)
 if loaded:
     st.success(
-        f"Loaded **{loaded}**: it is the active model now; Users, Model and Export show it.",
+        f"Loaded **{md_escape(loaded)}**: it is the active model now; Users, Model and Export show it.",
         icon=":material/check_circle:",
     )
 
@@ -81,7 +89,7 @@ MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelConfig)}
 TRAIN_DEFAULTS = TrainConfig()
 AUTO = 0  # "History length" and "Max. epochs" at 0: planned from the log (ltsi.plan.plan_training)
 busy = job is not None and (job.active or job.awaiting)
-st.subheader(f"Train a new model on: {dataset.name}")
+st.subheader(f"Train a new model on: {md_escape(dataset.name)}")
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
     with c1:
@@ -224,7 +232,7 @@ def live_progress() -> None:
     elapsed = fmt_seconds(time.perf_counter() - j.started)
     budget = j.train_config.max_seconds
     of = f" of {fmt_seconds(budget)}" if budget else ""
-    st.progress(j.fraction(), text=f"{label} · {elapsed}{of} · {j.message}")
+    st.progress(j.fraction(), text=f"{label} · {elapsed}{of} · {md_escape(j.message)}")
     st.plotly_chart(figures.training_curves(j.history(), batch_loss=j.batch_loss()), key="live_curves")
     if st.button("Stop", icon=":material/stop:", key="stop_training", disabled=j.stopping):
         j.stop()
@@ -265,10 +273,10 @@ elif job is not None and job.awaiting:
         )
         b3.button("Cancel", key="budget_cancel", on_click=cancel, args=(job,), width="stretch")
 elif job is not None and job.state == "failed":
-    st.error(job.error or "Training failed.", icon=":material/error:")
+    st.error(md_escape(job.error or "Training failed."), icon=":material/error:")
 elif job is not None and job.state == "done" and active is job.result:
     st.success(
-        f"Training finished: {job.message}. Open the Users page to see why it recommends what it does.",
+        f"Training finished: {md_escape(job.message)}. Open the Users page to see why it recommends what it does.",
         icon=":material/check_circle:",
     )
     if st.button("Open the Users page", type="primary", icon=":material/arrow_forward:", key="train_to_users"):
@@ -279,7 +287,7 @@ st.divider()
 if active is None:
     st.info("No model yet: press Train, or load the demo model above.", icon=":material/info:")
 else:
-    st.subheader(f"Active model: {active.name}")
+    st.subheader(f"Active model: {md_escape(active.name)}")
     info = active.training  # how it was trained (a loaded run's config.json "training")
     cfg = active.run.model_config
     facts = [
@@ -288,17 +296,18 @@ else:
         f"short window {plural(min(cfg.short_window, cfg.max_len), 'event')}",
     ]
     if info.get("seconds") is not None:
-        facts.append(f"trained in {fmt_seconds(info['seconds'])} on {info.get('device', '?')}")
+        facts.append(f"trained in {fmt_seconds(info['seconds'])} on {md_escape(info.get('device', '?'))}")
     if info.get("best_epoch"):
         facts.append(f"best epoch {info['best_epoch']}")
     history = active.run.history
     epochs_done = len(history) if history is not None else 0
     note = stop_note(info, epochs_done)  # why training stopped, from its stop reason (None: an older run)
     if info.get("stopped") and note is None:
-        facts.append(str(info["stopped"]))
+        facts.append(md_escape(info["stopped"]))
     st.caption(" · ".join(facts))
     if note is not None:
         kind, words = note
+        words = md_escape(words)  # a loaded run's config.json supplies part of it
         if kind == "warning":
             st.warning(words, icon=":material/timer:")
         elif kind == "info":
@@ -318,7 +327,8 @@ else:
             best_name = others.loc[others["NDCG@10"].idxmax(), "model"]
             # said even when the stop note already explains why (training ended while still improving)
             st.info(
-                f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {best_name} ({float(best_other):.4f}) "
+                f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {md_escape(best_name)} "
+                f"({float(best_other):.4f}) "
                 f"here. {why or 'See above why training stopped.'}",
                 icon=":material/info:",
             )

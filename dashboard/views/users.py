@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import explaining, figures, widgets
 from dashboard.state import Keys
-from dashboard.text import fmt_rank, gate_words, plural, split_words
+from dashboard.text import fmt_rank, gate_words, md_escape, plural, split_words
 from ltsi.items import item_label
 
 K = 10
@@ -22,8 +22,14 @@ if items is not None and "title" in items:
     titles = items.drop_duplicates("item_id").set_index("item_id")["title"]
 
 
-def item_name(item_id: str) -> str:
+def item_text(item_id: str) -> str:
+    """The item's title and id as plain text (for the figures, which escape it themselves)."""
     return item_label(item_id, titles.get(item_id) if titles is not None else None)
+
+
+def item_name(item_id: str) -> str:
+    """The item's title and id as Markdown-safe text (both come from the data)."""
+    return md_escape(item_text(item_id))
 
 
 # ---- choose a user: suggestions + searchable picker
@@ -46,7 +52,14 @@ if picks:
     st.caption("Users worth a look (click one; hover for why):")
     cols = st.columns(len(picks))
     for col, (label, (uid, why)) in zip(cols, picks.items()):
-        col.button(f"{label}: {uid}", key=f"pick_{label}", help=why, on_click=choose, args=(uid,), width="stretch")
+        col.button(
+            f"{label}: {md_escape(uid)}",
+            key=f"pick_{label}",
+            help=md_escape(why),
+            on_click=choose,
+            args=(uid,),
+            width="stretch",
+        )
 
 lengths = dict(zip(seqs.users, seqs.lengths))
 if len(users) > widgets.MAX_SELECTBOX_USERS:  # a selectbox sends all its options to the browser on every run
@@ -141,7 +154,7 @@ with widgets.guard("explaining this user"):
             seen = f"{n_hist} before the held-out one ({window_note})"
         else:
             seen = window_note
-        st.markdown(f"**{user}** has {plural(lengths[user], 'event')}; {seen}.")
+        st.markdown(f"**{md_escape(user)}** has {plural(lengths[user], 'event')}; {seen}.")
         if held is not None and evaluation:
             rank = explaining.heldout_rank(active, user)
             verdict = f":green[in the top {K}]" if rank <= K else f":orange[not in the top {K}]"
@@ -163,7 +176,7 @@ with widgets.guard("explaining this user"):
             st.rerun()
 
     # ---- the heatmap
-    fig = figures.user_heatmap(rows, figures.heatmap_signals(item_name(target_item)), removed=removed)
+    fig = figures.user_heatmap(rows, figures.heatmap_signals(item_text(target_item)), removed=removed)
     clicked = st.plotly_chart(
         fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points", config={"displayModeBar": False}
     )
@@ -192,7 +205,7 @@ with widgets.guard("explaining this user"):
             term = float(e.get("attribution_transitions", 0.0))
             of_which = f" (of which its transition term {term:+.3f})" if np.isfinite(term) and term else ""
             st.info(
-                f"**Event #{pos}**: {item_name(e['item_id'])} · {e['event']} · "
+                f"**Event #{pos}**: {item_name(e['item_id'])} · {md_escape(e['event'])} · "
                 f"{pd.Timestamp(e['timestamp']):%Y-%m-%d %H:%M}  \nshort-term attention "
                 f"{e['short_attention']:.3f} · long-term weight {e['long_attention']:.3f} · attribution "
                 f"{e['attribution']:+.3f}{of_which}. Untick it in the what-if table below to see the list "
@@ -239,7 +252,7 @@ with widgets.guard("explaining this user"):
         {
             "keep": True,
             "#": window["position"].to_numpy(),
-            "item": [item_name(i) for i in window["item_id"]],
+            "item": [item_text(i) for i in window["item_id"]],
             "event": window["event"].astype(str).to_numpy(),
             "time": pd.to_datetime(window["timestamp"]).dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
             "attribution": window["attribution"].round(3).to_numpy(),
