@@ -98,10 +98,14 @@ class SlotBoard:
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
-    """Once per server process, in the background: the slow first imports that training and attribution need
-    (torch's optimizer pulls in torch._dynamo, ~6 s; captum ~2 s), so the first Train click does not wait for them."""
+    """Once per server process, in the background: sweep stale temp folders, then the slow first imports that
+    training and attribution need (torch's optimizer pulls in torch._dynamo, ~6 s; captum ~2 s), so the first
+    Train click does not wait for them."""
 
     def work() -> None:
+        from dashboard.exporting import sweep_stale_temp
+
+        sweep_stale_temp()  # run folders extracted by servers that are gone, older than a day
         import captum.attr  # noqa: F401
         import torch._dynamo  # noqa: F401
 

@@ -425,6 +425,8 @@ def _read_json(file: Path):
         return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise LTSIError(f"{file} is damaged: it is not valid JSON ({error}).") from None
+    except RecursionError:
+        raise LTSIError(f"{file} is damaged: it is nested too deeply to be a file of a saved run.") from None
 
 
 def _read_tensors(file: Path) -> dict[str, torch.Tensor]:

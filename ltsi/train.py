@@ -196,9 +196,12 @@ def pick_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise LTSIError("A GPU (cuda) was asked for, but PyTorch sees none here; use --device cpu or auto.")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError as error:
         raise LTSIError(f"Unknown device {name!r}; use auto, cpu or cuda.") from error
+    if device.type not in ("cpu", "cuda"):  # meta, mps, xpu ...: the loop is written and tested for these two
+        raise LTSIError(f"LTSI trains on the CPU or a CUDA GPU, not on {name!r}; use auto, cpu or cuda.")
+    return device
 
 
 def default_threads(reserve: int = 0) -> int:

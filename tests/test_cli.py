@@ -344,3 +344,14 @@ def test_train_refuses_an_existing_run_before_training(small_log, tmp_path, monk
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "model.safetensors").read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_unsupported_devices_and_deeply_nested_configs_get_their_own_message(small_log, tmp_path):
+    result = invoke("train", small_log, "--out", tmp_path / "run", "--device", "meta")
+    assert_one_line_error(result, "LTSI trains on the CPU or a CUDA GPU, not on 'meta'")
+    assert (
+        invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--dim", "8", "--quiet").exit_code == 0
+    )
+    (tmp_path / "run" / "manifest.json").unlink()  # as a folder from before the manifest
+    (tmp_path / "run" / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert_one_line_error(invoke("evaluate", tmp_path / "run"), "nested too deeply")
