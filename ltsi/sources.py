@@ -311,7 +311,10 @@ def decode_to_utf8(data: bytes, notes: list[str]) -> tuple[bytes, str]:
         label = "utf-8 with BOM"
     elif data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         notes.append("The file is UTF-16 text (as Excel writes 'Unicode text'); it was converted.")
-        return data.decode("utf-16").encode("utf-8"), "utf-16"
+        if len(data) % 2:  # a cut-off download: half a character at the end
+            data = data[:-1]
+            notes.append("Its last byte was half a character (the file looks cut short); it was left out.")
+        return data.decode("utf-16", errors="replace").encode("utf-8"), "utf-16"
     else:
         label = "utf-8"
     if data.isascii():

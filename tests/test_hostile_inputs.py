@@ -275,3 +275,12 @@ def test_sweep_removes_only_old_folders_of_this_app_that_no_live_server_owns(tmp
 def test_upload_folders_carry_the_prefix_and_the_pid():
     assert exporting._UPLOAD_PREFIX.startswith(exporting.TEMP_PREFIX)
     assert exporting._owner_pid(f"{exporting._UPLOAD_PREFIX}abcd") == os.getpid()
+
+
+def test_utf16_with_an_odd_last_byte_loads_and_says_it_looks_cut_short():
+    from ltsi.events import load_events
+
+    text = "user,item,timestamp\n" + "".join(f"u{i},i{i % 7},{1600000000 + i}\n" for i in range(50))
+    log = load_events(text.encode("utf-16") + b"A", name="cut.csv")
+    assert log.report.rows_kept == 50 and log.report.encoding == "utf-16"
+    assert any("half a character" in note for note in log.report.notes)
