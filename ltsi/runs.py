@@ -40,6 +40,7 @@ from safetensors.torch import load_file, save_file
 import ltsi
 from ltsi.baselines import TrainingCounts
 from ltsi.errors import LTSIError
+from ltsi.folders import file_digest, fsync_dir, move_into_place, write_manifest
 from ltsi.model import LTSI, ModelConfig
 from ltsi.sequences import EvalCases, Sequences, Split, Vocabulary
 from ltsi.train import TrainConfig, TrainResult
@@ -119,9 +120,9 @@ def save_run(run: Run, path: str | Path, ablation_weights: bool = True, overwrit
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
         _write_run_files(run, tmp, ablation_weights)
-        _write_manifest(tmp)
-        _fsync_dir(tmp)
-        _move_into_place(tmp, path)
+        write_manifest(tmp, MANIFEST, FORMAT)
+        fsync_dir(tmp)
+        move_into_place(tmp, path)
     except BaseException as error:  # an interrupted save (Ctrl-C too) leaves nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(error, OSError):
@@ -206,62 +207,6 @@ def _write_run_files(run: Run, path: Path, ablation_weights: bool) -> None:
     run.history.to_csv(path / "history.csv", index=False)
     if run.items is not None:
         run.items.to_csv(path / "items.csv", index=False)
-
-
-def _file_digest(file: Path) -> dict:
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha256": digest.hexdigest(), "size": file.stat().st_size}
-
-
-def _write_manifest(folder: Path) -> None:
-    """fsync every file of `folder`, then write MANIFEST (their SHA-256 and sizes), itself fsynced, last."""
-    files = {}
-    for file in sorted(folder.iterdir()):
-        if file.name == MANIFEST:
-            continue
-        with open(file, "rb") as fh:
-            os.fsync(fh.fileno())
-        files[file.name] = _file_digest(file)
-    with open(folder / MANIFEST, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"format": FORMAT, "files": files}, indent=1))
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # e.g. a platform without directory handles
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _move_into_place(tmp: Path, path: Path) -> None:
-    """Rename the finished `tmp` to `path`; an existing `path` is moved aside first and deleted after."""
-    if path.is_dir() and not any(path.iterdir()):
-        path.rmdir()
-    if not path.exists():
-        tmp.rename(path)
-        _fsync_dir(path.parent)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    old.rmdir()  # only the unique name is wanted
-    path.rename(old)
-    try:
-        tmp.rename(path)
-    except BaseException:
-        old.rename(path)  # put the previous run back
-        raise
-    _fsync_dir(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def training_summary(result: TrainResult) -> dict:
@@ -461,7 +406,7 @@ def _check_manifest(path: Path, config: dict, version: int) -> None:
             raise LTSIError(
                 f"Incomplete or mixed run folder {path}: {name} is listed in its manifest but missing; {mixed}"
             )
-        if file.stat().st_size != entry["size"] or _file_digest(file)["sha256"] != entry["sha256"]:
+        if file.stat().st_size != entry["size"] or file_digest(file)["sha256"] != entry["sha256"]:
             raise LTSIError(f"Incomplete or mixed run folder {path}: {name} does not match its manifest; {mixed}")
     ablations = config.get("ablations", {})
     read = [*REQUIRED, "metrics.json", "history.csv", "items.csv"]

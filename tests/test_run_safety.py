@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 import ltsi.runs
 from ltsi.cli import app
 from ltsi.errors import LTSIError
+from ltsi.folders import write_manifest
 from ltsi.model import LTSI, ModelConfig
-from ltsi.runs import MANIFEST, Run, _write_manifest, load_run, save_run
+from ltsi.runs import FORMAT, MANIFEST, Run, load_run, save_run
 from ltsi.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,14 +190,14 @@ def tamper_config(folder: Path, part: str, **changes) -> None:
     config = json.loads((folder / "config.json").read_text())
     config[part].update(changes)
     (folder / "config.json").write_text(json.dumps(config))
-    _write_manifest(folder)
+    write_manifest(folder, MANIFEST, FORMAT)
 
 
 def tamper_arrays(folder: Path, name: str, change) -> None:
     arrays = load_file(str(folder / name))
     arrays = {k: change(k, v) for k, v in arrays.items()}
     save_file(arrays, str(folder / name))
-    _write_manifest(folder)
+    write_manifest(folder, MANIFEST, FORMAT)
 
 
 def nan_weights(folder):

@@ -10,10 +10,11 @@ from safetensors.torch import load_file, save_file
 
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate
+from ltsi.folders import write_manifest
 from ltsi.model import ABLATIONS
 from ltsi.pipeline import Stage, fit_run
 from ltsi.plan import plan_training
-from ltsi.runs import _write_manifest, fingerprint, load_run, save_run
+from ltsi.runs import FORMAT, MANIFEST, fingerprint, load_run, save_run
 from ltsi.sequences import history_batch
 
 
@@ -35,7 +36,7 @@ def run_dir(tmp_path, trained):
 def reseal(folder):
     """Rewrite the manifest after a test changed a file: the deeper checks must hold on their own
     (an untrusted folder can come with a matching manifest)."""
-    _write_manifest(folder)
+    write_manifest(folder, MANIFEST, FORMAT)
 
 
 def test_fit_run_trains_ablations_and_baselines_and_evaluates_them(trained):
