@@ -79,7 +79,10 @@ class _ErrorBoundary(TyperGroup):
         except LTSIError as exc:
             fail(str(exc))
         except MemoryError:
-            fail("Ran out of memory. Use a smaller file or a sample of it.")
+            fail(
+                "Ran out of memory: the input or the settings ask for more than this machine has. Use a sample of "
+                "the file or smaller settings."
+            )
         except Exception as exc:  # noqa: BLE001 - the whole point: no traceback for users
             detail = " ".join(str(exc).split())[:200]
             fail(
@@ -252,11 +255,13 @@ def explain_command(
     steps: int = typer.Option(
         50,
         "--steps",
+        min=1,
+        max=400,
         help="Integrated Gradients steps (doubled, up to 400, while the "
         "convergence delta is above 1% of score - baseline).",
     ),
     exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Rank as if seen items were hidden."),
-    rows: int = typer.Option(20, "--rows", help="Most recent events shown per item (text output)."),
+    rows: int = typer.Option(20, "--rows", min=1, help="Most recent events shown per item (text output)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full explanation as JSON."),
 ) -> None:
     """Why an item is recommended: attention, gate, attributions and occlusion for each past event."""

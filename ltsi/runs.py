@@ -322,8 +322,11 @@ def load_run(path: str | Path) -> Run:
     _check_split(path, seqs, split, model_config)
 
     model = _load_model(model_config, path / "model.safetensors")
+    stored = config.get("ablations", {})
+    if not isinstance(stored, dict) or not all(isinstance(e, dict) for e in stored.values()):
+        raise LTSIError(f'{path / "config.json"} is damaged: its "ablations" are not a set of named entries.')
     ablations = {}
-    for name, entry in config.get("ablations", {}).items():
+    for name, entry in stored.items():
         if "file" not in entry:  # saved without its weights: its summary (and metrics) only
             continue
         try:
@@ -342,15 +345,18 @@ def load_run(path: str | Path) -> Run:
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
             raise LTSIError(f"{path / 'items.csv'} cannot be read ({error}).") from None
     metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else []
-    history = pd.read_csv(path / "history.csv") if (path / "history.csv").is_file() else pd.DataFrame()
+    history = pd.DataFrame()
+    if (path / "history.csv").is_file():
+        try:
+            history = pd.read_csv(path / "history.csv")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+            raise LTSIError(f"{path / 'history.csv'} cannot be read ({error}).") from None
     info = {
         "path": str(path),
         "training": config.get("training", {}),
         "data": config["data"],
         "versions": config.get("versions", {}),
-        "ablations": {
-            k: {kk: vv for kk, vv in v.items() if kk != "model_config"} for k, v in config.get("ablations", {}).items()
-        },
+        "ablations": {k: {kk: vv for kk, vv in v.items() if kk != "model_config"} for k, v in stored.items()},
     }
     return Run(model, model_config, train_config, seqs, split, items, metrics, history, ablations, info)
 
@@ -368,7 +374,7 @@ def _read_json(file: Path):
         )
     try:
         return json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError) as error:  # ValueError: bad JSON, or a number of thousands of digits
         raise LTSIError(f"{file} is damaged: it is not valid JSON ({error}).") from None
     except RecursionError:
         raise LTSIError(f"{file} is damaged: it is nested too deeply to be a file of a saved run.") from None
@@ -426,6 +432,9 @@ def _check_split(path: Path, seqs: Sequences, split: Split, config: ModelConfig)
     lengths = seqs.lengths
     if seqs.n_events and (seqs.gap_ids.min() < 0 or seqs.gap_ids.max() >= config.n_gap_buckets):
         raise LTSIError(f"{where}: gap_ids lie outside 0..{config.n_gap_buckets - 1}; the run folder is damaged.")
+    limit = pd.Timestamp.max.value // 1_000_000_000  # seconds: the dates pandas can show (years 1677..2262)
+    if seqs.n_events and np.abs(seqs.timestamps).max() > limit:
+        raise LTSIError(f"{where}: timestamps lie outside the years 1677..2262; the run folder is damaged.")
     ends = split.train_ends
     if len(ends) != seqs.n_users or (len(ends) and (ends.min() < 0 or np.any(ends > lengths))):
         raise LTSIError(

@@ -355,3 +355,11 @@ def test_unsupported_devices_and_deeply_nested_configs_get_their_own_message(sma
     (tmp_path / "run" / "manifest.json").unlink()  # as a folder from before the manifest
     (tmp_path / "run" / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     assert_one_line_error(invoke("evaluate", tmp_path / "run"), "nested too deeply")
+
+
+def test_explain_options_are_bounded(small_log, tmp_path):
+    trained = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--dim", "8", "--quiet")
+    assert trained.exit_code == 0, trained.output
+    for option, value in (("--steps", "200000"), ("--steps", "0"), ("--rows", "-1")):
+        result = invoke("explain", tmp_path / "run", "--user", "U00001", option, value)
+        assert_one_line_error(result, f"Invalid value for '{option}'")

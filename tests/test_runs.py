@@ -206,3 +206,53 @@ def test_save_refuses_a_file_path(tmp_path, trained):
     bare = load_run(save_run(replace(run, items=None, metrics=[], ablations={}, info={}), tmp_path / "bare"))
     assert bare.items is None and bare.metrics == [] and bare.ablations == {} and bare.table() is None
     assert isinstance(bare.history, pd.DataFrame)
+
+
+def _as_pre_manifest(folder):
+    """A folder as versions before the manifest wrote it: deeper checks then apply to tampered files."""
+    (folder / MANIFEST).unlink()
+    config = json.loads((folder / "config.json").read_text())
+    config["format_version"] = 2
+    (folder / "config.json").write_text(json.dumps(config))
+    return config
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda f, c: (f / "config.json").write_text('{"format_version": ' + "9" * 5000 + "}"), "not valid JSON"),
+        (
+            lambda f, c: (f / "config.json").write_text(json.dumps({**c, "ablations": {"x": "y"}})),
+            '"ablations" are not',
+        ),
+        (lambda f, c: (f / "history.csv").write_bytes(b"\xff\xfe\x00\x81" * 64), "history.csv cannot be read"),
+    ],
+)
+def test_damaged_run_files_get_their_own_message(run_dir, tamper, message):
+    tamper(run_dir, _as_pre_manifest(run_dir))
+    with pytest.raises(LTSIError, match=message):
+        load_run(run_dir)
+
+
+def test_timestamps_outside_what_dates_can_hold_are_refused(run_dir):
+    _as_pre_manifest(run_dir)
+    arrays = load_file(str(run_dir / "sequences.safetensors"))
+    arrays["timestamps"][0] = 2**62
+    save_file(arrays, str(run_dir / "sequences.safetensors"))
+    config = json.loads((run_dir / "config.json").read_text())
+    from ltsi.sequences import Sequences, Vocabulary
+
+    # the fingerprint covers the timestamps: recompute it, as a careful forger would
+
+    vocab = config["vocabularies"]
+    a = {k: v.numpy() for k, v in load_file(str(run_dir / "sequences.safetensors")).items()}
+    seqs = Sequences(
+        users=tuple(vocab["users"]),
+        items=Vocabulary(tuple(vocab["items"])),
+        event_types=Vocabulary(tuple(vocab["event_types"])),
+        **{k: a[k] for k in ("offsets", "item_ids", "event_ids", "gap_ids", "timestamps")},
+    )
+    config["data"]["fingerprint"] = fingerprint(seqs)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(LTSIError, match="timestamps lie outside the years 1677..2262"):
+        load_run(run_dir)
