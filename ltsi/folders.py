@@ -64,3 +64,16 @@ def move_into_place(tmp: Path, path: Path) -> None:
         raise
     fsync_dir(path.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def sweep_unfinished(path: Path, older_than_s: float) -> None:
+    """Remove `.NAME.tmp-*` folders beside `path` older than `older_than_s`: saves that were killed mid-way."""
+    import time
+
+    cutoff = time.time() - older_than_s
+    for leftover in path.parent.glob(f".{path.name}.tmp-*"):
+        try:
+            if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue

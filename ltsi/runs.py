@@ -40,13 +40,14 @@ from safetensors.torch import load_file, save_file
 import ltsi
 from ltsi.baselines import TrainingCounts
 from ltsi.errors import LTSIError
-from ltsi.folders import file_digest, fsync_dir, move_into_place, write_manifest
+from ltsi.folders import file_digest, fsync_dir, move_into_place, sweep_unfinished, write_manifest
 from ltsi.model import LTSI, ModelConfig
 from ltsi.sequences import EvalCases, Sequences, Split, Vocabulary
 from ltsi.train import TrainConfig, TrainResult
 
 FORMAT = "ltsi-run"
 FORMAT_VERSION = 3  # 2: LTSI's counts part (training counts stored with the weights); 3: manifest.json
+STALE_SAVE_S = 3600  # an unfinished save folder older than this is a killed save's, and is removed
 MANIFEST = "manifest.json"  # SHA-256 and size of every other file, written last (format 3 on)
 REQUIRED = ("config.json", "model.safetensors", "sequences.safetensors")
 SEQUENCE_ARRAYS = ("offsets", "item_ids", "event_ids", "gap_ids", "timestamps")
@@ -114,6 +115,7 @@ def save_run(run: Run, path: str | Path, ablation_weights: bool = True, overwrit
     check_save_target(path, overwrite)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_unfinished(path, STALE_SAVE_S)  # left by a save that was killed (kill -9 cannot clean up)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     except OSError as error:
         raise LTSIError(f"Cannot save the run to {path}: {error.strerror or error}.") from None

@@ -315,3 +315,23 @@ def test_ordinary_configs_still_construct():
     ModelConfig(n_items=2, n_event_types=2, dim=4096, max_len=10_000, dropout=0.0, transition_lags=50)
     TrainConfig(max_seconds=None, sampled_softmax=None, min_lr_ratio=0.0, lr=1, threads=0)
     TrainConfig(max_seconds=0.5, min_lr_ratio=1.0)
+
+
+def test_a_killed_saves_leftover_is_swept_by_the_next_save(tmp_path, tiny_log, tiny_seqs):
+    import os
+    import time
+
+    from ltsi.pipeline import fit_run
+    from ltsi.plan import plan_training
+
+    seqs, split = tiny_seqs
+    plan = plan_training(seqs, split, "cpu", model={"dim": 8, "max_len": 10}, train={"epochs": 1, "threads": 1})
+    run = fit_run(seqs, split, plan)
+    old = tmp_path / ".run.tmp-killed"  # what kill -9 during a save leaves
+    old.mkdir()
+    (old / "model.safetensors").write_bytes(b"half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = tmp_path / ".run.tmp-another-save"  # a save in progress right now: kept
+    fresh.mkdir()
+    save_run(run, tmp_path / "run")
+    assert not old.exists() and fresh.exists() and load_run(tmp_path / "run").model_config == run.model_config
