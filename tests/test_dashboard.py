@@ -43,22 +43,23 @@ def trace_types(at: AppTest) -> set[str]:
     return {trace.get("type", "") for chart in charts(at) for trace in chart["data"]}
 
 
-@pytest.fixture(scope="module")
-def tiny_run():
-    """A tiny model trained for a few seconds through the dashboard's own training job."""
+def trained_through_the_job(dataset, **model):
+    """A tiny model trained for one epoch through the dashboard's own training job; its ActiveRun."""
     from ltsi.model import ModelConfig
     from ltsi.train import TrainConfig
 
-    dataset = state.load_demo("ecommerce")
     seqs, _ = dataset.sequences()
-    job = training.TrainingJob(
-        dataset,
-        ModelConfig(len(seqs.items), len(seqs.event_types), dim=16, max_len=20),
-        TrainConfig(epochs=1, max_seconds=5, threads=1),
-    )
+    config = ModelConfig(len(seqs.items), len(seqs.event_types), **{"dim": 8, "max_len": 10, **model})
+    job = training.TrainingJob(dataset, config, TrainConfig(epochs=1, max_seconds=5, threads=1))
     job.start().thread.join()
     assert job.state == "done", job.error
     return job.result
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    """A tiny model on the demo shop, trained for a few seconds."""
+    return trained_through_the_job(state.load_demo("ecommerce"), dim=16, max_len=20)
 
 
 SMALL_LOG = "user,item,ts\n" + "".join(  # 20 users with 6 events each over 8 items, one event type
@@ -69,19 +70,8 @@ SMALL_LOG = "user,item,ts\n" + "".join(  # 20 users with 6 events each over 8 it
 @pytest.fixture(scope="module")
 def small_run():
     """A tiny model on a log smaller than the metrics' K (8 items) with a short-term window of 4, not 10."""
-    from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
-
     dataset = state.read_dataset(SMALL_LOG.encode(), "small.csv", "upload")
-    seqs, _ = dataset.sequences()
-    job = training.TrainingJob(
-        dataset,
-        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10, short_window=4),
-        TrainConfig(epochs=1, threads=1),
-    )
-    job.start().thread.join()
-    assert job.state == "done", job.error
-    return dataset, job.result
+    return dataset, trained_through_the_job(dataset, short_window=4)
 
 
 def with_small(at: AppTest, small_run) -> AppTest:
@@ -989,19 +979,8 @@ def test_data_from_the_log_is_shown_as_text_on_the_data_view():
 
 @pytest.fixture(scope="module")
 def payload_run():
-    from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
-
     dataset = state.read_dataset(PAYLOAD_LOG.encode(), "payload.csv", "upload")
-    seqs, _ = dataset.sequences()
-    job = training.TrainingJob(
-        dataset,
-        ModelConfig(len(seqs.items), len(seqs.event_types), dim=8, max_len=10, short_window=4),
-        TrainConfig(epochs=1, threads=1),
-    )
-    job.start().thread.join()
-    assert job.state == "done", job.error
-    return dataset, job.result
+    return dataset, trained_through_the_job(dataset, short_window=4)
 
 
 @pytest.mark.parametrize("uid", list(PAYLOADS.values()))

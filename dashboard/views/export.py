@@ -62,7 +62,8 @@ with st.container(border=True):
         key="export_zip",
     )
     st.caption(
-        "model.safetensors (weights) + JSON (configuration, vocabularies, metrics) + history.csv. Load it "
+        "model.safetensors (weights) + JSON (configuration, vocabularies, metrics, a manifest of file hashes) + "
+        "history.csv. Load it "
         "again on the Train page, or from the command line: `python -m ltsi evaluate RUN_DIR`. "
         "Loading never unpickles anything."
     )
