@@ -70,6 +70,9 @@ class Keys:
     EVALUATION_VIEW = "evaluation_view"  # the Users page's "hide the last event" toggle
     EXPORT_K = "export_k"
     EXPORT_EXCLUDE_SEEN = "export_exclude_seen"
+    HIDE_SEEN = "hide_seen"  # the Users page's "hide items already in the history" switch
+    LIBRARY_QUERY = "library_query"  # the run library's search box (Train page)
+    TIMELINE_ZOOM = "timeline_zoom"  # the Users page's timeline aggregation choice
     EXPORT_USER = "export_user"
     # the Train form
     TRAIN_DIM = "train_dim"
