@@ -28,6 +28,7 @@ from ltsi.sources import (
     decode_to_utf8,
     reject_non_tabular,
     source_bytes,
+    too_many_rows,
     unwrap_archives,
 )
 from ltsi.times import DATE_RE, NUMBER_RE, looks_iso
@@ -121,11 +122,11 @@ def read_table(
 
     data, name = source_bytes(source, name)
     info = ReadInfo(name)
-    data, info.compression = unwrap_archives(data, name, info.notes)
+    data, info.compression = unwrap_archives(data, name, info.notes, max_rows=max_rows)
     reject_non_tabular(data, name)
 
     if data[:4] == b"PAR1":
-        frame = _read_parquet(data, max_rows)
+        frame = _read_parquet(data, max_rows, info.notes)
         info.format = "parquet"
         info.lines = np.arange(1, len(frame) + 1, dtype=np.int64)
     else:
@@ -137,13 +138,6 @@ def read_table(
             frame = _read_delimited(data, info, hint_names, max_rows)
     info.rows_read = len(frame) + info.malformed
     return frame, info
-
-
-def too_many_rows(n: int, max_rows: int) -> LTSIError:
-    return one_line_error(
-        f"The file has about {n:,} rows, more than the limit of {max_rows:,}. Use a sample of the "
-        "file, or raise the limit (max_rows / --max-rows)."
-    )
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -163,7 +157,7 @@ def unique_names(names: list[str]) -> list[str]:
 # Formats
 
 
-def _read_parquet(data: bytes, max_rows: int | None) -> pd.DataFrame:
+def _read_parquet(data: bytes, max_rows: int | None, notes: list[str]) -> pd.DataFrame:
     try:
         pfile = pq.ParquetFile(pa.BufferReader(data))
         if max_rows is not None and pfile.metadata.num_rows > max_rows:
@@ -185,6 +179,13 @@ def _read_parquet(data: bytes, max_rows: int | None) -> pd.DataFrame:
                     f"The Parquet column '{column.name}' holds binary values that are not text. Store ids as text "
                     "or numbers, or save the events as CSV."
                 ) from None
+    nested = [c.name for c in table.schema if pa.types.is_nested(c.type)]
+    if nested:  # lists, structs, maps: one value per row is expected, so say how they are read
+        notes.append(
+            f"The Parquet column{'s' if len(nested) > 1 else ''} {', '.join(repr(n) for n in nested)} "
+            f"hold{'' if len(nested) > 1 else 's'} lists or records, not single values; each is read as its text "
+            "(for example '[0, 3]'). Store one id or value per row for ids to match across rows."
+        )
     frame = table.to_pandas()
     frame.columns = unique_names([str(c) for c in frame.columns])
     return frame
@@ -301,6 +302,7 @@ def _read_delimited(data: bytes, info: ReadInfo, hint_names: tuple[str, ...], ma
         if plain.table.num_rows > parsed.table.num_rows:
             parsed = plain
             info.notes.append("Quote marks do not pair up in this file, so they were read as plain characters.")
+    has_nul = b"\x00" in data  # past the first 64 KiB (earlier ones refuse the file as binary)
     del data
     frame = parsed.table.to_pandas()
     del parsed.table
@@ -334,12 +336,29 @@ def _read_delimited(data: bytes, info: ReadInfo, hint_names: tuple[str, ...], ma
         n = info.blank_lines
         info.notes.append(f"{n:,} empty line{'s were' if n != 1 else ' was'} skipped.")
     info.lines = lines_arr + offset
+    if has_nul:
+        _replace_nul(frame, info)
     info.malformed = len(bad_numbers)
     if has_header and len(frame) == 0 and not bad_numbers:
         raise one_line_error(
             f"The file has only a header row ({', '.join(names)}) and no data rows. Add the events below the header."
         )
     return frame
+
+
+def _replace_nul(frame: pd.DataFrame, info: ReadInfo) -> None:
+    """NUL characters inside values (a damaged or binary export) become U+FFFD, so they are visible, keep ids
+    distinct, and are said in a note with the column and an example line."""
+    for column in frame.columns:
+        values = frame[column]
+        hit = values.str.contains("\x00", regex=False, na=False).to_numpy()
+        if hit.any():
+            frame[column] = values.str.replace("\x00", "\ufffd", regex=False)
+            info.notes.append(
+                f"{int(hit.sum()):,} value{'s' if hit.sum() > 1 else ''} in column '{column}' contained NUL characters "
+                f"(a sign of a damaged file; first at line {int(info.lines[np.argmax(hit)]):,}); they are shown "
+                "as \ufffd. Check the file if ids look wrong."
+            )
 
 
 @dataclass

@@ -86,13 +86,28 @@ def too_big_error(name: str, limit: int) -> LTSIError:
     )
 
 
+def too_many_rows(n: int, max_rows: int) -> LTSIError:
+    return one_line_error(
+        f"The file has about {n:,} rows, more than the limit of {max_rows:,}. Use a sample of the "
+        "file, or raise the limit (max_rows / --max-rows)."
+    )
+
+
 def unwrap_archives(
-    data: bytes, name: str, notes: list[str], *, max_expanded: int | None = None, max_nesting: int | None = None
+    data: bytes,
+    name: str,
+    notes: list[str],
+    *,
+    max_expanded: int | None = None,
+    max_nesting: int | None = None,
+    max_rows: int | None = None,
 ) -> tuple[bytes, list[str]]:
     """Undo gzip / zip / bz2 / xz by their magic bytes (not the extension), also nested.
 
     Each layer may expand to at most `max_expanded` bytes (default: the module's MAX_EXPANDED_BYTES, read at call
     time) and at most `max_nesting` layers (MAX_NESTING) are undone; beyond either, LTSIError with a plain message.
+    With `max_rows`, a text layer is refused while it expands, as soon as it has clearly more lines than that
+    (a log of short rows is refused for its rows without first holding gigabytes of them).
     """
     limit = MAX_EXPANDED_BYTES if max_expanded is None else max_expanded
     depth = MAX_NESTING if max_nesting is None else max_nesting
@@ -108,13 +123,19 @@ def unwrap_archives(
             )
         try:
             if kind == "zip":
-                data, member = _unzip(data, name, notes, limit)
+                data, member = _unzip(data, name, notes, limit, max_rows)
                 done.append(f"zip: {member}")
             else:
-                data = _expand(lambda kind=kind, packed=data: _OPENERS[kind](io.BytesIO(packed)), name, limit)
+                opener = _OPENERS[kind]
+                data = _expand(lambda packed=data: opener(io.BytesIO(packed)), name, limit, max_rows)
                 done.append(kind)
         except LTSIError:
             raise
+        except MemoryError:
+            raise one_line_error(
+                f"There is not enough memory to expand {base_name(name)}; use the command line on a machine with "
+                "more memory, or a sample of the log."
+            ) from None
         except Exception:  # zlib.error, BadZipFile, EOFError, LZMAError, CRC errors ...
             raise one_line_error(
                 f"{base_name(name)} is a compressed file that is damaged or cut short; download or export it again."
@@ -141,30 +162,48 @@ def _archive_kind(data: bytes) -> str | None:
     return None
 
 
-def _expand(open_stream, name: str, limit: int) -> bytes:
+def _expand(open_stream, name: str, limit: int, max_rows: int | None = None) -> bytes:
     """The bytes of a decompressing stream (`open_stream()` gives a fresh one), read in chunks and refused as
-    soon as they pass `limit`. Sizes in headers are never trusted: what is counted is what comes out. Above
-    _HOLD_BYTES the chunks are dropped and only counted, so a bomb is refused without holding its output; a large
-    file under the limit is then expanded a second time."""
+    soon as they pass `limit` (or, for text, `max_rows` lines with 5% slack for line breaks inside quotes). Sizes
+    in headers are never trusted: what is counted is what comes out. Above _HOLD_BYTES the chunks are dropped and
+    only counted, so a bomb is refused without holding its output; a large file under the limit is then expanded
+    a second time, straight into one buffer of the counted size."""
     parts: list[bytes] = []
-    total = 0
+    total = lines = 0
     keep = True
+    count_lines: bool | None = None if max_rows is not None else False  # decided on the first chunk
     with open_stream() as stream:
         while chunk := stream.read(_CHUNK):
             total += len(chunk)
             if total > limit:
                 raise too_big_error(name, limit)
+            if count_lines is None:  # another archive or Parquet inside: its bytes are not lines
+                count_lines = _archive_kind(chunk) is None and chunk[:4] != b"PAR1"
+            if count_lines:
+                lines += chunk.count(b"\n")
+                if lines > max_rows * 1.05 + 10:
+                    raise too_many_rows(lines, max_rows)
             if keep:
                 parts.append(chunk)
                 if total > _HOLD_BYTES:
                     parts, keep = [], False
     if keep:
         return b"".join(parts)
-    with open_stream() as stream:  # known to fit the limit now
-        return stream.read()
+    out = bytearray(total)  # known to fit the limit now: one buffer, no list of chunks to join
+    view = memoryview(out)
+    done = 0
+    with open_stream() as stream:
+        while done < total and (n := stream.readinto(view[done:])):
+            done += n
+    view.release()
+    if done != total:
+        raise one_line_error(f"{base_name(name)} changed while it was read; read it again.")
+    return out  # a bytearray (reads like bytes): bytes(out) would copy the gigabytes once more
 
 
-def _unzip(data: bytes, name: str, notes: list[str], limit: int = MAX_EXPANDED_BYTES) -> tuple[bytes, str]:
+def _unzip(
+    data: bytes, name: str, notes: list[str], limit: int = MAX_EXPANDED_BYTES, max_rows: int | None = None
+) -> tuple[bytes, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
         if any(n.startswith("xl/") for n in names):
@@ -214,7 +253,7 @@ def _unzip(data: bytes, name: str, notes: list[str], limit: int = MAX_EXPANDED_B
             notes.append(
                 f"The archive holds {len(members)} files; read '{chosen.filename}' (not read: {', '.join(others)})."
             )
-        return _expand(lambda: zf.open(chosen), name, limit), chosen.filename
+        return _expand(lambda: zf.open(chosen), name, limit, max_rows), chosen.filename
 
 
 def _excel_error(name: str) -> LTSIError:

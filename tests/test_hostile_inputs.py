@@ -284,3 +284,55 @@ def test_utf16_with_an_odd_last_byte_loads_and_says_it_looks_cut_short():
     log = load_events(text.encode("utf-16") + b"A", name="cut.csv")
     assert log.report.rows_kept == 50 and log.report.encoding == "utf-16"
     assert any("half a character" in note for note in log.report.notes)
+
+
+def test_a_compressed_log_of_too_many_short_rows_is_refused_while_it_expands(monkeypatch):
+    """A valid gzip of 200,000 rows under a 1,000-row limit: refused for its rows during expansion, before the
+    whole text is held (the hold size is set below the text's size, so a late refusal would have expanded twice)."""
+    rows = b"u1,i1,1700000000\n" * 200_000
+    monkeypatch.setattr(sources, "_HOLD_BYTES", 64 << 10)
+    expansions = []
+    real = sources._OPENERS["gzip"]
+    monkeypatch.setitem(sources._OPENERS, "gzip", lambda f: expansions.append(1) or real(f))
+    with pytest.raises(LTSIError, match=r"has about [\d,]+ rows, more than the limit of 1,000\."):
+        sources.unwrap_archives(gzip.compress(rows, 1), "rows.csv.gz", [], max_rows=1000)
+    assert expansions == [1]  # refused in the first, counting pass
+    # Parquet or another archive inside is not counted as lines (its bytes are not text)
+    inner = gzip.compress(rows, 1)
+    data, done = sources.unwrap_archives(gzip.compress(inner), "x.gz.gz", [], max_rows=10_000_000)
+    assert done == ["gzip", "gzip"] and data == rows
+
+
+def test_running_out_of_memory_while_expanding_says_so_not_damaged(monkeypatch):
+    def no_memory(f):
+        raise MemoryError
+
+    monkeypatch.setitem(sources._OPENERS, "gzip", no_memory)
+    with pytest.raises(LTSIError, match="not enough memory to expand big.csv.gz"):
+        sources.unwrap_archives(gzip.compress(CSV), "big.csv.gz", [])
+
+
+def test_nul_characters_late_in_a_file_are_made_visible_and_said():
+    body = CSV + b"".join(b"u9,i%d,%d\n" % (k, 1_700_000_000 + k) for k in range(8000))  # past the 64 KiB sniff
+    log = load_events(body + b"u1,i\x00\x00x,1700009999\n", name="late_nul.csv")
+    assert "i\ufffd\ufffdx" in set(log.events["item_id"])  # kept distinct from any real "ix", and visible
+    note = next(n for n in log.report.notes if "NUL" in n)
+    assert "column 'item_id'" in note and f"line {len(body.splitlines()) + 1:,}" in note
+
+
+def test_parquet_list_columns_are_read_as_text_with_a_note():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "user_id": [f"u{i % 4}" for i in range(24)],
+            "item_id": [[i % 5] for i in range(24)],
+            "timestamp": [1_700_000_000 + 60 * i for i in range(24)],
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    log = load_events(buf.getvalue(), name="lists.parquet")
+    assert set(log.events["item_id"]) <= {f"[{k}]" for k in range(5)}
+    assert any("'item_id' holds lists or records" in n for n in log.report.notes)
