@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from dashboard.text import fmt_rank
-
 if TYPE_CHECKING:
     from dashboard.state import ActiveRun
+    from ltsi.sequences import SeenRule
 
 
 def heldout(active: ActiveRun, user: str) -> dict | None:
@@ -68,8 +67,19 @@ def user_overview(active: ActiveRun, max_users: int = 5000) -> pd.DataFrame:
     return active.cached(("overview", max_users), compute)
 
 
-def heldout_rank(active: ActiveRun, user: str) -> float:
-    """Rank of the user's held-out item after the history before it (inf when not tested)."""
+def seen_rule(active: ActiveRun) -> SeenRule:
+    """`ltsi.sequences.seen_rule` of the run's log (hide items already in the history, and why), once per run."""
+    from ltsi.sequences import seen_rule as rule_of
+
+    return active.cached(("seen-rule",), lambda: rule_of(active.run.seqs))
+
+
+def heldout_rank(active: ActiveRun, user: str, exclude_seen: bool = False) -> float:
+    """Rank of the user's held-out item after the history before it (inf when not tested).
+
+    `exclude_seen`: ranked among the items the user has not had yet (a held-out item already in the
+    history then has no rank: inf).
+    """
     held = heldout(active, user)
     if held is None:
         return float("inf")
@@ -81,48 +91,34 @@ def heldout_rank(active: ActiveRun, user: str) -> float:
         seqs = active.run.seqs
         u = seqs.user_index(user)
         target = seqs.items.encode([held["item_id"]], "item")
-        _, ranks = score_histories(active.run.model, [edit_history(seqs, u, held["end"])], target)
+        history = edit_history(seqs, u, held["end"])
+        _, ranks = score_histories(active.run.model, [history], target, exclude_seen)
         return float(ranks[0])
 
-    return active.cached(("heldout-rank", user), compute)
+    return active.cached(("heldout-rank", user, exclude_seen), compute)
 
 
 def suggestions(active: ActiveRun) -> dict[str, tuple[str, str]]:
-    """Four users worth a look: {label: (user_id, why)}."""
-    table = user_overview(active)
-    if table.empty:
-        return {}
-    for minimum in (15, 8, 1):  # prefer timelines long enough to show both kinds of interest
-        if (table["n_events"] >= minimum).sum() >= 20:
-            table = table[table["n_events"] >= minimum]
-            break
-    out = {}
-    burst = table.assign(s=(1 - table["gate"]) * table["short_peak"]).nlargest(1, "s").iloc[0]
-    out["Short-term burst"] = (
-        burst["user_id"],
-        f"{1 - burst['gate']:.0%} short-term; one recent event carries "
-        f"{burst['short_peak']:.0%} of the short-term attention",
-    )
-    longest = table.nlargest(1, "gate").iloc[0]
-    out["Long-term taste"] = (longest["user_id"], f"{longest['gate']:.0%} long-term interest")
-    hits = table[table["heldout_rank"] <= 10]
-    if len(hits):
-        hit = hits.sort_values(["heldout_rank", "n_events"], ascending=[True, False]).iloc[0]
-        out["Test hit"] = (hit["user_id"], f"the held-out next item was ranked #{int(hit['heldout_rank'])}")
-    misses = table[table["heldout_rank"] > 10]
-    if len(misses):
-        miss = misses.iloc[(misses["heldout_rank"] - misses["heldout_rank"].median()).abs().argsort().iloc[0]]
-        out["Test miss"] = (miss["user_id"], f"the held-out next item was ranked {fmt_rank(miss['heldout_rank'])}")
-    return out
+    """Up to four users worth a look: {label: (user_id, why)}; the interest ones only when the model separates users."""
+    from dashboard.widgets import quality_of
+    from ltsi.insights import suggest_users
+
+    return suggest_users(user_overview(active), quality_of(active))
 
 
-def explanation(active: ActiveRun, user: str, end: int | None, target: str | None, k: int = 10):
-    """ltsi.explain.explain for one user and one target (default: the top recommendation), cached per run."""
+def explanation(
+    active: ActiveRun, user: str, end: int | None, target: str | None, k: int = 10, exclude_seen: bool = False
+):
+    """ltsi.explain.explain for one user and one target (default: the top recommendation), cached per run.
+
+    `exclude_seen`: recommend and rank without the items already in the history (then the default
+    target is the top item the user has not had).
+    """
     from ltsi.explain import explain
 
     r = active.run
     return active.cached(
-        ("explain", user, end, target, k),
+        ("explain", user, end, target, k, exclude_seen),
         lambda: explain(
             r.model,
             r.seqs,
@@ -132,17 +128,39 @@ def explanation(active: ActiveRun, user: str, end: int | None, target: str | Non
             items=r.items,
             n_steps=32,
             with_occlusion=False,
+            exclude_seen=exclude_seen,
             k=k,
         ),
     )
 
 
-def what_if(active: ActiveRun, user: str, end: int | None, removed: tuple[int, ...], item: str | None, k: int = 10):
-    """ltsi.explain.what_if: the recommendations without the events at `removed`, cached per run."""
+def what_if(
+    active: ActiveRun,
+    user: str,
+    end: int | None,
+    removed: tuple[int, ...],
+    item: str | None,
+    k: int = 10,
+    exclude_seen: bool = False,
+):
+    """ltsi.explain.what_if: the recommendations without the events at `removed`, cached per run.
+
+    `exclude_seen`: both lists leave out the items of their own history (before: the real one).
+    """
     from ltsi.explain import what_if as _what_if
 
     r = active.run
     return active.cached(
-        ("what-if", user, end, removed, item, k),
-        lambda: _what_if(r.model, r.seqs, user, remove=list(removed), item=item, k=k, end=end, items=r.items),
+        ("what-if", user, end, removed, item, k, exclude_seen),
+        lambda: _what_if(
+            r.model,
+            r.seqs,
+            user,
+            remove=list(removed),
+            item=item,
+            k=k,
+            end=end,
+            items=r.items,
+            exclude_seen=exclude_seen,
+        ),
     )

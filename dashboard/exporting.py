@@ -6,7 +6,6 @@ of Streamlit; they are tested without a browser.
 
 from __future__ import annotations
 
-import html
 import io
 import os
 import re
@@ -17,19 +16,14 @@ import weakref
 import zipfile
 import zlib
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from dashboard import figures
-from dashboard.explaining import explanation, heldout, heldout_rank
-from dashboard.text import fmt_rank, gate_words, plural, split_words
+from dashboard.text import plural
 from ltsi.errors import LTSIError
-from ltsi.items import item_label
 from ltsi.sources import MAX_EXPANDED_BYTES
 
 if TYPE_CHECKING:
@@ -97,10 +91,12 @@ def unzip_to(data: bytes, target: Path | str, limit: int | None = None) -> Path:
 
     Refuses absolute paths, '..' components, links, a JSON file over MAX_JSON_BYTES, and archives whose members
     unpack to more than `limit` bytes (MAX_UNZIPPED_BYTES), each or in all, counted while extracting: the sizes
-    the zip declares are not trusted. Raises ValueError with a plain message; what was extracted stays in
+    the zip declares are not trusted. Only the files a run folder holds are extracted (`ltsi.runs.is_run_file`):
+    anything else in the zip takes no disk. Raises ValueError with a plain message; what was extracted stays in
     `target` (the caller removes it, see `load_run_zip`).
     """
     import ltsi.sources as sources
+    from ltsi.runs import is_run_file
 
     limit = MAX_UNZIPPED_BYTES if limit is None else limit
     target = Path(target)
@@ -117,6 +113,7 @@ def unzip_to(data: bytes, target: Path | str, limit: int | None = None) -> Path:
                 raise ValueError(f"The zip contains an unsafe path ({name!r}); it was not opened.")
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise ValueError(f"The zip contains a link ({name!r}); it was not opened.")
+        infos = [info for info in infos if info.is_dir() or is_run_file(Path(info.filename).name)]
         if sum(info.file_size for info in infos) > limit:
             raise ValueError(too_big)  # what the zip declares already says so
         total = 0
@@ -201,68 +198,6 @@ def _alive(pid: int) -> bool:
     except OSError:  # PermissionError: it exists, owned by somebody else
         return True
     return True
-
-
-def _table_html(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    return frame.to_html(
-        index=False, border=0, classes="table", escape=True, float_format=lambda v: floats.format(v), na_rep=""
-    )
-
-
-def user_report_html(
-    *,
-    user_id: str,
-    run_name: str,
-    summary: list[str],
-    figures: list[tuple[str, go.Figure, str]],
-    tables: list[tuple[str, pd.DataFrame]],
-    generated: datetime | None = None,
-) -> str:
-    """One self-contained HTML page: text, Plotly charts (plotly.js inlined once, works offline) and tables.
-
-    `summary`: plain-text sentences (escaped); `figures`: (heading, figure, caption);
-    `tables`: (heading, DataFrame). Everything user-supplied is HTML-escaped.
-    """
-    generated = generated or datetime.now(timezone.utc)
-    parts = []
-    for i, (heading, fig, caption) in enumerate(figures):
-        chart = fig.to_html(
-            full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}, default_width="100%"
-        )
-        parts.append(
-            f"<section><h2>{html.escape(heading)}</h2>{chart}<p class='caption'>{html.escape(caption)}</p></section>"
-        )
-    for heading, frame in tables:
-        parts.append(f"<section><h2>{html.escape(heading)}</h2>{_table_html(frame)}</section>")
-    bullets = "".join(f"<li>{html.escape(line)}</li>" for line in summary)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Why these recommendations: user {html.escape(user_id)}</title>
-<style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2430; max-width: 1100px;
-       margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }}
-h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }} h2 {{ font-size: 1.15rem; margin-top: 2rem; }}
-.meta {{ color: #6b7280; font-size: .9rem; }} .caption {{ color: #4b5563; font-size: .9rem; }}
-.table {{ border-collapse: collapse; font-size: .9rem; }}
-.table th, .table td {{ padding: .3rem .7rem; border-bottom: 1px solid #e5e7eb; text-align: left; }}
-.table th {{ background: #f3f6fb; }}
-</style></head><body>
-<h1>Why these recommendations: user {html.escape(user_id)}</h1>
-<p class="meta">Model: {html.escape(run_name)} · generated {generated:%Y-%m-%d %H:%M} UTC by the LTSI dashboard</p>
-<ul>{bullets}</ul>
-{"".join(parts)}
-<p class="meta">How to read it: the short-term attention shows which of the last few events the model looked at; the
-long-term weights show which events of the whole history shaped the lasting interest; the attribution shows how much
-each event pushed the explained item's score up (blue) or down (red): through its item, event type and time gap, and,
-for each of the last 3 events of a model with a counts part, through its transition term (how often its item was
-directly followed by the explained item in training). The gate is the share of long-term interest.</p>
-</body></html>
-"""
-
-
-# ---------------------------------------------------------------------------------------------
-# Recommendations for every user
 
 
 def all_recommendations(active: ActiveRun, k: int, exclude_seen: bool, users: list[str] | None = None) -> pd.DataFrame:
@@ -357,73 +292,3 @@ def load_run_zip(data: bytes, name: str) -> ActiveRun:
 
 # ---------------------------------------------------------------------------------------------
 # One user's HTML report
-
-
-def user_report(active: ActiveRun, user: str) -> str:
-    """The self-contained HTML report of one user (evaluation view when the user has a held-out event)."""
-    seqs, items = active.run.seqs, active.run.items
-    held = heldout(active, user)
-    end = held["end"] if held else None
-    exp = explanation(active, user, end, None)
-    recs = exp.recommendations.copy()
-    top = recs["item_id"].iat[0]
-    rows = exp.for_target(top)
-    titles = (
-        items.drop_duplicates("item_id").set_index("item_id")["title"]
-        if (items is not None and "title" in items)
-        else None
-    )
-
-    def name(item: str) -> str:
-        return item_label(item, titles.get(item) if titles is not None else None)
-
-    g = float(exp.gate)
-    n_events = int(seqs.lengths[seqs.user_index(user)])
-    if exp.n_window < exp.n_history:
-        read = f"the model read the last {exp.n_window} of the {exp.n_history} before the prediction"
-    elif exp.n_history < n_events:  # the held-out event is hidden
-        read = f"the model read {'the one' if exp.n_history == 1 else f'all {exp.n_history}'} before the prediction"
-    else:
-        read = "the model read all of them"
-    summary = [
-        gate_words(g),
-        f"The user has {plural(n_events, 'event')}; {read}.",
-        f"Top recommendation: {name(top)}.",
-        split_words(exp.targets.iloc[0], name(top)),
-    ]
-    if held:
-        rank = heldout_rank(active, user)
-        summary.append(
-            f"Held-out next event (hidden from the model): {name(held['item_id'])}, ranked "
-            f"{fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}"
-            f" ({'in' if rank <= len(recs) else 'not in'} the top {len(recs)})."
-        )
-        recs.insert(1, "held-out", np.where(recs["item_id"] == held["item_id"], "next event", ""))
-    heatmap = figures.user_heatmap(
-        rows,
-        figures.heatmap_signals(name(top)),
-        axis_hint="events, oldest → most recent (hover for item and time)",
-    )
-    strongest = rows.reindex(rows["attribution"].abs().sort_values(ascending=False).index).head(5)
-    strongest = pd.DataFrame(
-        {
-            "event #": strongest["position"],
-            "item": [name(i) for i in strongest["item_id"]],
-            "event": strongest["event"].astype(str),
-            "time": pd.to_datetime(strongest["timestamp"]).dt.strftime("%Y-%m-%d %H:%M"),
-            "attribution": strongest["attribution"],
-        }
-    )
-    return user_report_html(
-        user_id=user,
-        run_name=active.name,
-        summary=summary,
-        figures=[
-            ("Long-term vs. short-term interest", figures.gate_bar(g), "The gate: share of long-term interest."),
-            ("The user's timeline", heatmap, "One column per event, oldest left. Hover for item and time."),
-        ],
-        tables=[
-            ("Top recommendations", recs.drop(columns=[c for c in ("genres",) if c in recs])),
-            (f"Events that mattered most for {name(top)}", strongest),
-        ],
-    )

@@ -69,9 +69,13 @@ class Keys:
     TARGET = "target"  # ("target", user, end, item): the item the Users page's attribution explains
     EVALUATION_VIEW = "evaluation_view"  # the Users page's "hide the last event" toggle
     EXPORT_K = "export_k"
-    EXPORT_EXCLUDE_SEEN = "export_exclude_seen"
-    HIDE_SEEN = "hide_seen"  # the Users page's "hide items already in the history" switch
+    HIDE_SEEN = "hide_seen"  # "hide items already in the history": one switch for the Users and Export pages
     LIBRARY_QUERY = "library_query"  # the run library's search box (Train page)
+    LIBRARY_PICK = "library_pick"  # the run library's choice of saved run (its id)
+    LIBRARY_NEW_NAME = "library_new_name"  # the run library's rename box
+    LIBRARY_DELETING = "library_deleting"  # the id of the saved run whose deletion awaits confirmation
+    LIBRARY_LOG = "library_log"  # the last uploaded log (dashboard.library.RememberedLog), saved with its runs
+    LIBRARY_NOTICE = "library_notice"  # what the last library action did: said once, on the next run
     TIMELINE_ZOOM = "timeline_zoom"  # the Users page's timeline aggregation choice
     EXPORT_USER = "export_user"
     # the Train form
@@ -79,6 +83,7 @@ class Keys:
     TRAIN_MAX_LEN = "train_max_len"
     TRAIN_EPOCHS = "train_epochs"
     TRAIN_BUDGET = "train_budget"
+    TRAIN_BUDGET_LOG = "train_budget_log"  # (log key, budget): the budget the analyst left for that log
     TRAIN_DEVICE = "train_device"
     TRAIN_ABLATIONS = "train_ablations"
     TRAIN_LR = "train_lr"
@@ -114,10 +119,10 @@ KEPT_SETTINGS = (
     Keys.TRAIN_SEED,
     Keys.TRAIN_THREADS,
     Keys.EXPORT_K,
-    Keys.EXPORT_EXCLUDE_SEEN,
+    Keys.HIDE_SEEN,
 )
 # Selections that belong to one run: a new active run starts without them
-RUN_SELECTIONS = (Keys.USER, Keys.TARGET)
+RUN_SELECTIONS = (Keys.USER, Keys.TARGET, Keys.HIDE_SEEN)  # (the seen switch: its default follows the run's data)
 
 
 def keep_settings() -> None:
@@ -214,6 +219,10 @@ class Dataset:
             self._sequences = (seqs, leave_one_out(seqs))
         return self._sequences
 
+    def built(self, seqs: Sequences) -> bool:
+        """Whether `seqs` are this dataset's sequences (the very object: a model trained on them came from here)."""
+        return self._sequences is not None and self._sequences[0] is seqs
+
 
 def read_dataset(
     data: bytes,
@@ -286,6 +295,7 @@ class ActiveRun:
     run: Run
     name: str  # what the sidebar shows
     folder: Path | None = None  # where the run was loaded from (None: trained in this session)
+    library_id: str | None = None  # its entry in the run library (ltsi.library), once saved there or opened from it
     cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     # Explanations hook the model's embedding layers: one computation at a time per model (the page
     # script and a deferred download run in different threads).

@@ -34,14 +34,17 @@ def fmt_rank(rank: float | None) -> str:
 
 
 def gate_words(g: float) -> str:
-    """The gate in plain words: '62% long-term interest: the next recommendation leans on ...'."""
-    if abs(g - 0.5) < 0.05:
-        lean = "balances the user's lasting taste and what they did just now"
-    elif g > 0.5:
-        lean = "leans on the user's lasting taste (long-term)"
-    else:
-        lean = "leans on what the user did just now (short-term)"
-    return f"{g:.0%} long-term interest: the next recommendation {lean}."
+    """The gate in plain words, told as the user's overall mix, so that it never reads as one item's split.
+
+    The gate weighs the two kinds of interest before any item is scored; one item's score can still owe
+    more to either kind (and to the counts part), which `split_words` tells. Shown as help, not as the story.
+    """
+    return (
+        f"Overall mix for this user: {g:.0%} long-term interest (the whole history) and {1 - g:.0%} short-term "
+        "interest (the last few events), the same mix for every item. One item's score can still owe more to "
+        "either kind, or to how often items follow each other and how popular they are: the sentence about "
+        "the item says which."
+    )
 
 
 def small_catalogue_note(n_items: int, k: int = METRIC_K) -> str | None:
@@ -93,7 +96,7 @@ def _part(row, column: str) -> float:
 def split_words(target, item: str) -> str:
     """An `Explanation.targets` row's score split in plain words, for the item named `item`.
 
-    The parts (each measured from an empty interest and no counts): long-term interest, short-term
+    The parts (each compared with knowing nothing: no history, no training counts): long-term interest, short-term
     interest and, for a model with the counts part, the recent items' transitions (how often the item
     directly followed their items in training) and the item's popularity in training. A row without
     counts (an older run, the "no transitions" ablation) is told as the interest split alone.
@@ -101,7 +104,8 @@ def split_words(target, item: str) -> str:
     long_part, short_part = _part(target, "long_part"), _part(target, "short_part")
     transitions, popularity = _part(target, "transitions_part"), _part(target, "popularity_part")
     if transitions == 0 and popularity == 0:
-        parts = f"(long-term {long_part:+.2f}, short-term {short_part:+.2f}, against an empty interest)"
+        nothing = "compared with knowing nothing about the user"
+        parts = f"(long-term {long_part:+.2f}, short-term {short_part:+.2f}, {nothing})"
         if long_part == 0 and short_part == 0:
             return f"Neither kind of interest moved the score of {item}."
         if long_part * short_part >= 0:  # both pushed the same way: how the push divides
@@ -124,9 +128,30 @@ def split_words(target, item: str) -> str:
         f"For {item}, its score came from long-term interest {long_part:+.2f}, short-term interest "
         f"{short_part:+.2f}, the recent items' transitions {transitions:+.2f} (how often it came right after "
         f"the last items in training) and its popularity {popularity:+.2f} (how often it occurs in training), "
-        f"against an empty interest and no counts. {name[0].upper()}{name[1:]} moved it "
+        f"each compared with knowing nothing about the user. {name[0].upper()}{name[1:]} moved it "
         f"most ({'up' if value > 0 else 'down'})."
     )
+
+
+# The few terms the Users page cannot do without, in plain words (its "What do these words mean?" popover)
+GLOSSARY = {
+    "Long-term interest": "What the user has liked over their whole history: their lasting taste.",
+    "Short-term interest": "What the user did in their last few events: what they are after right now.",
+    "Overall mix": "How much the model listens to long-term versus short-term interest for this user, the same "
+    "for every item it scores.",
+    "Attention": "How much the model looked at each past event. Short-term attention covers the last few "
+    "events; the long-term weights cover the whole history.",
+    "Attribution": "How much one past event pushed the explained item's score up (positive) or down "
+    "(negative), compared with knowing nothing about the user.",
+    "Recent transitions": "How often, in the training data, the explained item came right after the user's "
+    "last few items.",
+    "Popularity": "How often the item occurs in the training data; it is the same for every user.",
+    "Held-out event": "The user's last event, hidden from the model to test it: a good model ranks that item high.",
+    "Rank": "The item's place in the model's list for this user: #1 is the first recommendation.",
+    f"HR@{METRIC_K}": f"Hit rate: the share of users whose held-out item is in their top {METRIC_K}.",
+    f"NDCG@{METRIC_K}": f"Like the hit rate, but a hit counts more the higher it is ranked (1 at #1, less "
+    f"further down, 0 outside the top {METRIC_K}).",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +208,11 @@ def stop_note(info: dict, epochs_done: int) -> tuple[str, str] | None:
             info.get("stopped")
             or "The training loss diverged; the best weights so far were kept. Try a lower learning rate."
         )
+    if reason == "safety_cap":
+        return "warning", (
+            f"Training reached its safety cap after {epochs} while the validation score was still improving{best}. "
+            f"{advice}"
+        ).strip()
     return None
 
 
@@ -242,3 +272,8 @@ def md_escape(value: object) -> str:
     else:
         out = re.sub(r"^(\s*\d+)([.)])", r"\1\\\2", out)
     return out
+
+
+def file_slug(text: str, default: str = "run") -> str:
+    """A piece of a download's file name from data (a run name, a user id): letters and digits only, at most 40."""
+    return "".join(ch if ch.isalnum() else "_" for ch in str(text).lower()).strip("_")[:40] or default

@@ -24,7 +24,7 @@ from ltsi.errors import LTSIError
 
 if TYPE_CHECKING:
     from ltsi.pipeline import Stage
-    from ltsi.plan import Plan, TimeEstimate
+    from ltsi.plan import BudgetProposal, Plan, TimeEstimate
     from ltsi.runs import Run
     from ltsi.train import Progress
 
@@ -146,7 +146,7 @@ def planned(
 
     def compute() -> Plan:
         seqs, split = dataset.sequences()
-        plan = plan_training(seqs, split, device, budget, model=model, train=train)
+        plan = plan_training(seqs, split, device, budget, model=model, train=train, until_converged=budget is None)
         config = plan.model_config
         return Plan(
             replace(config, short_window=min(config.short_window, config.max_len)), plan.train_config, plan.reasons
@@ -160,6 +160,24 @@ def estimate_training(seqs, split, model_config, train_config, should_stop=None)
     from ltsi import plan
 
     return plan.estimate_training(seqs, split, model_config, train_config, should_stop=should_stop)
+
+
+def proposed_budget(dataset: Dataset, threads: int) -> BudgetProposal | None:
+    """The Train form's default time budget for this log: the default plan's first batches measured on this
+    machine (`ltsi.plan.default_budget`); measured once per dataset, a few seconds. None when the log cannot be
+    measured (e.g. nothing to train on): the Train button then says why."""
+    from ltsi.plan import default_budget
+
+    def compute() -> BudgetProposal | None:
+        seqs, split = dataset.sequences()
+        plan = planned(dataset, "auto", None, {}, {"threads": threads})
+        try:
+            estimate = estimate_training(seqs, split, plan.model_config, plan.train_config)
+        except LTSIError:
+            return None
+        return default_budget(estimate)
+
+    return dataset.cached(("proposed_budget", threads), compute)
 
 
 def fit_run(*args, **kwargs) -> Run:
@@ -312,11 +330,19 @@ class TrainingJob:
             return pd.DataFrame(self.batches, columns=["x", "loss"])
 
     def fraction(self) -> float:
-        """Progress in [0, 1]: epochs done of the maximum, or time used of the time budget, whichever is further."""
+        """Progress in [0, 1]: epochs done of the maximum, or time used of the time budget, whichever is further.
+
+        Training until early stopping has no known end: there it is the epochs done of those done plus the
+        fewest that early stopping needs from here (it steps back when the validation score improves).
+        """
         p = self.progress
         if p is None or not p.epochs:
             return 0.0
-        done = ((max(p.epoch, 1) - 1) + p.step / max(p.steps, 1)) / p.epochs
+        from ltsi.train import epochs_done, fewest_epochs_left
+
+        done_epochs = epochs_done(p)
+        planned_epochs = min(p.epochs, done_epochs + fewest_epochs_left(p)) if p.until_converged else p.epochs
+        done = done_epochs / max(planned_epochs, 1e-9)
         budget = self.train_config.max_seconds
         if budget:
             done = max(done, p.elapsed_s / budget)
@@ -479,3 +505,6 @@ def adopt_finished() -> None:
     if current is not None and current.state == "done" and not current.adopted:
         set_run(current.result)
         current.adopted = True
+        from dashboard import library  # here: dashboard.library imports widgets, which imports this module
+
+        library.autosave(current.result, *library.training_log(current.result))

@@ -1,4 +1,5 @@
-"""Drawing shared by the pages: the error guard, the sidebar, the training status line and the "no model yet" stop.
+"""Drawing shared by the pages: the error guard, the sidebar, the training status line, the "no model yet" stop
+and the model's quality badge.
 
 Everything here calls `st.*` and runs in the page's script thread.
 """
@@ -9,13 +10,17 @@ import contextlib
 import os
 import traceback
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from dashboard import state, training
-from dashboard.state import ActiveRun, log
+from dashboard.state import ActiveRun, Dataset, log
 from dashboard.text import md_escape, plural
 from ltsi.errors import LTSIError
+
+if TYPE_CHECKING:  # ltsi.quality and ltsi.runs import torch: loaded when first needed, not with every page
+    from ltsi.quality import Quality
 
 MAX_SELECTBOX_USERS = 5000  # more users than this: a search box narrows the Users page's picker down
 
@@ -54,7 +59,48 @@ def require_run(page: str) -> ActiveRun:
         if c2.button("Go to Train", key=f"{page}_to_train"):
             st.switch_page("views/train.py")
         st.stop()
+    data = state.dataset()
+    if data is not None and not trained_on(active, data):
+        st.info(
+            f"The model shown ({md_escape(active.name)}) was trained on another log than the active data "
+            f"({md_escape(data.name)}), so what it shows is about that other log. To see the active data, "
+            "train a model on it on the Train page.",
+            icon=":material/info:",
+        )
     return active
+
+
+def trained_on(active: ActiveRun, data: Dataset) -> bool:
+    """Whether the active run was trained on exactly this dataset's sequences (same data fingerprint)."""
+    from ltsi.runs import fingerprint
+
+    ours = active.cached(("fingerprint",), lambda: fingerprint(active.run.seqs))
+    try:
+        theirs = data.cached(("fingerprint",), lambda: fingerprint(data.sequences()[0]))
+    except LTSIError:  # no sequences can be built from this data, so no model was trained on it
+        return False
+    return ours == theirs
+
+
+def quality_of(active: ActiveRun) -> Quality:
+    """How far the active run can be trusted (`ltsi.quality.assess_run`), computed once per run."""
+    from ltsi.quality import assess_run
+
+    return active.cached(("quality",), lambda: assess_run(active.run))
+
+
+QUALITY_BOXES = {"good": st.success, "caution": st.warning, "bad": st.error}
+# the "bad" badge has its own icon: an error box with it is a verdict on the model, not a failure of the page
+QUALITY_ICONS = {"good": ":material/verified:", "caution": ":material/warning:", "bad": ":material/report:"}
+
+
+def quality_badge(active: ActiveRun) -> None:
+    """One box at the top of a page: how the model compares with the simple baselines on test events and
+    any sign that its explanations mean nothing; green, amber or red by `Quality.level`."""
+    quality = quality_of(active)
+    lines = [md_escape(quality.headline), *(md_escape(warning) for warning in quality.warnings)]
+    QUALITY_BOXES[quality.level]("  \n".join(lines), icon=QUALITY_ICONS[quality.level])
+    st.page_link("views/train.py", label="Test results and training details", icon=":material/model_training:")
 
 
 def gpu_summary() -> str:

@@ -191,7 +191,7 @@ def _is_item_file(path: str) -> bool:
 
 
 def _print_items(path: str, table: pd.DataFrame, as_json: bool) -> None:
-    counts = table["category"].value_counts()
+    counts = table["main_category" if "main_category" in table else "category"].value_counts()
     summary = {
         "kind": "item table",
         "source": path,
@@ -245,6 +245,36 @@ def synth(
     )
 
 
+SEEN_CHOICES = ("auto", "hide", "show")
+SEEN_HELP = (
+    "Items the user already had: hide, show, or auto (hide them when users of this log rarely come back to an "
+    "item, as for movie ratings; keep them when they often do, as for music or groceries)."
+)
+
+
+def _hide_seen(run, seen: str, exclude_seen: bool) -> tuple[bool, str]:
+    """Whether to leave out items already in the user's history, and one line that says which and why.
+
+    `seen`: auto (the log's rule, `ltsi.sequences.seen_rule`), hide or show; `exclude_seen` is the older
+    --exclude-seen flag, the same as --seen hide.
+    """
+    from ltsi.sequences import seen_rule
+
+    choice = seen.strip().lower()
+    if choice not in SEEN_CHOICES:
+        raise LTSIError(f"--seen must be auto, hide or show, not {seen!r}.")
+    if exclude_seen and choice == "show":
+        raise LTSIError("--exclude-seen and --seen show contradict each other; give one of them.")
+    if exclude_seen or choice == "hide":
+        hide, why = True, "Items already in the user's history are hidden (as asked)."
+    elif choice == "show":
+        hide, why = False, "Items already in the user's history can be recommended again (as asked)."
+    else:
+        rule = seen_rule(run.seqs)
+        hide, why = rule.hide, rule.reason + " Use --seen hide or --seen show to choose."
+    return hide, why
+
+
 @app.command("explain")
 def explain_command(
     run_dir: str = typer.Argument(..., help="A trained run folder (from `python -m ltsi train ... --out`)."),
@@ -260,7 +290,8 @@ def explain_command(
         help="Integrated Gradients steps (doubled, up to 400, while the "
         "convergence delta is above 1% of score - baseline).",
     ),
-    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Rank as if seen items were hidden."),
+    seen: str = typer.Option("auto", "--seen", help=SEEN_HELP),
+    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="The same as --seen hide."),
     rows: int = typer.Option(20, "--rows", min=1, help="Most recent events shown per item (text output)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full explanation as JSON."),
 ) -> None:
@@ -269,12 +300,13 @@ def explain_command(
     from ltsi.runs import load_run
 
     run = load_run(run_dir)
-    result = explain(
-        run.model, run.seqs, user, targets=item or None, items=run.items, n_steps=steps, exclude_seen=exclude_seen
-    )
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    hide, why = _hide_seen(run, seen, exclude_seen)
+    result = explain(run.model, run.seqs, user, targets=item or None, items=run.items, n_steps=steps, exclude_seen=hide)
+    if as_json:  # the JSON says it itself, so that stdout and stderr together are still one JSON document
+        data = {**result.to_dict(), "seen_items": {"hidden": hide, "why": why}}
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
+        typer.echo(why, err=True)  # stderr: the explanation on stdout stays clean for a pipe
         typer.echo(result.to_text(max_events=rows))
 
 
@@ -323,7 +355,7 @@ class _ProgressPrinter:
             self.task = self.bar.add_task("", total=max(p.steps, 1), message="")
         self.bar.update(
             self.task,
-            description=f"epoch {max(p.epoch, 1)}/{p.epochs}",
+            description=f"epoch {max(p.epoch, 1)}" + ("" if p.until_converged else f"/{p.epochs}"),
             completed=p.step,
             total=max(p.steps, 1),
             message=p.message[:60],
@@ -351,6 +383,19 @@ def train(
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same model on CPU."),
+    until_converged: bool = typer.Option(
+        False,
+        "--until-converged",
+        help="Without --budget: train until the validation score stops improving (a safety cap of "
+        "500 epochs), as the dashboard's time budget 0, instead of the planned schedule of about 600 steps.",
+    ),
+    threads: int = typer.Option(
+        0,
+        "--threads",
+        min=0,
+        help="CPU threads for training (0 = one per available core, at most 8); on a busy machine fewer are often "
+        "faster.",
+    ),
     max_len: Optional[int] = typer.Option(
         None, "--max-len", min=1, help="Events of history the model reads (default: planned from the log)."
     ),
@@ -385,7 +430,8 @@ def train(
         device,
         budget,
         model=model_settings,
-        train={"seed": seed, **({"epochs": epochs} if epochs else {})},
+        train={"seed": seed, "threads": threads, **({"epochs": epochs} if epochs else {})},
+        until_converged=until_converged,
     )
     if not quiet:
         typer.echo(
@@ -444,18 +490,34 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {model, HR@10, ...}."),
     split: str = typer.Option("test", "--split", help="test or valid."),
     exclude_seen: bool = typer.Option(
-        False, "--exclude-seen", help="Remove each user's history items from the ranking."
+        False, "--exclude-seen", help="Only the protocol that removes each user's history items from the ranking."
     ),
 ) -> None:
-    """Full-ranking HR/NDCG/MRR@10,20 of the model, its stored ablations and the baselines."""
+    """Full-ranking HR/NDCG/MRR@10,20 of the model, its stored ablations and the baselines.
+
+    Both protocols by default, one row per model and protocol (column "history items"): the user's own
+    earlier items ranked like any other, and removed from the ranking (as a recommender that hides them).
+    """
+    import pandas as pd
+
     from ltsi.runs import evaluate_run, load_run
 
     run = load_run(run_dir)
-    table = evaluate_run(run, split=split, exclude_seen=exclude_seen)
+    protocols = {"hidden": True} if exclude_seen else {"ranked": False, "hidden": True}
+    parts = []
+    for label, hidden in protocols.items():
+        part = evaluate_run(run, split=split, exclude_seen=hidden)
+        part.insert(1, "history items", label)
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
     if as_json:
         typer.echo(json.dumps(table.to_dict(orient="records"), indent=2))
         return
-    history = "history items excluded" if exclude_seen else "history items ranked like any other"
+    history = (
+        "history items removed from the ranking"
+        if exclude_seen
+        else "history items first ranked like any other, then removed from the ranking"
+    )
     typer.echo(
         f"{split} split: {len(getattr(run.split, split)):,} users, full ranking over "
         f"{len(run.seqs.items) - 1:,} items, {history}."
@@ -469,14 +531,17 @@ def recommend(
     user: str = typer.Option(..., "--user", help="The user id, as in the event log."),
     k: int = typer.Option(10, "--k", help="How many items."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
-    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="Leave out items the user already has."),
+    seen: str = typer.Option("auto", "--seen", help=SEEN_HELP),
+    exclude_seen: bool = typer.Option(False, "--exclude-seen", help="The same as --seen hide."),
 ) -> None:
     """Top-K next items for a user, after their whole history."""
     from ltsi.recommend import recommend as top_k
     from ltsi.runs import load_run
 
     run = load_run(run_dir)
-    table = top_k(run, user_id=user, k=k, exclude_seen=exclude_seen)
+    hide, why = _hide_seen(run, seen, exclude_seen)
+    table = top_k(run, user_id=user, k=k, exclude_seen=hide)
+    typer.echo(why, err=True)  # after the work (an error stays one line); stderr keeps stdout clean for a pipe
     if as_json:
         typer.echo(table.to_json(orient="records", force_ascii=False, indent=2))
         return

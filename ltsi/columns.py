@@ -1,4 +1,5 @@
-"""Column roles: which source column is the user, item, timestamp, event and value, by name or by content."""
+"""Column roles: which source column is the user, item, timestamp, event, value and item category,
+by name or by content."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 from ltsi.errors import one_line_error
 from ltsi.times import DATE_RE, EPOCH_HIGH_S, EPOCH_LOW_S, UNIT_PER_SECOND, UNIT_WORDS
 
-ROLES = ("user", "item", "timestamp", "event", "value")
+ROLES = ("user", "item", "timestamp", "event", "value", "category")
 
 
 def norm_name(name: Any) -> str:
@@ -145,7 +146,22 @@ KNOWN_NAMES: dict[str, list[str]] = {
         "weight",
         "reward",
     ],
+    # The item's category in an event log (e.g. e-commerce 'category_code'); by name only, never by content.
+    "category": [
+        "categorycode",
+        "categoryname",
+        "category",
+        "categories",
+        "maincategory",
+        "maincat",
+        "genres",
+        "genre",
+        "department",
+        "categoryid",
+    ],
 }
+# Value columns whose name says they are ratings (a 'price' or 'quantity' column is not, whatever its numbers).
+RATING_NAMES = {"rating", "ratings", "score", "overall", "stars"}
 # Names that are known but belong to none of the roles: they help header detection and are
 # never picked by content (a 'country' column is not an event type).
 OTHER_NAMES = {
@@ -262,6 +278,7 @@ class ColumnMapping:
     timestamp: str | None  # None only when explicitly asked for: then file order is time order
     event: str | None = None
     value: str | None = None
+    category: str | None = None  # the item's category, when the event log has a column for it
     reasons: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -271,6 +288,7 @@ class ColumnMapping:
             "timestamp": self.timestamp,
             "event": self.event,
             "value": self.value,
+            "category": self.category,
             "reasons": dict(self.reasons),
         }
 
@@ -280,7 +298,7 @@ class ColumnMapping:
 
 
 def detect_columns(frame: pd.DataFrame, overrides: dict[str, str] | None = None) -> ColumnMapping:
-    """Pick the user, item, timestamp, event and value columns: explicit > name > content."""
+    """Pick the user, item, timestamp, event, value and category columns: explicit > name > content."""
     mapping, notes = detect_columns_with_notes(frame, overrides)
     return mapping
 
@@ -327,7 +345,7 @@ def detect_columns_with_notes(
         if not ranked:
             continue
         pick = ranked[0][2]
-        if role in ("user", "item") and len(ranked) > 1:
+        if role in ("user", "item", "category") and len(ranked) > 1:
             pick = _skip_mostly_empty(frame, [c for _, _, c in ranked], role, notes)
         chosen[role] = pick
         reasons.setdefault(role, f"header '{pick}' is a known {role} column name")
@@ -410,6 +428,7 @@ def detect_columns_with_notes(
         timestamp=chosen["timestamp"],
         event=chosen.get("event"),
         value=chosen.get("value"),
+        category=chosen.get("category"),
         reasons=reasons,
     )
     return mapping, notes
@@ -426,6 +445,8 @@ _ROLE_ALIASES = {
     "event": "event",
     "eventtype": "event",
     "value": "value",
+    "category": "category",
+    "itemcategory": "category",
 }
 
 
@@ -434,7 +455,7 @@ def _normalise_overrides(overrides: dict[str, Any] | None) -> dict[str, str | No
     for key, col in (overrides or {}).items():
         role = _ROLE_ALIASES.get(norm_name(key))
         if role is None:
-            raise one_line_error(f"Unknown mapping field '{key}'; use user, item, timestamp, event or value.")
+            raise one_line_error(f"Unknown mapping field '{key}'; use user, item, timestamp, event, value or category.")
         out[role] = col
     return out
 
@@ -518,3 +539,26 @@ def profile(series: pd.Series, n: int = 2000) -> dict:
     distinct = len(np.unique(nums))
     p["valueish"] = (not integer) or (2 <= distinct <= 11 and nums.min() >= 0 and nums.max() <= 10)
     return p
+
+
+def rating_scale(values: np.ndarray, column: str | None) -> tuple[float, float] | None:
+    """(lowest, highest) rating when the value column holds ratings, else None.
+
+    Ratings are a few steps of a small scale: at most 11 distinct values, whole or half numbers
+    from 0 to 10 (1-5 stars, 0.5-5 in halves, 1-10). A column named like a price, count or
+    duration is never a rating, whatever its numbers; a generic or unknown name is judged by content.
+    """
+    if column is None:
+        return None
+    name = norm_name(column)
+    if name in set(KNOWN_NAMES["value"]) - RATING_NAMES:
+        return None
+    present = np.asarray(values, dtype="float64")
+    present = present[np.isfinite(present)]
+    if len(present) == 0:
+        return None
+    distinct = np.unique(present)
+    halves = bool(np.all(np.floor(distinct * 2) == distinct * 2))
+    if not (2 <= len(distinct) <= 11 and halves and distinct[0] >= 0 and distinct[-1] <= 10):
+        return None
+    return float(distinct[0]), float(distinct[-1])

@@ -65,7 +65,8 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Te
 
     `excluded` (B, N) bool removes items from the ranking; an excluded target gets rank +inf.
     """
-    scores = scores.float().nan_to_num(nan=-math.inf)  # (B, N)
+    # (posinf/neginf given: by default nan_to_num makes -inf finite, and a hidden target would get a rank)
+    scores = scores.float().nan_to_num(nan=-math.inf, posinf=math.inf, neginf=-math.inf)  # (B, N)
     scores[:, PADDING_IDX] = -math.inf  # padding is never a candidate
     if excluded is not None:
         scores = scores.masked_fill(excluded, -math.inf)  # (B, N)

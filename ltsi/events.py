@@ -7,7 +7,10 @@ This is the stage's front door. The work is done by one module per step, in flow
     ltsi.columns    raw frame -> which column is user / item / timestamp / event / value, and why
     ltsi.times      time column -> UTC times (epoch units, written dates, day-first choice)
     ltsi.events     all of the above + row checks -> EventLog (table + ValidationReport);
-    ltsi.items      the optional item table: item_id, title, category (+ genres)
+                    data-shape notes (bulk-entered bursts, sessions as users, ratings) and the
+                    optional "keep only ratings >= x" filter
+    ltsi.items      the optional item table: item_id, title, category (+ main_category), given as a
+                    file or built from the log's own category column
 
 Recoverable problems (bad rows) are counted in the ValidationReport with examples; unrecoverable
 input raises LTSIError with a message a non-programmer can act on. Heavy lifting is vectorised
@@ -16,7 +19,7 @@ input raises LTSIError with a message a non-programmer can act on. Heavy lifting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,9 +32,10 @@ from ltsi.columns import (
     ColumnMapping,
     detect_columns,
     detect_columns_with_notes,
+    rating_scale,
 )
 from ltsi.errors import one_line_error
-from ltsi.items import is_item_table, load_items
+from ltsi.items import is_item_table, items_from_events, load_items
 from ltsi.readers import (
     MAX_EXAMPLES,
     REASON_BAD_JSON,
@@ -61,6 +65,7 @@ __all__ = [
     "REASON_TIME_RANGE",
     "REASON_DUPLICATE",
     "reason_few_events",
+    "reason_low_rating",
     "ROLES",
     "DEFAULT_EVENT",
     "MAX_EXAMPLES",
@@ -73,6 +78,11 @@ __all__ = [
     "read_table",
     "detect_columns",
     "load_events",
+    "keep_ratings_at_least",
+    "data_shape_notes",
+    "burst_note",
+    "session_note",
+    "rating_note",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -90,6 +100,10 @@ REASON_DUPLICATE = "exact duplicate of an earlier row"
 
 def reason_few_events(min_events: int) -> str:
     return f"user has fewer than {min_events} events"
+
+
+def reason_low_rating(min_rating: float) -> str:
+    return f"rating is below {min_rating:g} or missing"
 
 
 DEFAULT_EVENT = "interaction"
@@ -121,6 +135,9 @@ class ValidationReport:
     mapping: ColumnMapping
     notes: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # the source's columns as read (the mapping chooses among them)
+    data_notes: list[str] = field(default_factory=list)  # what the kept events look like (bursts, sessions, ratings)
+    rating_range: tuple[float, float] | None = None  # (lowest, highest) when the value column holds ratings
+    min_rating: float | None = None  # "keep only ratings >= x", when it was applied
 
     @property
     def rows_dropped(self) -> int:
@@ -149,6 +166,9 @@ class ValidationReport:
             "event_counts": dict(self.event_counts),
             "mapping": self.mapping.to_dict(),
             "notes": list(self.notes),
+            "data_notes": list(self.data_notes),
+            "rating_range": None if self.rating_range is None else list(self.rating_range),
+            "min_rating": self.min_rating,
         }
 
     def to_text(self) -> str:
@@ -183,6 +203,9 @@ class ValidationReport:
         if self.notes:
             lines.append("Notes:")
             lines.extend(f"  - {note}" for note in self.notes)
+        if self.data_notes:
+            lines.append("What the data looks like:")
+            lines.extend(f"  - {note}" for note in self.data_notes)
         return "\n".join(lines)
 
 
@@ -286,8 +309,13 @@ def load_events(
     min_events: int = 1,
     dayfirst: bool | None = None,
     max_rows: int = 50_000_000,
+    min_rating: float | None = None,
 ) -> EventLog:
-    """Read, map, convert and validate an event log; see the module docstring."""
+    """Read, map, convert and validate an event log; see the module docstring.
+
+    `min_rating` keeps only events whose value (rating) is at least that much; see keep_ratings_at_least.
+    Without an item table, a mapped category column builds one (the most frequent category per item).
+    """
     if not isinstance(min_events, (int, np.integer)) or min_events < 1:
         raise one_line_error(f"The minimum number of events per user must be 1 or more, not {min_events}.")
     hints = tuple(str(v) for v in (mapping or {}).values() if v)
@@ -308,7 +336,7 @@ def load_events(
 
     cmap, mapping_notes = detect_columns_with_notes(frame, mapping)
     notes.extend(mapping_notes)
-    used = [c for c in (cmap.user, cmap.item, cmap.timestamp, cmap.event, cmap.value) if c]
+    used = [c for c in (cmap.user, cmap.item, cmap.timestamp, cmap.event, cmap.value, cmap.category) if c]
     drops = _Drops(frame, info.lines, used)
     if malformed:
         drops.counts[info.malformed_reason] = malformed
@@ -395,7 +423,14 @@ def load_events(
     event_counts = {str(k): int(v) for k, v in events["event"].value_counts().items() if v}
 
     items_table = None
-    if items is not None:
+    if items is None and cmap.category is not None:
+        items_table = items_from_events(events["item_id"], frame[cmap.category].take(final))
+        named = int((items_table["category"] != "unknown").sum())
+        notes.append(
+            f"Item categories come from the column '{cmap.category}' (the one each item's events name most "
+            f"often); {named:,} of the {len(items_table):,} items have one."
+        )
+    elif items is not None:
         items_table = items if is_item_table(items) else load_items(items)
         distinct = pd.Index(events["item_id"].unique())
         covered = int(distinct.isin(items_table["item_id"]).sum())
@@ -423,8 +458,178 @@ def load_events(
         mapping=cmap,
         notes=notes,
         columns=source_columns,
+        rating_range=rating_scale(events["value"].to_numpy(), cmap.value),
     )
-    return EventLog(events=events, report=report, items=items_table)
+    report.data_notes = data_shape_notes(events, report)
+    log = EventLog(events=events, report=report, items=items_table)
+    return log if min_rating is None else keep_ratings_at_least(log, min_rating, min_events)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keep only ratings >= x (applied to a loaded log, before sequences are built)
+
+
+def keep_ratings_at_least(log: EventLog, min_rating: float, min_events: int = 1) -> EventLog:
+    """The log with only the events rated `min_rating` or more; rows without a rating go too.
+
+    The removed rows are counted in the report under reason_low_rating (with examples), then
+    users left with fewer than `min_events` events are dropped as load_events drops them. The
+    report's counts, times and data-shape notes describe the events that are left.
+    """
+    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, float, np.integer, np.floating)):
+        raise one_line_error(f"The minimum rating must be a number, not {min_rating!r}.")
+    if not np.isfinite(min_rating):
+        raise one_line_error(f"The minimum rating must be a finite number, not {min_rating}.")
+    if not isinstance(min_events, (int, np.integer)) or min_events < 1:
+        raise one_line_error(f"The minimum number of events per user must be 1 or more, not {min_events}.")
+    report = log.report
+    if report.mapping.value is None:
+        raise one_line_error(
+            "A minimum rating needs a rating column: choose the column with the ratings as the value column first."
+        )
+    events = log.events
+    min_rating = float(min_rating)
+    low = ~(events["value"].to_numpy() >= min_rating)  # NaN compares False: a missing rating is not >= x
+    dropped, examples = dict(report.dropped), {k: list(v) for k, v in report.examples.items()}
+    _count_drop(events, low, reason_low_rating(min_rating), dropped, examples)
+    keep = ~low
+    if min_events > 1:
+        users = pd.factorize(events["user_id"])[0]  # (rows,) user codes
+        per_user = np.bincount(users[keep], minlength=users.max() + 1 if len(users) else 0)
+        few = keep & (per_user[users] < min_events)
+        _count_drop(events, few, reason_few_events(min_events), dropped, examples)
+        keep &= ~few
+    if not keep.any():
+        raise one_line_error(
+            f"No usable rows: no event has a rating of at least {min_rating:g}"
+            + (f" from a user with {min_events} or more such events" if min_events > 1 else "")
+            + ". Lower the minimum rating."
+        )
+    kept = events[keep].reset_index(drop=True)
+    kept["event"] = kept["event"].cat.remove_unused_categories()
+    report = replace(
+        report,
+        rows_kept=len(kept),
+        dropped=dropped,
+        examples=examples,
+        time_min=kept["timestamp"].min(),
+        time_max=kept["timestamp"].max(),
+        n_users=int(kept["user_id"].nunique()),
+        n_items=int(kept["item_id"].nunique()),
+        event_counts={str(k): int(v) for k, v in kept["event"].value_counts().items() if v},
+        notes=list(report.notes),
+        min_rating=min_rating,
+    )
+    report.data_notes = data_shape_notes(kept, report)
+    return EventLog(events=kept, report=report, items=log.items)
+
+
+def _count_drop(
+    events: pd.DataFrame, mask: np.ndarray, reason: str, dropped: dict[str, int], examples: dict[str, list[dict]]
+) -> None:
+    """Adds the rows of `mask` to the report's counts under `reason`, with a few examples (no file line:
+    the rows were already validated)."""
+    count = int(mask.sum())
+    if not count:
+        return
+    dropped[reason] = dropped.get(reason, 0) + count
+    shown = events.iloc[np.flatnonzero(mask)[:MAX_EXAMPLES]]
+    examples.setdefault(reason, []).extend(
+        {col: _plain(row[col]) for col in ("user_id", "item_id", "timestamp", "value")} for _, row in shown.iterrows()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data-shape notes: plain sentences, with numbers, about what the kept events look like
+
+BURST_SIZE = 11  # an event and at least 10 others of the same user in the same minute
+BURST_SHARE = 0.02  # noted when at least this share of the events is in such bursts
+SESSION_SPAN = pd.Timedelta(hours=1)  # a typical user id spanning less than this ...
+SESSION_LENGTH = 10  # ... with fewer events than this looks like one visit
+MIN_USERS_FOR_SHAPE = 10  # fewer users with 2+ events than this say nothing about the log's shape
+
+
+def data_shape_notes(events: pd.DataFrame, report: ValidationReport) -> list[str]:
+    """The notes that apply: bulk-entered bursts, sessions as users, ratings (in that order)."""
+    time_known = report.timestamp_unit != UNIT_NONE  # file order: times are invented, 1 s apart
+    removed = report.dropped.get(reason_low_rating(report.min_rating), 0) if report.min_rating is not None else 0
+    notes = [
+        burst_note(events) if time_known else None,
+        session_note(events) if time_known else None,
+        rating_note(events["value"].to_numpy(), report.mapping.value, report.rating_range, report.min_rating, removed),
+    ]
+    return [note for note in notes if note]
+
+
+def burst_note(events: pd.DataFrame) -> str | None:
+    """Share of events entered in bulk: 11+ events of one user in the same minute, whose order is unknown."""
+    if len(events) == 0:
+        return None
+    users = pd.factorize(events["user_id"])[0]  # (rows,)
+    nanoseconds = pd.DatetimeIndex(events["timestamp"]).as_unit("ns").asi8  # (rows,) whatever unit came in
+    minutes = nanoseconds // (60 * 10**9)  # (rows,) whole minutes since 1970
+    sizes = pd.Series(np.ones(len(events), dtype=np.int64)).groupby([users, minutes]).transform("size").to_numpy()
+    in_bursts = int((sizes >= BURST_SIZE).sum())
+    share = in_bursts / len(events)
+    if share < BURST_SHARE:
+        return None
+    return (
+        f"{share:.0%} of the events ({in_bursts:,} of {len(events):,}) come in bursts of {BURST_SIZE} or more "
+        "events of the same user within one minute, as when ratings are entered in bulk. The order inside such "
+        "bursts is unknown; the model takes them in the order of the file."
+    )
+
+
+def session_note(events: pd.DataFrame) -> str | None:
+    """Says the log looks like sessions when the typical user id is short and spans under an hour."""
+    times = events.groupby("user_id", sort=False)["timestamp"]
+    length, span = times.size(), times.max() - times.min()
+    several = length >= 2  # a single event has no span: it says nothing about sessions
+    if several.sum() < MIN_USERS_FOR_SHAPE:
+        return None
+    typical_length = float(length[several].median())
+    typical_span = span[several].median()
+    if not (typical_span < SESSION_SPAN and typical_length < SESSION_LENGTH):
+        return None
+    return (
+        f"The log looks like sessions rather than people: half of the {int(several.sum()):,} user ids with two or "
+        f"more events have at most {typical_length:g} events, within {_duration_words(typical_span)}. If each "
+        "user id is one visit, 'long-term interest' means earlier in the same visit, not earlier weeks."
+    )
+
+
+def rating_note(
+    values: np.ndarray,
+    column: str | None,
+    scale: tuple[float, float] | None,
+    min_rating: float | None,
+    removed: int,
+) -> str | None:
+    """Says the value column holds ratings and what a minimum rating would keep, or what it removed."""
+    if min_rating is not None:
+        return (
+            f"Only ratings of at least {min_rating:g} are kept: {removed:,} events with a lower or no rating "
+            "were removed."
+        )
+    if scale is None or column is None:
+        return None
+    low, high = scale
+    present = values[np.isfinite(values)]
+    # A suggestion near the top quarter of the scale: 4 of 1-5, 8 of 1-10 (the lowest such rating used).
+    suggested = float(present[present >= low + 0.75 * (high - low)].min())
+    kept = float((values >= suggested).mean())
+    return (
+        f"The column '{column}' holds ratings from {low:g} to {high:g}. Every rating counts as an interaction, "
+        "a low one as much as a high one; to learn only from what people liked, keep only ratings of at least "
+        f"a chosen value (at least {suggested:g} would keep {kept:.0%} of the events)."
+    )
+
+
+def _duration_words(span: pd.Timedelta) -> str:
+    seconds = span.total_seconds()
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    return f"{seconds / 60:.0f} minutes"
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
@@ -483,6 +688,6 @@ def _fmt_time(t: pd.Timestamp | None) -> str:
 
 
 def _fmt_example(ex: dict) -> str:
-    parts = [f"row {ex.get('row')}"]
+    parts = [f"row {ex['row']}"] if "row" in ex else []  # rows dropped after validation have no file line
     parts += [f"{k}={v!r}" for k, v in ex.items() if k != "row"]
     return ", ".join(parts)[:160]

@@ -1,7 +1,8 @@
 """Why this recommendation: attention, gate, attribution, occlusion and what-if for one user's history.
 
 Every per-user view is a tidy DataFrame with one row per past event that the model reads (the last
-`max_len` events of the history; older events cannot influence the scores), ready for a heatmap:
+`max_len` events of the history; older events cannot influence the scores), ready for a heatmap;
+`Explanation.timeline_for` puts those rows back into the whole history (NaN before the window):
 
 - attention: the short-term attention of the final step, the long-term pooling weights and the gate
   (share of long-term interest), exactly as `LTSI.forward` used them;
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -58,10 +59,28 @@ class Explanation:
     events: pd.DataFrame  # one row per (target, event in the window); see `explain`
     targets: pd.DataFrame  # one row per target: score, rank, baseline_score, attribution_sum, delta
     recommendations: pd.DataFrame  # top-K for this history: rank, item_id, [title, category], score
+    # every event of the explained history, oldest first, window or not: position, recency, timestamp,
+    # item_id, [title, category], event, in_window (True for the events the model reads); see `timeline_for`
+    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def for_target(self, item_id: str) -> pd.DataFrame:
-        """The per-event rows of one target, oldest first."""
+        """The per-event rows of one target, oldest first (only the events the model reads)."""
         return self.events[self.events["target_item"] == str(item_id)].reset_index(drop=True)
+
+    def timeline_for(self, item_id: str) -> pd.DataFrame:
+        """The whole explained history for one target, oldest first: `timeline` plus the target's signals.
+
+        The signal columns of `for_target` (attention, gate, attribution, occlusion, ...) are filled for
+        the events the model reads and NaN for older ones: the model never saw those, so "no value" is
+        the honest entry, not 0. `target_item` is the same on every row.
+        """
+        rows = self.for_target(item_id)
+        if self.timeline.empty:  # built without a timeline: the window is all there is
+            return rows.assign(in_window=True)
+        signals = [c for c in rows.columns if c not in self.timeline.columns and c != "target_item"]
+        whole = self.timeline.merge(rows[["position", *signals]], on="position", how="left", validate="1:1")
+        whole.insert(0, "target_item", str(item_id))
+        return whole
 
     def to_dict(self) -> dict:
         """JSON-ready: plain numbers and strings, ISO timestamps, NaN/inf as null."""
@@ -73,6 +92,7 @@ class Explanation:
             "targets": records(self.targets),
             "events": records(self.events),
             "recommendations": records(self.recommendations),
+            "timeline": records(self.timeline),
         }
 
     def to_text(self, max_events: int = 20) -> str:
@@ -81,6 +101,7 @@ class Explanation:
             f"User {self.user_id}: {self.n_history} events, the model reads the last {self.n_window}; "
             f"gate {self.gate:.2f} (share of long-term interest)"
         ]
+        lines += _span_lines(self.timeline)
         for target in self.targets.itertuples(index=False):
             title = f" {target.title!r}" if "title" in self.targets.columns else ""
             lines += [
@@ -116,6 +137,15 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _span_lines(timeline: pd.DataFrame) -> list[str]:
+    """One line on when the history and the part the model reads begin and end (none without timestamps)."""
+    if timeline.empty or "timestamp" not in timeline:
+        return []
+    days = pd.to_datetime(timeline["timestamp"]).dt.strftime("%Y-%m-%d")
+    first_read = days[timeline["in_window"].to_numpy()].iat[0]
+    return [f"History from {days.iat[0]} to {days.iat[-1]}; the events the model reads start on {first_read}"]
+
+
 def records(frame: pd.DataFrame) -> list[dict]:
     """A DataFrame as JSON-ready records (ISO timestamps; NaN and inf become null)."""
     return json.loads(frame.to_json(orient="records", date_format="iso"))
@@ -126,6 +156,17 @@ def _window_events(seqs: Sequences, u: int, history: History, max_len: int, info
     window = history.positions[-min(len(history), max_len) :]
     table = seqs.user_events(u).iloc[window].reset_index(drop=True)
     table.insert(1, "recency", np.arange(len(window))[::-1])  # 0 = the most recent event
+    return with_items(table, info)
+
+
+def _history_events(seqs: Sequences, u: int, history: History, max_len: int, info) -> pd.DataFrame:
+    """Every event of an unedited history, oldest first: the `_window_events` columns plus in_window.
+
+    Read from the log alone (no model pass): events before the window have no signals to compute.
+    """
+    table = seqs.user_events(u).iloc[history.positions].reset_index(drop=True)
+    table.insert(1, "recency", np.arange(len(table))[::-1])  # 0 = the most recent event
+    table["in_window"] = np.arange(len(table)) >= len(table) - min(len(table), max_len)
     return with_items(table, info)
 
 
@@ -235,6 +276,8 @@ def explain(
     attribution (sum of the four below), attribution_item, attribution_event, attribution_gap
     (LIG over the interest part), attribution_transitions (the event's exact counts-part term),
     and with occlusion: occlusion_score, occlusion_rank, occlusion_drop, occlusion_rank_change.
+    `Explanation.timeline`: every event of the explained history (see `Explanation`), read from the
+    log without another model pass; `Explanation.timeline_for(item)` adds that target's columns.
     `Explanation.targets` columns: target_item, [title, category], score, rank, baseline_score,
     attribution_sum, delta, n_steps (the steps actually used for that target), and the interest
     split (see `interest_split`): long_part, short_part, long_share, transitions_part, popularity_part
@@ -305,6 +348,7 @@ def explain(
         events=events,
         targets=with_items(target_frame, info, "target_item"),
         recommendations=recommendations,
+        timeline=_history_events(seqs, u, history, model.config.max_len, info),
     )
 
 

@@ -2,12 +2,15 @@
 
 Each summary is a tidy DataFrame for one dashboard chart: `attention_by_recency`,
 `gate_distribution`, `event_type_attribution` and `item_map`. Users are a seeded sample
-(`sample_users`), so a summary is the same on every call.
+(`sample_users`), so a summary is the same on every call. `suggest_users` picks users worth a look
+from a per-user overview.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,9 @@ from ltsi.errors import LTSIError
 from ltsi.model import LTSI
 from ltsi.recommend import item_info, last_outputs, with_items
 from ltsi.sequences import History, Sequences, edit_history, pad_histories
+
+if TYPE_CHECKING:  # ltsi.quality samples users with this module's sample_users
+    from ltsi.quality import Quality
 
 
 def sample_users(seqs: Sequences, users: Sequence[str] | None, max_users: int | None, seed: int = 0) -> np.ndarray:
@@ -184,3 +190,52 @@ def item_map(model: LTSI, seqs: Sequences, items: pd.DataFrame | None = None) ->
     frame = with_items(frame, item_info(items))
     frame.attrs["explained_variance"] = [float(v) for v in variance[:2]]
     return frame
+
+
+SHORT_TERM_BURST = "Short-term burst"
+LONG_TERM_TASTE = "Long-term taste"
+TEST_HIT = "Test hit"
+TEST_MISS = "Test miss"
+
+
+def suggest_users(overview: pd.DataFrame, quality: Quality) -> dict[str, tuple[str, str]]:
+    """Up to four users worth a look: {label: (user_id, why)}.
+
+    `overview` has one row per tested user: user_id, n_events, gate (share of long-term interest
+    after the history before the held-out event), short_peak (largest short-term attention weight
+    there) and heldout_rank. "Short-term burst" and "Long-term taste" are offered only when
+    `quality.separates_interest`: a model whose gate is the same for everyone would offer an
+    arbitrary user under those labels. "Test hit" / "Test miss": a user whose held-out item was in
+    the top 10, and one whose was not (the one nearest the median rank of the misses).
+    """
+    table = overview
+    if table.empty:
+        return {}
+    for minimum in (15, 8, 1):  # prefer timelines long enough to show both kinds of interest
+        if (table["n_events"] >= minimum).sum() >= 20:
+            table = table[table["n_events"] >= minimum]
+            break
+    out = {}
+    if quality.separates_interest:
+        burst = table.assign(s=(1 - table["gate"]) * table["short_peak"]).nlargest(1, "s").iloc[0]
+        out[SHORT_TERM_BURST] = (
+            burst["user_id"],
+            f"{1 - burst['gate']:.0%} short-term; one recent event carries "
+            f"{burst['short_peak']:.0%} of the short-term attention",
+        )
+        longest = table.nlargest(1, "gate").iloc[0]
+        out[LONG_TERM_TASTE] = (longest["user_id"], f"{longest['gate']:.0%} long-term interest")
+    hits = table[table["heldout_rank"] <= 10]
+    if len(hits):
+        hit = hits.sort_values(["heldout_rank", "n_events"], ascending=[True, False]).iloc[0]
+        out[TEST_HIT] = (hit["user_id"], f"the held-out next item was ranked #{int(hit['heldout_rank'])}")
+    misses = table[table["heldout_rank"] > 10]
+    if len(misses):
+        miss = misses.iloc[(misses["heldout_rank"] - misses["heldout_rank"].median()).abs().argsort().iloc[0]]
+        out[TEST_MISS] = (miss["user_id"], f"the held-out next item was ranked {_rank_words(miss['heldout_rank'])}")
+    return out
+
+
+def _rank_words(rank: float) -> str:
+    """'#1,204', or 'not ranked' for an infinite rank (as dashboard.text.fmt_rank words it)."""
+    return f"#{int(rank):,}" if math.isfinite(rank) else "not ranked"

@@ -1,4 +1,5 @@
-"""Item tables: recognise a file that lists items, and read it as item_id, title, category (+ genres)."""
+"""Item tables: recognise a file that lists items, and read it as item_id, title, category (+ main_category);
+or build one from an event log's own category column."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def is_item_table(obj: Any) -> bool:
 
 
 def load_items(source: Any, name: str | None = None) -> pd.DataFrame:
-    """Item table: item_id, title, category (+ genres when the file has them), one row per item.
+    """Item table: item_id, title, category (+ main_category for genres), one row per item.
 
-    Genres written 'A|B|C' give category 'A' (the first genre); the full text stays in 'genres'.
-    Missing titles fall back to the item id, missing categories to 'unknown'.
+    Genres written 'A|B|C' keep all of them: category 'A | B | C', and main_category 'A' (the first)
+    for what needs one value per item, such as the colours of a map. Missing titles fall back to
+    the item id, missing categories to 'unknown'.
     """
     frame, _info = read_table(source, name)
     if len(frame) == 0:
@@ -88,8 +90,8 @@ def load_items(source: Any, name: str | None = None) -> pd.DataFrame:
     if cat_col:
         cat = pd.Series(as_arrow_text(frame[cat_col]), dtype="str")
         if cat.str.contains("|", regex=False).any() or norm_name(cat_col) in ("genres", "genre", "categories"):
-            out["category"] = cat.str.split("|", n=1).str[0].str.strip().fillna("unknown")
-            out["genres"] = cat.fillna("")
+            out["category"] = joined_genres(cat)
+            out["main_category"] = out["category"].str.split(" | ", n=1, regex=False).str[0]
         else:
             out["category"] = cat.fillna("unknown")
     else:
@@ -98,6 +100,30 @@ def load_items(source: Any, name: str | None = None) -> pd.DataFrame:
     for col in out.columns:
         out[col] = out[col].astype("str")
     return out.reset_index(drop=True)
+
+
+def joined_genres(genres: pd.Series) -> pd.Series:
+    """'Action|Comedy' -> 'Action | Comedy' (empty parts left out); a blank entry -> 'unknown'."""
+    joined = genres.str.replace(r"\s*(?:\|\s*)+", " | ", regex=True).str.strip(" |")
+    return joined.mask(joined.fillna("") == "", "unknown")
+
+
+def items_from_events(item_ids: pd.Series, categories: pd.Series) -> pd.DataFrame:
+    """Item table from an event log's own category column: item_id, title (the id), category.
+
+    An item's category is the one its events name most often (ties: the first in alphabetical
+    order, so the table does not depend on row order); items whose events name none get 'unknown'.
+    """
+    ids = item_ids.astype("str").reset_index(drop=True)
+    cats = pd.Series(as_arrow_text(categories), dtype="str").reset_index(drop=True).str.strip()
+    named = pd.DataFrame({"item_id": ids, "category": cats})
+    named = named[named["category"].fillna("") != ""]
+    counts = named.groupby(["item_id", "category"], sort=False).size().rename("n").reset_index()
+    counts = counts.sort_values(["item_id", "n", "category"], ascending=[True, False, True], kind="stable")
+    top = counts.drop_duplicates("item_id", keep="first").set_index("item_id")["category"]
+    every = pd.Index(ids.unique(), name="item_id")
+    out = pd.DataFrame({"item_id": every, "title": every, "category": top.reindex(every).fillna("unknown").to_numpy()})
+    return out.astype("str").reset_index(drop=True)
 
 
 def item_label(item_id: object, title: object = None) -> str:

@@ -5,7 +5,9 @@
     save_run(run, "runs/mine")
 
 The CLI's `train`, the dashboard's training job, the demo-run builder and the benches all call
-`fit_run`, so the same log and plan give the same models, labels and metrics everywhere.
+`fit_run`, so the same log and plan give the same models, labels and metrics everywhere. The CPU
+threads are the plan's (`TrainConfig.threads`, 0 = `ltsi.train.default_threads()`): `train` sets
+them, and the evaluation after training runs with them too.
 """
 
 from __future__ import annotations

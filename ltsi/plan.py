@@ -6,8 +6,10 @@
     estimate_training(seqs, split, plan.model_config, plan.train_config).verdict(45)  # "" or why 45 s is too short
 
 `plan_training` is the one place where defaults are derived from the data: the history window,
-the most epochs (so that the learning-rate schedule spans about TARGET_STEPS optimizer steps on any
-log) and full vs sampled softmax (by catalogue size and device). Its constants were chosen on the
+the most epochs (with a time budget: so that the learning-rate schedule spans about TARGET_STEPS
+optimizer steps on any log; without one: until early stopping, under a safety cap) and full vs
+sampled softmax (by catalogue size and device). `default_budget` proposes a time budget from a
+measured `TimeEstimate`. Its constants were chosen on the
 validation splits of the panel of logs in `bench/panel.py` (README, "Measured"). The estimate runs
 a few real training steps and one validation pass, so it measures this machine under its load.
 """
@@ -22,7 +24,16 @@ import numpy as np
 
 from ltsi.model import ModelConfig
 from ltsi.sequences import NextItemDataset, Sequences, Split
-from ltsi.train import Progress, TrainConfig, fmt_duration, pick_device, plural, train
+from ltsi.train import (
+    Progress,
+    TrainConfig,
+    default_threads,
+    fmt_duration,
+    pick_device,
+    plateau_evals,
+    plural,
+    train,
+)
 
 
 @dataclass
@@ -34,11 +45,16 @@ class Plan:
     reasons: list[str]  # one line per setting that follows the data, the device or the user
 
 
-DEFAULT_BUDGET_S = 45  # the dashboard Train view's default time budget: Train -> first heatmap in about a minute
+# a fixed budget for scripts that want one (bench/time_to_quality.py); the dashboard's Train form proposes a
+# budget measured for the log and the machine instead (`default_budget`)
+DEFAULT_BUDGET_S = 45
 
 # Constants of `plan_training`, chosen on the validation splits of the panel (bench/panel.py, README)
 TARGET_STEPS = 600  # optimizer steps that the schedule spans on a log of any size
 MIN_EPOCHS, MAX_EPOCHS = 10, 200
+# without a time budget and without chosen epochs, training runs until early stopping; this cap only guards
+# against a run that never stops improving (2.5x the most epochs a plan spans), and is reported if reached
+SAFETY_EPOCHS = 500
 # catalogue size above which sampled softmax (8,192 negatives) replaces the full one. Measured on a 2-core CPU
 # (ms per step, full / sampled): 1.7k items 184 / 234, 5.1k 267 / 376, 29.9k 1,002 / 349, 57.6k 524 / 107 (a
 # sparser log); the full softmax is kept up to where sampling is clearly faster, as it ranks slightly better.
@@ -52,11 +68,14 @@ def plan_training(
     max_seconds: float | None = None,
     model: dict | None = None,
     train: dict | None = None,
+    until_converged: bool = False,
 ) -> Plan:
     """The defaults for this log and device: everything that should follow the data is decided here.
 
     `model` / `train`: settings the user chose (ModelConfig / TrainConfig field -> value); they win
-    over the derived ones and are reported as chosen.
+    over the derived ones and are reported as chosen. Without a time budget, the epochs are planned so that a
+    cosine schedule spans about TARGET_STEPS steps (the setting measured on the panel of logs), or, with
+    `until_converged` (the dashboard's "budget 0"), training runs until early stopping under a safety cap.
     """
     model, train = dict(model or {}), dict(train or {})
     reasons = []
@@ -80,7 +99,15 @@ def plan_training(
     batch_size = train.get("batch_size", TrainConfig.batch_size)
     windows = int(np.ceil(np.clip(lengths - 1, 0, None) / model_config.max_len).sum())  # as NextItemDataset cuts them
     steps = max(1, math.ceil(windows / batch_size))
-    if "epochs" not in train:
+    patience = train.get("patience", TrainConfig.patience)
+    if "epochs" not in train and max_seconds is None and until_converged:
+        train["epochs"], train["until_converged"] = SAFETY_EPOCHS, True
+        reasons.append(
+            f"at most {plural(SAFETY_EPOCHS, 'epoch')}, only a safety cap: with no time budget, training runs "
+            f"until the validation score has not improved for {plural(patience, 'evaluation')}, and the "
+            f"learning rate is halved each time it stalls for {plural(plateau_evals(patience), 'evaluation')}"
+        )
+    elif "epochs" not in train:
         train["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
         reasons.append(
             f"at most {plural(train['epochs'], 'epoch')}: {plural(steps, 'batch', 'batches')} per epoch, "
@@ -100,6 +127,10 @@ def plan_training(
         )
     if max_seconds is not None:
         reasons.append(f"time budget {max_seconds:g} s: the learning rate anneals within it")
+    if kind == "cpu":
+        threads = train.get("threads") or default_threads()
+        how = "" if train.get("threads") else " (one per available core, at most 8)"
+        reasons.append(f"{plural(threads, 'CPU thread')}{how}: on a busy machine fewer are often faster")
     train_config = TrainConfig(device=device, max_seconds=max_seconds, **train)
     return Plan(model_config, train_config, reasons)
 
@@ -176,3 +207,35 @@ def estimate_training(
         step_seconds = float(result.history["seconds"].iloc[0]) / max(steps, 1)
     eval_seconds = float(result.history["eval_seconds"].iloc[0]) if len(result.history) else 0.0
     return TimeEstimate(step_seconds, steps, eval_seconds, train_config.epochs)
+
+
+# `default_budget`: enough for the steps a plan spans, within a range that suits an interactive page
+MIN_BUDGET_S, MAX_BUDGET_S = 30, 1800  # at most the dashboard's cap on one training (30 min)
+BUDGET_MARGIN = 1.2  # measured from 4 batches on a shared machine: leave room for a slower stretch
+
+
+@dataclass
+class BudgetProposal:
+    seconds: int  # a whole multiple of 5 s in [MIN_BUDGET_S, MAX_BUDGET_S]
+    reason: str  # why, in plain words
+
+
+def default_budget(estimate: TimeEstimate) -> BudgetProposal:
+    """A time budget for this log on this machine: about TARGET_STEPS optimizer steps (at least
+    MIN_USEFUL_EPOCHS passes over the data) with their validations, plus a margin, clamped and rounded up to 5 s.
+    """
+    epochs = max(MIN_USEFUL_EPOCHS, math.ceil(TARGET_STEPS / max(estimate.steps_per_epoch, 1)))
+    needed = BUDGET_MARGIN * epochs * estimate.epoch_seconds
+    seconds = int(min(MAX_BUDGET_S, max(MIN_BUDGET_S, 5 * math.ceil(needed / 5))))
+    batches = plural(epochs * estimate.steps_per_epoch, "batch", "batches")
+    pace = (
+        f"{plural(epochs, 'pass', 'passes')} over the data ({batches} with a validation after each) take about "
+        f"{fmt_duration(epochs * estimate.epoch_seconds)} on this machine"
+    )
+    if needed > MAX_BUDGET_S:
+        reason = f"{pace}; the budget is capped at {fmt_duration(MAX_BUDGET_S)} (no budget = until early stopping)"
+    elif needed < MIN_BUDGET_S:
+        reason = f"{pace}; the budget is at least {fmt_duration(MIN_BUDGET_S)}"
+    else:
+        reason = f"{pace}, plus a margin for a busier moment"
+    return BudgetProposal(seconds, reason)

@@ -104,8 +104,9 @@ def score_histories(
 def item_info(items: pd.DataFrame | None) -> pd.DataFrame | None:
     """title / category per item id (string index) from an items table, whatever its column names.
 
-    Accepts title or name for the title, category / categories / genre / genres for the category;
-    of a multi-valued genres field ("Action|Comedy") the first value is the category.
+    Accepts title or name for the title, category / categories / genre / genres for the category. A multi-valued
+    genres field ("Action|Comedy") is kept whole as the category ("Action | Comedy"); its first value is the
+    main_category (one value per item, for colours and counts).
     """
     if items is None or "item_id" not in getattr(items, "columns", ()):
         return None
@@ -117,7 +118,9 @@ def item_info(items: pd.DataFrame | None) -> pd.DataFrame | None:
     for name in ("category", "categories", "genre", "genres", "main_category"):
         if name in items.columns:
             values = items[name].astype("string").fillna("")
-            out["category"] = values.str.split("|").str[0].to_numpy()
+            out["category"] = values.str.replace(r"\s*\|\s*", " | ", regex=True).to_numpy()
+            main = items["main_category"].astype("string").fillna("") if "main_category" in items.columns else None
+            out["main_category"] = (main if main is not None else values.str.split("|").str[0].str.strip()).to_numpy()
             break
     out = out[~out.index.duplicated()]
     return out if len(out.columns) else None

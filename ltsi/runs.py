@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -50,6 +51,14 @@ FORMAT_VERSION = 3  # 2: LTSI's counts part (training counts stored with the wei
 STALE_SAVE_S = 3600  # an unfinished save folder older than this is a killed save's, and is removed
 MANIFEST = "manifest.json"  # SHA-256 and size of every other file, written last (format 3 on)
 REQUIRED = ("config.json", "model.safetensors", "sequences.safetensors")
+OPTIONAL = ("metrics.json", "history.csv", "items.csv", MANIFEST)
+
+
+def is_run_file(name: str) -> bool:
+    """Whether a file name (no folder) is one a run folder holds; anything else in a run zip is not extracted."""
+    return name in REQUIRED or name in OPTIONAL or re.fullmatch(r"ablation-[a-z0-9-]+\.safetensors", name) is not None
+
+
 SEQUENCE_ARRAYS = ("offsets", "item_ids", "event_ids", "gap_ids", "timestamps")
 
 

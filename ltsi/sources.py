@@ -179,6 +179,8 @@ def _expand(open_stream, name: str, limit: int, max_rows: int | None = None) -> 
                 raise too_big_error(name, limit)
             if count_lines is None:  # another archive or Parquet inside: its bytes are not lines
                 count_lines = _archive_kind(chunk) is None and chunk[:4] != b"PAR1"
+            if total == len(chunk) and _archive_kind(chunk) is None:
+                reject_binary(chunk, name)  # the content is known by its first chunk: no need to expand the rest
             if count_lines:
                 lines += chunk.count(b"\n")
                 if lines > max_rows * 1.05 + 10:
@@ -193,7 +195,7 @@ def _expand(open_stream, name: str, limit: int, max_rows: int | None = None) -> 
     view = memoryview(out)
     done = 0
     with open_stream() as stream:
-        while done < total and (n := stream.readinto(view[done:])):
+        while done < total and (n := stream.readinto(view[done : done + _CHUNK])):  # (whole: a second copy)
             done += n
     view.release()
     if done != total:
@@ -268,6 +270,13 @@ def reject_non_tabular(data: bytes, name: str) -> None:
     if not data[:SAMPLE_BYTES].strip() and not data.strip():  # strip only if the head is blank
         what = "empty (0 bytes)" if not data else "empty (only blank space)"
         raise one_line_error(f"{base_name(name)} is {what}. Choose the file that contains the events.")
+    reject_binary(data, name)
+
+
+def reject_binary(head: bytes, name: str) -> None:
+    """Images, programs, documents and other binary files, told by their first SAMPLE_BYTES (`head` may be just
+    those: an archive's content is checked on its first expanded chunk, before the rest is expanded)."""
+    data = head
     magic = {
         b"\x89PNG": "a PNG image",
         b"\xff\xd8\xff": "a JPEG image",

@@ -1,4 +1,5 @@
-"""Shared fixtures: one small synthetic log, its sequences and split, and an untrained model with its counts."""
+"""Shared fixtures: one small synthetic log, its sequences and split, an untrained model with its counts, a tiny
+trained run; and every test's run library in its own temporary folder."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from ltsi.baselines import training_counts
+from ltsi.library import ENV as LIBRARY_ENV
 from ltsi.model import LTSI, ModelConfig
 from ltsi.sequences import build_sequences, leave_one_out
 from ltsi.synth import generate
@@ -32,3 +34,22 @@ def tiny_model(tiny_seqs):
     model = LTSI(ModelConfig(n_items=len(seqs.items), n_event_types=len(seqs.event_types), dim=8, max_len=10))
     model.set_counts(training_counts(seqs, split))
     return model.eval()
+
+
+@pytest.fixture(autouse=True)
+def library_folder(tmp_path, monkeypatch):
+    """Every test's run library (LTSI_LIBRARY) is a fresh temporary folder: no test writes into the home folder."""
+    folder = tmp_path / "library"
+    monkeypatch.setenv(LIBRARY_ENV, str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_fitted_run(tiny_log, tiny_seqs):
+    """`tiny_log` through the one pipeline (dim 8, max_len 10, one epoch): a Run with its test metrics."""
+    from ltsi.pipeline import fit_run
+    from ltsi.plan import plan_training
+
+    seqs, split = tiny_seqs
+    plan = plan_training(seqs, split, "cpu", model={"dim": 8, "max_len": 10}, train={"epochs": 1, "threads": 1})
+    return fit_run(seqs, split, plan, items=tiny_log.items)

@@ -48,10 +48,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
-    """A headless Streamlit server on a free port; yields its URL."""
+def server(tmp_path_factory):
+    """A headless Streamlit server on a free port, with its own empty run library; yields its URL."""
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LTSI_MAX_TRAININGS": "1"}
+    library = tmp_path_factory.mktemp("library")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LTSI_MAX_TRAININGS": "1", "LTSI_LIBRARY": str(library)}
     log = open(ROOT / "tests" / ".streamlit-browser-test.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -213,7 +214,17 @@ def test_upload_train_explain_export(server, browser):
     shot(page, "4-users")
 
     # click a heatmap cell (the most recent event of the top row): its numbers appear
-    marker = page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").last  # transparent, over a cell
+    # the click targets are a transparent marker trace over the cells (named "... (click)"; d3 binds each trace's
+    # data to its SVG group); the last one is the most recent event, inside the initial view
+    page.evaluate(
+        """() => {
+        const traces = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .scatterlayer .trace")];
+        const click = traces.find(t => (t.__data__?.[0]?.trace?.name || "").endsWith("(click)"));
+        const points = click.querySelectorAll(".point");
+        points[points.length - 1].setAttribute("data-ltsi-click", "1");
+        }"""
+    )
+    marker = page.locator("[data-ltsi-click='1']")
     marker.scroll_into_view_if_needed()
     box = marker.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -252,13 +263,28 @@ def test_upload_train_explain_export(server, browser):
     with page.expect_download(timeout=120_000) as download:
         page.get_by_role("button", name="Download the HTML report").click()
     html = Path(download.value.path()).read_text()
-    assert "Why these recommendations: user" in html and "plotly-graph-div" in html
+    assert "Why these recommendations: user" in html and "<svg" in html and "<script" not in html
+    assert len(html.encode()) < 1_000_000
     step("downloads")
 
     # the Train form is as the user left it, after four other pages (Streamlit alone would reset it)
     goto(page, server, "Train")
     assert page.get_by_role("spinbutton", name="Time budget (s)").input_value() == "8"
     assert page.get_by_role("spinbutton", name="Max. epochs").input_value() == "1"
+
+    # a browser reload starts a new session: the trained run is in the saved runs and opens again
+    page.reload()
+    idle(page)
+    goto(page, server, "Train")
+    page.get_by_text("Saved runs", exact=True).wait_for()
+    assert "No saved runs yet" not in page.get_by_test_id("stMain").inner_text()  # the run trained above is listed
+    page.locator(".st-key-library_open [data-testid^='stBaseButton']").first.click()  # (a keyed element)
+    idle(page)
+    no_exception(page)
+    goto(page, server, "Users")
+    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer").first.wait_for()
+    no_exception(page)
+    step("reload: saved run opened")
 
     # the one-click demo from the Start page: pre-trained model, straight to a user's timeline
     goto(page, server, "Start")

@@ -62,7 +62,7 @@ def test_validate_an_item_table():
     assert "item table, not an event log" in result.stdout and "1,682" in result.stdout
     summary = json.loads(invoke("validate", MOVIES, "--json").stdout)
     assert summary["kind"] == "item table" and summary["n_items"] == 1_682
-    assert summary["columns"] == ["item_id", "title", "category", "genres"]
+    assert summary["columns"] == ["item_id", "title", "category", "main_category"]
 
 
 def test_validate_reports_dropped_rows_but_succeeds(tmp_path):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import explaining, exporting, state, text, training, widgets
+from dashboard import explaining, exporting, report, state, text, training, widgets
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -29,9 +29,11 @@ def app() -> AppTest:
 
 
 def ok(at: AppTest) -> AppTest:
-    """No exception and no error box on the page."""
+    """No exception and no error box on the page (the quality badge's red verdict on a model is not one: the
+    tiny models trained here for one epoch are honestly rated poor)."""
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    errors = [e.value for e in at.error if e.icon != widgets.QUALITY_ICONS["bad"]]
+    assert not errors, errors
     return at
 
 
@@ -157,7 +159,7 @@ def test_upload_with_odd_header_mapping_change_and_dropped_rows():
     reasons = [e.label for e in at.expander if e.label.endswith(("row", "rows"))]
     assert len(reasons) == 2 and all(label.endswith(": 1 row") for label in reasons), reasons
     dropped = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("Rows dropped"))
-    assert dropped["layout"]["xaxis"]["dtick"] == 1  # whole rows, not 0.5
+    assert dropped["layout"]["xaxis"]["range"] == [0, 32]  # every row read: 1 dropped row is a sliver
     assert "shop.csv" in at.sidebar.caption[0].value
 
     # leave the event type out explicitly: every event becomes "interaction"
@@ -270,7 +272,7 @@ def test_train_view_trains_a_tiny_model_that_populates_the_users_view():
     at.switch_page("views/users.py").run()
     ok(at)
     assert "heatmap" in trace_types(at)
-    assert at.metric[0].label == "Share of long-term interest" and at.metric[0].value.endswith("%")
+    assert any("its score came from" in m.value for m in at.markdown)  # the item's own split, in words
     assert len(at.dataframe) >= 1  # recommendations
     recs = at.dataframe[0].value
     assert len(recs) == 10 and list(recs["rank"]) == list(range(1, 11))
@@ -316,7 +318,7 @@ def test_train_view_plans_history_length_and_epochs_unless_chosen(small_run):
 
     dataset = small_run[0]
     seqs, split = dataset.sequences()
-    planned = plan_training(seqs, split, "auto", None, model={"dim": 16})
+    planned = plan_training(seqs, split, "auto", None, model={"dim": 16}, until_converged=True)  # budget 0
     at = small_train_view(small_run, train_budget=0)  # no budget: no measurement, training starts at once
     assert at.select_slider(key="train_max_len").value == 0 and at.number_input(key="train_epochs").value == 0
     at.button(key="FormSubmitter:train_form-Train").click().run()
@@ -593,8 +595,10 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
     assert len(heatmaps) == 3
     exp = explaining.explanation(at.session_state["run"], other, explaining.heldout(demo_run, other)["end"], None)
     rows = exp.for_target(exp.recommendations["item_id"].iat[0])
-    assert heatmaps[0]["z"][0] == pytest.approx(list(rows["short_attention"]))
-    assert heatmaps[2]["z"][0] == pytest.approx(list(rows["attribution"]))
+    # each row spans the whole history; the events the model reads are the last ones, older ones are blank
+    assert heatmaps[0]["z"][0][-len(rows) :] == pytest.approx(list(rows["short_attention"]))
+    assert heatmaps[2]["z"][0][-len(rows) :] == pytest.approx(list(rows["attribution"]))
+    assert all(v is None for v in heatmaps[0]["z"][0][: -len(rows)])
 
     at.button(key="explain_heldout").click().run()
     ok(at)
@@ -603,7 +607,7 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
     split = explaining.explanation(
         at.session_state["run"], other, end=explaining.heldout(demo_run, other)["end"], target=held
     ).targets.iloc[0]
-    words = [c.value for c in at.caption if "its score" in c.value and held in c.value]  # the held-out item's split
+    words = [m.value for m in at.markdown if "its score" in m.value and held in m.value]  # the held-out item's split
     titles = demo_run.run.items.drop_duplicates("item_id").set_index("item_id")["title"]
     name = f"**{titles[held]} ({held})**" if held in titles.index else f"**{held}**"
     assert words == [text.split_words(split, name)]
@@ -621,7 +625,8 @@ def test_users_view_switch_user_explain_held_out_and_what_if(demo_run):
     assert any(m.value.startswith("Without 2 events") for m in at.markdown)
     assert {"Before", "After"} <= {m.value.strip("*") for m in at.markdown}
     heatmap_chart = next(c for c in charts(at) if any(t.get("type") == "heatmap" for t in c["data"]))
-    greyed = sorted(s["x0"] + 0.5 for s in heatmap_chart["layout"].get("shapes", []))
+    shapes = heatmap_chart["layout"].get("shapes", [])
+    greyed = sorted(s["x0"] + 0.5 for s in shapes if s.get("fillcolor") == "#888")  # (not the window band)
     assert greyed == sorted(float(p) for p in rows.sort_values("position", ascending=False)["position"][:2])
 
 
@@ -658,8 +663,8 @@ def test_export_view_and_its_files(demo_run):
     csv = exporting.recommendations_csv(demo_run, 5, False).decode()
     table = pd.read_csv(__import__("io").StringIO(csv))
     assert len(table) == 5 * demo_run.run.seqs.n_users
-    html = exporting.user_report(demo_run, demo_run.run.seqs.users[0])
-    assert "long-term interest" in html and html.count("plotly-graph-div") >= 2
+    html = report.user_report(demo_run, demo_run.run.seqs.users[0])
+    assert "long-term interest" in html and "<svg" in html and "<script" not in html
     assert len(exporting.run_zip(demo_run)) > 1000
 
 
@@ -685,7 +690,7 @@ def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view
     loaded = at.session_state["run"]
     assert loaded.name == "Uploaded run my_run.zip"
     assert "Loaded **Uploaded run my\\_run.zip**" in at.success[0].value  # the user sees that it worked (name escaped)
-    assert "active model works without it" in at.info[0].value  # no data loaded: not a bare "no data yet"
+    assert any("active model works without it" in i.value for i in at.info)  # no data: not a bare "no data yet"
     mine, back = tiny_run.run, loaded.run
     assert back.seqs.users == mine.seqs.users and list(back.table()["model"]) == list(mine.table()["model"])
     assert back.info["training"] == mine.info["training"]  # the training summary travels with the zip
@@ -701,17 +706,6 @@ def test_a_bad_run_zip_is_refused_with_a_message():
     at.file_uploader(key="upload_run").set_value(("bad.zip", b"not a zip", "application/zip")).run()
     at.button(key="load_uploaded_run").click().run()
     assert not at.exception and "not a zip" in at.error[0].value
-
-
-def test_users_view_with_many_users_searches_instead(demo_run, monkeypatch):
-    monkeypatch.setattr(widgets, "MAX_SELECTBOX_USERS", 50)
-    at = with_demo(AppTest.from_file(APP, default_timeout=TIMEOUT), demo_run)
-    at.switch_page("views/users.py").run()
-    ok(at)
-    at.text_input(key="user_query").set_value("U0077").run()
-    ok(at)
-    options = at.selectbox(key="user_pick").options
-    assert 1 < len(options) <= 12 and all("U0077" in o for o in options[1:])
 
 
 def test_users_view_on_a_log_too_short_to_test():
@@ -778,12 +772,14 @@ def test_train_view_on_a_catalogue_smaller_than_k_says_so(small_run):
 def test_export_caption_says_what_is_really_exported(small_run):
     _, run = small_run
     at = ok(with_small(AppTest.from_file(APP, default_timeout=TIMEOUT), small_run).switch_page("views/export.py").run())
+    at.toggle(key="hide_seen").set_value(False).run()  # this log's default hides seen items (no user repeats)
+    ok(at)
     caption = next(c.value for c in at.caption if "Columns: user_id, rank" in c.value)
     assert caption.startswith("20 users × 8 rows (the catalogue has only 8 items, so every item is listed) = 160 rows")
     assert "first 3 users" in caption
     assert len(exporting.all_recommendations(run, 10, False)) == 160
 
-    at.checkbox(key="export_exclude_seen").check().run()
+    at.toggle(key="hide_seen").set_value(True).run()
     ok(at)
     caption = next(c.value for c in at.caption if "Columns: user_id, rank" in c.value)
     total, fewest, most = exporting.export_rows(run, 10, True)
@@ -802,17 +798,20 @@ def test_users_view_wording_on_a_short_history(small_run):
     ok(at)
     assert any(m.value == f"**{user}** has 6 events; the model reads all of them." for m in at.markdown)
     assert not any("in all" in m.value for m in at.markdown)
-    html = exporting.user_report(small_run[1], user)
-    assert "the model read all 5 before the prediction" in html and " of the 5 " not in html
+    html = report.user_report(small_run[1], user)
+    assert "History used: the 5 events before the user&#x27;s held-out test event" in html
     # a model with the counts part: the split names the transitions and popularity, the attribution caption the
     # transition term of each of the last 3 events
     from html import unescape
 
     assert "the recent items' transitions" in unescape(html) and "its popularity" in unescape(html)
     captions = [c.value for c in at.caption]
-    assert any("its score came from long-term interest" in c and "the recent items' transitions" in c for c in captions)
     assert any(
-        c.startswith("Attribution:") and "Each of the last 3 events also carries its transition term" in c
+        "its score came from long-term interest" in m.value and "the recent items' transitions" in m.value
+        for m in at.markdown
+    )
+    assert any(
+        c.startswith("Attribution:") and "For each of the last 3 events it also counts, exactly, how often" in c
         for c in captions
     )
 

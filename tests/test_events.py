@@ -826,9 +826,9 @@ def test_load_items_with_genres():
         b"item_id,title,year,genres\n1,Toy Story,1995,Animation|Children's\n"
         b"2,GoldenEye,1995,Action\n2,dup,1995,Drama\n3,,1995,\n"
     )
-    assert list(items.columns) == ["item_id", "title", "category", "genres"]
-    assert items["category"].tolist() == ["Animation", "Action", "unknown"]
-    assert items["genres"].iloc[0] == "Animation|Children's"
+    assert list(items.columns) == ["item_id", "title", "category", "main_category"]
+    assert items["category"].tolist() == ["Animation | Children's", "Action", "unknown"]  # every genre kept
+    assert items["main_category"].tolist() == ["Animation", "Action", "unknown"]
     assert items["title"].tolist() == ["Toy Story", "GoldenEye", "3"]  # missing title -> id
 
 
@@ -837,7 +837,7 @@ def test_load_items_movielens_1m_dat_latin1():
     items = load_items(data.encode("latin-1"))
     assert items["item_id"].tolist() == ["1", "2"]
     assert items["title"].iloc[1] == "Misérables, Les (1995)"
-    assert items["category"].tolist() == ["Animation", "Drama"]
+    assert items["category"].tolist() == ["Animation | Children's | Comedy", "Drama"]
 
 
 def test_load_items_movielens_100k_u_item_style():

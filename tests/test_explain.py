@@ -379,7 +379,8 @@ def test_global_views(toy, trained):
 def test_item_info_reads_common_columns():
     movies = pd.DataFrame({"item_id": [1, 2], "title": ["A", "B"], "genres": ["Action|Comedy", None]})
     info = item_info(movies)
-    assert info.loc["1", "category"] == "Action" and info.loc["2", "title"] == "B"
+    assert info.loc["1", "category"] == "Action | Comedy" and info.loc["1", "main_category"] == "Action"
+    assert info.loc["2", "title"] == "B"
     assert item_info(pd.DataFrame({"item_id": [1]})) is None and item_info(None) is None
 
 

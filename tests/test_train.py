@@ -12,9 +12,11 @@ from ltsi.model import ABLATIONS, ModelConfig
 from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
 from ltsi.synth import generate
 from ltsi.train import (
+    Progress,
     StopReason,
     TrainConfig,
     amp_dtype,
+    eta_words,
     jittered_windows,
     learning_rate,
     next_item_loss,
@@ -244,16 +246,22 @@ def test_a_time_budget_anneals_the_learning_rate_within_it(data):
 
 
 def test_plan_follows_the_data_and_the_device_and_keeps_what_the_user_chose():
-    from ltsi.plan import MAX_EPOCHS, SAMPLED_ABOVE, TARGET_STEPS, plan_training
+    from ltsi.plan import MAX_EPOCHS, SAFETY_EPOCHS, SAMPLED_ABOVE, TARGET_STEPS, plan_training
 
     short = build_sequences(
         generate(n_users=400, n_items=300, n_categories=5, mean_events=4, min_events=2, seed=1).events
     )
-    plan = plan_training(short, leave_one_out(short), device="cpu")
+    plan = plan_training(short, leave_one_out(short), device="cpu", max_seconds=60)
     assert plan.model_config.max_len == 10 and plan.model_config.short_window == 10  # sessions: short windows
     windows = NextItemDataset(short, leave_one_out(short).train_ends, 10).__len__()
     steps = math.ceil(windows / plan.train_config.batch_size)
+    # with a time budget the schedule spans the planned steps; without one, training runs until early stopping
     assert plan.train_config.epochs == min(MAX_EPOCHS, math.ceil(TARGET_STEPS / steps))
+    assert not plan.train_config.until_converged and plan.train_config.lr_schedule() == "cosine"
+    planned = plan_training(short, leave_one_out(short), device="cpu").train_config  # the CLI's default
+    assert planned.epochs == plan.train_config.epochs and planned.lr_schedule() == "cosine"
+    open_ended = plan_training(short, leave_one_out(short), device="cpu", until_converged=True).train_config
+    assert open_ended.until_converged and open_ended.epochs == SAFETY_EPOCHS and open_ended.lr_schedule() == "plateau"
     assert plan.train_config.sampled_softmax is False  # 300 items: full softmax
     assert any("history window 10" in r for r in plan.reasons) and any("full softmax" in r for r in plan.reasons)
 
@@ -274,3 +282,139 @@ def test_plan_follows_the_data_and_the_device_and_keeps_what_the_user_chose():
     )
     if len(big.items) - 1 > SAMPLED_ABOVE["cpu"]:
         assert plan_training(big, leave_one_out(big), device="cpu").train_config.sampled_softmax
+
+
+# ---- training until it is done (no time budget), the time left, the proposed budget
+
+
+def rising_then_flat(best_epoch: int):
+    """A scripted validation: NDCG@10 rises by 0.01 per epoch up to `best_epoch`, then stays below its best."""
+    epochs = iter(range(1, 10_000))
+
+    def evaluate(*args, **kwargs):
+        epoch = next(epochs)
+        return {"NDCG@10": 0.01 * min(epoch, best_epoch) - (0.001 if epoch > best_epoch else 0.0), "HR@10": 0.0}
+
+    return evaluate
+
+
+def test_no_budget_trains_past_the_old_cap_until_early_stopping(data, monkeypatch):
+    from ltsi.plan import SAFETY_EPOCHS, plan_training
+
+    seqs, split = data
+    monkeypatch.setattr(train_module, "evaluate", rising_then_flat(best_epoch=35))
+    plan = plan_training(
+        seqs,
+        split,
+        "cpu",
+        model={"dim": 8, "max_len": 16},
+        train={"patience": 3, "batch_size": 128, "threads": 1},
+        until_converged=True,  # the dashboard's budget 0
+    )
+    cfg = plan.train_config
+    assert cfg.until_converged and cfg.epochs == SAFETY_EPOCHS and cfg.plateau_evals() == 1
+    assert any("only a safety cap" in reason for reason in plan.reasons)
+    seen = []
+    result = train(seqs, split, plan.model_config, cfg, callback=seen.append)
+    # improving until epoch 35 (past the old 30-epoch cap), then 3 evaluations without improvement
+    assert len(result.history) == 38 and result.best_epoch == 35
+    assert result.stop_reason is StopReason.CONVERGED and result.stopped.startswith("early stop")
+    assert result.advice == ""
+    lrs = result.history["lr"].tolist()
+    # plateau schedule: the peak rate after the warm-up while improving, halved after each stalled evaluation
+    assert lrs[1:35] == [pytest.approx(cfg.lr)] * 34
+    assert lrs[35:] == [pytest.approx(cfg.lr), pytest.approx(cfg.lr / 2), pytest.approx(cfg.lr / 4)]
+    last_epoch = [p for p in seen if p.metrics is not None and p.epoch == 37][0]
+    assert last_epoch.until_converged and last_epoch.bad_evals == 2 and last_epoch.epoch_seconds > 0
+
+
+def test_the_safety_cap_is_reported_when_reached(data, monkeypatch):
+    seqs, split = data
+    monkeypatch.setattr(train_module, "evaluate", rising_then_flat(best_epoch=100))
+    result = train(seqs, split, config(seqs), quick(epochs=3, until_converged=True))
+    assert len(result.history) == 3 and result.stop_reason is StopReason.SAFETY_CAP
+    assert result.stopped == "reached the safety cap of 3 epochs before the validation score stopped improving"
+    assert "the safety cap on epochs ended training: train longer" in result.advice
+
+
+def progress(**fields) -> Progress:
+    base = dict(epoch=3, epochs=10, step=50, steps=100, loss=1.0, metrics=None, elapsed_s=100.0, message="")
+    return Progress(**{**base, "epoch_seconds": 40.0, "patience": 10, **fields})
+
+
+def test_eta_words_from_the_measured_pace():
+    assert eta_words(progress(epoch=0, step=0)) == "Time left: known after the first epoch."
+    assert eta_words(progress(epoch_seconds=math.nan)) == "Time left: known after the first epoch."
+    # 2.5 of 10 epochs done at 40 s each: 7.5 x 40 s = 300 s
+    assert eta_words(progress()) == (
+        "At most about 5 min left (the last of 10 epochs ends training); sooner if the validation score "
+        "stops improving for 10 evaluations."
+    )
+    # a budget of 120 s at 100 s elapsed ends it sooner
+    assert eta_words(progress(max_seconds=120.0)).startswith("At most about 20 s left (the time budget ends")
+    # until early stopping, at the end of epoch 5 with 4 of 10 evaluations without improvement: at least
+    # 6 x 30 s = 3 min; at most the safety cap, 1,995 epochs x 30 s = 16.6 h
+    open_ended = progress(epoch=5, epochs=2000, step=100, epoch_seconds=30.0, until_converged=True, bad_evals=4)
+    assert eta_words(open_ended) == (
+        "Until the validation score stops improving (patience 10): at least about 3 min more, at most about "
+        "16.6 h (the safety cap of 2,000 epochs)."
+    )
+    # halfway through epoch 6 (10 s each) the least is half an epoch less: 5.5 x 10 s = 55 s, not 60 s
+    midway = progress(**{**open_ended.__dict__, "epoch": 6, "step": 50, "epoch_seconds": 10.0})
+    assert "at least about 55 s more" in eta_words(midway)
+    # a budget below the least bounds both
+    assert eta_words(progress(**{**open_ended.__dict__, "max_seconds": 130.0})).endswith(
+        "at least about 30 s more, at most about 30 s (the time budget)."
+    )
+
+
+def test_default_budget_follows_the_measured_pace():
+    from ltsi.plan import MAX_BUDGET_S, MIN_BUDGET_S, TimeEstimate, default_budget
+
+    # 100 batches of 0.1 s + a 2 s validation = 12 s per pass; 600 steps = 6 passes = 72 s; x 1.2 = 86.4 -> 90 s
+    typical = default_budget(TimeEstimate(step_seconds=0.1, steps_per_epoch=100, eval_seconds=2.0, epochs=2000))
+    assert typical.seconds == 90
+    assert typical.reason.startswith("6 passes over the data (600 batches with a validation after each) take")
+    assert "take about 72 s on this machine, plus a margin" in typical.reason
+    # a tiny log: 600 passes of 0.02 s = 12 s, x 1.2 = 14.4 s: raised to the least budget
+    tiny = default_budget(TimeEstimate(step_seconds=0.01, steps_per_epoch=1, eval_seconds=0.01, epochs=10))
+    assert tiny.seconds == MIN_BUDGET_S == 30 and "at least 30 s" in tiny.reason
+    # a large log: at least 3 passes of 1,010 s: capped
+    large = default_budget(TimeEstimate(step_seconds=1.0, steps_per_epoch=1000, eval_seconds=10.0, epochs=10))
+    assert large.seconds == MAX_BUDGET_S and "3 passes" in large.reason and "capped at 30 min" in large.reason
+
+
+def test_the_train_form_proposes_a_budget_per_log_and_keeps_the_analysts_value(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    from test_dashboard import APP, SMALL_LOG, TIMEOUT, ok
+
+    import ltsi.plan
+    from dashboard import state
+    from ltsi.plan import TimeEstimate
+
+    # the measurement, by log: 8 items -> 12 s per pass (90 s proposed), 9 items -> 22 s per pass (160 s)
+    paces = {9: TimeEstimate(0.1, 100, 2.0, 10), 10: TimeEstimate(0.2, 100, 2.0, 10)}
+    monkeypatch.setattr(ltsi.plan, "estimate_training", lambda seqs, *a, **k: paces[len(seqs.items)])
+    first = state.read_dataset(SMALL_LOG.encode(), "small.csv", "upload")
+    other_log = SMALL_LOG.replace("i7,", "i8,", 1) + "u00,i7,1700009999\n"  # one more item
+    second = state.read_dataset(other_log.encode(), "other.csv", "upload")
+    assert (len(first.sequences()[0].items), len(second.sequences()[0].items)) == (9, 10)
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["dataset"] = first
+    ok(at.switch_page("views/train.py").run())
+    assert at.number_input(key="train_budget").value == 90
+    assert any(c.value.startswith(":material/timer: Proposed time budget 90 s: 6 passes") for c in at.caption)
+    at.number_input(key="train_budget").set_value(45)
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_threads").set_value(1)
+    at.button(key="FormSubmitter:train_form-Train").click().run()  # a form's values count once submitted
+    job = at.session_state["job"]
+    job.stop()  # the training itself is not what this test is about
+    job.thread.join(timeout=60)
+    assert job.train_config.max_seconds == 45
+    ok(at.run())
+    assert at.number_input(key="train_budget").value == 45  # the same log keeps the analyst's value
+    at.session_state["dataset"] = second
+    ok(at.run())
+    assert at.number_input(key="train_budget").value == 160  # a new log: its own proposal

@@ -25,13 +25,23 @@ from dashboard.figures.style import (
     short_text,
 )
 from dashboard.figures.training import metrics_comparison, training_curves
-from dashboard.figures.users import gate_bar, gate_bar_html, heatmap_signals, user_heatmap
+from dashboard.figures.users import (
+    EVENT_SYMBOLS,
+    event_counts_by_day,
+    event_symbol,
+    gate_bar,
+    gate_bar_html,
+    heatmap_signals,
+    timeline_by_day,
+    user_heatmap,
+)
 
 __all__ = [
     "ATTENTION_SCALE",
     "ATTRIBUTION_SCALE",
     "COMPONENT_LABELS",
     "EVENT_COLORS",
+    "EVENT_SYMBOLS",
     "LTSI_COLOR",
     "PALETTE",
     "attention_by_recency",
@@ -40,6 +50,8 @@ __all__ = [
     "dropped_rows",
     "empty_figure",
     "event_color",
+    "event_counts_by_day",
+    "event_symbol",
     "event_types",
     "events_over_time",
     "events_per_user",
@@ -52,6 +64,7 @@ __all__ = [
     "metrics_comparison",
     "plain",
     "short_text",
+    "timeline_by_day",
     "training_curves",
     "user_heatmap",
 ]

@@ -131,12 +131,29 @@ def item_popularity(events: pd.DataFrame, max_points: int = 2000) -> go.Figure:
     log_y = counts[0] >= 10 * counts[-1]
     fig.update_xaxes(
         title_text="item rank (most popular first)",
-        **(dict(type="log") if log_x else dict(type="linear", **count_axis(len(counts)))),
+        **(log_axis(len(counts)) if log_x else dict(type="linear", **count_axis(len(counts)))),
     )
     fig.update_yaxes(
-        title_text="events", **(dict(type="log") if log_y else dict(type="linear", **count_axis(counts[0])))
+        title_text="events", **(log_axis(counts[0]) if log_y else dict(type="linear", **count_axis(counts[0])))
     )
     return fig
+
+
+def log_axis(largest: float) -> dict:
+    """A log axis with ticks at the powers of ten up to `largest` (at least 10 on the axes that are drawn
+    on a log scale), read as 1, 10, 100, 1k, 10k, 1M
+    (plotly's own log ticks put 2 and 5 between them: "2 / 100 / 5" is hard to read)."""
+    decades = max(0, math.floor(math.log10(max(float(largest), 1.0))))  # ticks past the data would not show
+    values = [10**d for d in range(decades + 1)]
+    return dict(type="log", tickmode="array", tickvals=values, ticktext=[short_count(v) for v in values])
+
+
+def short_count(n: int) -> str:
+    """1, 10, 100, 1k, 10k, 100k, 1M, 10M, 1B: a count as an axis tick."""
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if n >= size:
+            return f"{n / size:g}{suffix}"
+    return f"{n:g}"
 
 
 def event_types(events: pd.DataFrame) -> go.Figure:
@@ -163,7 +180,8 @@ def event_types(events: pd.DataFrame) -> go.Figure:
 
 
 def dropped_rows(dropped: dict[str, int], rows_read: int) -> go.Figure:
-    """Horizontal bars: rows dropped per reason."""
+    """Horizontal bars: rows dropped per reason, on an axis that spans every row read, so that a bar's
+    length is its share of the file (1 row of 10,000 is a sliver, not a full-width bar)."""
     dropped = {k: int(v) for k, v in (dropped or {}).items() if int(v) > 0}
     if not dropped:
         return empty_figure("No rows were dropped", height=120)
@@ -174,12 +192,20 @@ def dropped_rows(dropped: dict[str, int], rows_read: int) -> go.Figure:
             x=[dropped[r] for r in reasons],
             orientation="h",
             marker_color="#d9663a",
-            text=[f"{dropped[r]:,} ({dropped[r] / max(rows_read, 1):.1%})" for r in reasons],
+            text=[f"{dropped[r]:,} ({share_text(dropped[r], rows_read)})" for r in reasons],
             customdata=[plural(dropped[r], "row") for r in reasons],
             textposition="auto",
+            cliponaxis=False,
             hovertemplate="%{y}: %{customdata}<extra></extra>",
         )
     )
     _style(fig, height=80 + 32 * len(reasons), title=dict(text="Rows dropped, per reason", x=0.0))
-    fig.update_xaxes(**count_axis(max(dropped.values())))
+    whole = max(int(rows_read), max(dropped.values()))  # rows read; never shorter than a bar
+    fig.update_xaxes(title_text=f"rows, of {whole:,} read", **count_axis(whole, range=[0, whole]))
     return fig
+
+
+def share_text(count: int, total: int) -> str:
+    """'10.0%', or '<0.1%' for a share too small to show (1 of 10,000 is not '0.0%')."""
+    share = count / max(total, 1)
+    return "<0.1%" if 0 < share < 0.001 else f"{share:.1%}"

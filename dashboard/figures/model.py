@@ -138,42 +138,80 @@ def attribution_by_event_type(
     return fig
 
 
+# The item map colours this many categories (the biggest); the rest share one grey: twenty colours
+# cannot be told apart. PALETTE's own grey is left out so that it never looks like "other".
+MAP_COLOURS = [c for c in PALETTE if c != "#8a8f99"][:8]
+OTHER_COLOUR = "#c9ced6"
+OTHER = "(other categories)"
+
+
+def category_names(categories: pd.Series) -> pd.Series:
+    """Categories as text; a missing or blank one reads '(no category)'."""
+    return categories.astype("string").replace("", pd.NA).fillna("(no category)").astype(str)
+
+
+def map_groups(categories: pd.Series, n_coloured: int = len(MAP_COLOURS)) -> pd.Series:
+    """Each item's legend group: its category when among the `n_coloured` with the most items
+    (ties by name), else OTHER."""
+    named = category_names(categories)
+    sizes = named.value_counts()
+    ranked = sorted(sizes.index, key=lambda name: (-sizes[name], name))
+    return named.where(named.isin(ranked[:n_coloured]), OTHER)
+
+
 def item_map(
     frame: pd.DataFrame,
     x: str = "x",
     y: str = "y",
-    color: str = "category",
+    color: str | None = None,
     size: str | None = "popularity",
     max_points: int = 20000,
 ) -> go.Figure:
-    """2-D map of item embeddings, one point per item, coloured by category (WebGL for big catalogues)."""
+    """2-D map of item embeddings, one point per item (WebGL for big catalogues), coloured by the
+    item's main category (the first genre) when known, else its category: the biggest eight in
+    colour, the rest grey."""
     if frame is None or frame.empty:
         return empty_figure("No item embeddings")
+    if color is None:
+        color = "main_category" if "main_category" in frame else "category"
     if len(frame) > max_points:
         frame = frame.nlargest(max_points, size) if size and size in frame else frame.sample(max_points, random_state=0)
     labels = frame["title"].fillna(frame["item_id"]) if "title" in frame else frame["item_id"]
-    groups = (
-        frame[color].astype("string").replace("", pd.NA).fillna("(no category)").astype(str)
-        if color in frame
-        else pd.Series("items", index=frame.index)
-    )
+    groups = map_groups(frame[color]) if color in frame else pd.Series("items", index=frame.index)
+    sizes_by_group = groups.value_counts()
+    order = sorted(sizes_by_group.index, key=lambda name: (name == OTHER, -sizes_by_group[name], name))
     fig = go.Figure()
-    for i, (name, part) in enumerate(frame.groupby(groups, sort=True)):
+    for rank, name in enumerate(order):
+        part = frame[groups == name]
         sizes = 5.0
         if size and size in part:
             sizes = 4 + 10 * np.sqrt(part[size].to_numpy(float) / max(float(frame[size].max()), 1.0))
+        other = name == OTHER
         fig.add_trace(
             go.Scattergl(
                 x=part[x],
                 y=part[y],
                 mode="markers",
                 name=plain(name),
-                marker=dict(size=sizes, color=PALETTE[i % len(PALETTE)], opacity=0.75),
+                legendrank=rank,
+                marker=dict(
+                    size=sizes,
+                    color=OTHER_COLOUR if other else MAP_COLOURS[rank % len(MAP_COLOURS)],
+                    opacity=0.5 if other else 0.8,
+                ),
                 text=[plain(label) for label in labels.loc[part.index].astype(str)],
-                hovertemplate="%{text}<br>%{fullData.name}<extra></extra>",
+                customdata=category_names(part[color]).map(plain).to_numpy() if other else None,
+                hovertemplate="%{text}<br>%{customdata}<extra></extra>"
+                if other
+                else "%{text}<br>%{fullData.name}<extra></extra>",
             )
         )
-    _style(fig, height=400, title=dict(text="Item embedding map (PCA): similar items lie close", x=0.0))
+    if OTHER in sizes_by_group:  # grey points first, so the coloured ones are drawn on top
+        fig.data = (fig.data[-1], *fig.data[:-1])
+    title = "Item embedding map (PCA): similar items lie close"
+    if OTHER in sizes_by_group:
+        title += f" · the {len(order) - 1} biggest of {category_names(frame[color]).nunique()} categories in colour"
+    _style(fig, height=400, title=dict(text=title, x=0.0))
     fig.update_xaxes(showticklabels=False, title_text="")
     fig.update_yaxes(showticklabels=False, title_text="")
     return fig

@@ -1,23 +1,43 @@
 """Data: pick a demo or upload a log; column mapping; validation report; summary charts."""
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, state, widgets
+from dashboard import figures, library, state, widgets
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
+from ltsi.events import keep_ratings_at_least
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
 NONE = "(none)"
-ROLE_LABELS = {"user": "User", "item": "Item", "timestamp": "Time", "event": "Event type", "value": "Value"}
+ROLE_LABELS = {
+    "user": "User",
+    "item": "Item",
+    "timestamp": "Time",
+    "event": "Event type",
+    "value": "Value",
+    "category": "Item category",
+}
 ROLE_HELP = {
     "user": "Who did it: a user, customer, visitor or session id. Required.",
     "item": "What it was about: a product, movie, song or article id. Required.",
     "timestamp": "When: epoch seconds/ms/µs/ns or a date-time text. Without it, file order is time order.",
     "event": "What kind of event: view, click, cart, purchase, rating… Optional.",
-    "value": "A number per event: rating, price, dwell time… Optional, shown in the report only.",
+    "value": "A number per event: rating, price, dwell time… Optional; ratings can be filtered below.",
+    "category": "The item's category, when the log has a column for it (e.g. category_code). Optional; "
+    "an item table, when given, is used instead.",
 }
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "parquet", "pq", "json", "jsonl", "gz", "zip", "bz2", "xz"]
+
+
+def with_min_rating(dataset: state.Dataset, min_rating: float) -> state.Dataset:
+    """The dataset with only ratings >= min_rating, as a fresh Dataset: the cached sequences and
+    figures of the old one were built from every event."""
+    log = keep_ratings_at_least(dataset.log, min_rating, dataset.min_events)
+    return dataclasses.replace(dataset, log=log, _sequences=None, cache={})
+
 
 st.title("Data")
 st.caption(
@@ -81,6 +101,7 @@ else:
                 st.info(f"Nothing was loaded from {md_escape(upload.name)}.{still}", icon=":material/info:")
                 st.stop()
             current = state.dataset()
+            library.remember_log(data, upload.name)  # so a run trained on it is stored with its data
     elif current is None or current.kind != "upload":
         st.info(
             "Drop a file above. The demos are one click away if you just want to look around.",
@@ -100,7 +121,7 @@ with st.expander(
 ):
     st.caption("Detected automatically from the column names and contents; change any of them and apply.")
     with st.form("mapping_form", border=False):
-        cols = st.columns(5)
+        cols = [*st.columns(3), *st.columns(3)]  # two rows of three: six selectboxes side by side are too narrow
         chosen = {}
         for column, role in zip(cols, ROLE_LABELS):
             options = list(current.columns) if role in ("user", "item") else [NONE, *current.columns]
@@ -115,7 +136,7 @@ with st.expander(
                     key=f"map_{role}",
                     help=f"{ROLE_HELP[role]}  \nNow: {md_escape(reason) or 'not found'}.",
                 )
-        o1, o2 = st.columns([1, 4])
+        o1, o2, o3 = st.columns([1, 1, 3])
         with o1:
             min_events = st.number_input(
                 "Min. events per user",
@@ -127,6 +148,23 @@ with st.expander(
                 help="Users with fewer events are dropped (and counted in the report).",
             )
         with o2:
+            scale = report.rating_range
+            min_rating = None
+            if scale is not None:  # only a value column of ratings gets the filter
+                low, high = scale
+                step = 0.5 if low % 1 or high % 1 else 1.0
+                chosen_rating = st.number_input(
+                    "Keep only ratings of at least",
+                    low,
+                    high,
+                    value=report.min_rating if report.min_rating is not None else low,
+                    step=step,
+                    key="map_min_rating",
+                    help="Events with a lower rating (or none) are removed before training and counted in the "
+                    f"report. {low:g} keeps every rated event.",
+                )
+                min_rating = float(chosen_rating) if chosen_rating > low else None
+        with o3:
             day_options = {"auto": "automatic", "day": "day first (31/12/2025)", "month": "month first (12/31/2025)"}
             day_values = {"auto": None, "day": True, "month": False}
             now = {None: "auto", True: "day", False: "month"}[current.dayfirst]
@@ -143,7 +181,10 @@ with st.expander(
         if st.form_submit_button("Apply", icon=":material/refresh:"):
             overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
             with widgets.guard("re-reading the file"):
-                state.set_dataset(state.reread(current, overrides, int(min_events), dayfirst))
+                reread = state.reread(current, overrides, int(min_events), dayfirst)
+                if min_rating is not None and reread.report.rating_range is not None:
+                    reread = with_min_rating(reread, min_rating)
+                state.set_dataset(reread)
                 st.rerun()
             st.warning(
                 "These settings were not applied: the mapping and the report below are still those of the "
@@ -195,6 +236,9 @@ else:
     st.success("Every row was kept: nothing was missing, unreadable or duplicated.", icon=":material/check_circle:")
 if report.notes:
     st.info("\n".join(f"- {md_escape(note)}" for note in report.notes), icon=":material/info:")
+if report.data_notes:
+    st.markdown("**What the data looks like**")
+    st.info("\n".join(f"- {md_escape(note)}" for note in report.data_notes), icon=":material/insights:")
 
 # ---- summary charts
 st.subheader("What is in the log")

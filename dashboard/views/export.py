@@ -2,26 +2,32 @@
 
 import streamlit as st
 
-from dashboard import exporting, widgets
+from dashboard import explaining, exporting, report, widgets
 from dashboard.state import Keys
+from dashboard.text import file_slug
 
 st.title("Export")
 st.caption("Everything is generated when you click a button, from the active model of this session.")
 active = widgets.require_run("export")
+widgets.quality_badge(active)
 
 PREVIEW_USERS = 3
 seqs = active.run.seqs
-slug = "".join(ch if ch.isalnum() else "_" for ch in active.name.lower()).strip("_")[:40] or "run"
+slug = file_slug(active.name)
 
 # ---- recommendations for all users
 with st.container(border=True):
     st.subheader("Recommendations for every user (CSV)")
     c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
     k = c1.number_input("Items per user", 1, 100, 10, key=Keys.EXPORT_K)
-    exclude_seen = c2.checkbox(
-        "Leave out items the user already had",
-        key=Keys.EXPORT_EXCLUDE_SEEN,
-        help="Off: a repeat purchase or re-watch can be recommended, as in the evaluation.",
+    rule = explaining.seen_rule(active)
+    if Keys.HIDE_SEEN not in st.session_state:  # one switch per session, shared with the Users page
+        st.session_state[Keys.HIDE_SEEN] = rule.hide  # its default follows the data (ltsi.sequences.seen_rule)
+    exclude_seen = c2.toggle(
+        "Hide items already in the history",
+        key=Keys.HIDE_SEEN,
+        help="The same switch as on the Users page. Off: a repeat purchase or re-watch can be recommended, as "
+        "in the evaluation. " + rule.reason,
     )
     c3.download_button(
         "Download recommendations (CSV)",
@@ -36,7 +42,7 @@ with st.container(border=True):
     n_preview = min(PREVIEW_USERS, seqs.n_users)
     with widgets.guard("counting the rows"):
         st.caption(
-            f"{exporting.export_caption(active, int(k), exclude_seen)}. Columns: user_id, rank, item_id, "
+            f"{exporting.export_caption(active, int(k), exclude_seen)}. {rule.reason} Columns: user_id, rank, item_id, "
             "score, probability (and title, category when an item table is known), after each user's whole "
             "history. Text cells that start with = + - or @ get a leading ' so that spreadsheet programs do not "
             "run them as formulas. The file is prepared when you click (the button spins meanwhile). Preview of "
@@ -77,14 +83,16 @@ with st.container(border=True):
     user = c1.selectbox("User", users, index=users.index(default) if default in users else 0, key=Keys.EXPORT_USER)
     c2.download_button(
         "Download the HTML report",
-        data=lambda: exporting.user_report(active, user),
-        file_name=f"ltsi_user_{user}.html",
+        data=lambda: report.user_report(active, user, k=int(k), hide_seen=exclude_seen),
+        file_name=f"ltsi_user_{file_slug(user, 'user')}.html",
         mime="text/html",
         on_click="ignore",
         icon=":material/description:",
         key="export_html",
     )
     st.caption(
-        "One self-contained file (charts included, works offline): the gate in words, the timeline heatmap, "
-        "the top recommendations with the held-out event, and the events that mattered most."
+        "One small self-contained file (no scripts, opens offline): which history it explains, the timeline, the "
+        "top recommendations (the same as this user's rows in the CSV above, with these settings), the model's "
+        "test results and its quality check. To report the item you clicked or a what-if, use the button on the "
+        "Users page."
     )

@@ -12,6 +12,10 @@ ATTRIBUTION_USERS = 100  # users whose top recommendation is attributed (Integra
 st.title("Model")
 st.caption("What the model does across all users, not just one.")
 active = widgets.require_run("model")
+quality = None  # stays None when the check fails (the guard says why): the charts still show
+with widgets.guard("checking the model's quality"):
+    widgets.quality_badge(active)
+    quality = widgets.quality_of(active)  # the badge's, from the run's cache
 
 model, seqs, items = active.run.model, active.run.seqs, active.run.items
 cfg = active.run.model_config
@@ -37,6 +41,12 @@ with left, widgets.guard("computing attention by recency"):
         ("attention-by-recency",), lambda: insights.attention_by_recency(model, seqs, max_users=RECENCY_USERS)
     )
     st.plotly_chart(figures.attention_by_recency(recency.head(30)), key="model_recency")
+    if quality is not None and quality.attention_uniform:
+        st.warning(
+            "The short-term attention is spread evenly over the recent events for nearly every user: it does "
+            "not single out any of them, so its weights here say nothing about which recent event mattered.",
+            icon=":material/warning:",
+        )
     window = min(cfg.short_window, cfg.max_len)  # a window longer than the history read is the whole of it
     st.caption(
         f"Mean weight on the event *k* steps back, over {users_phrase(RECENCY_USERS)}. Short-term attention "
@@ -46,6 +56,12 @@ with left, widgets.guard("computing attention by recency"):
 with right, widgets.guard("computing the gate distribution"):
     gates = active.cached(("gates",), lambda: insights.gate_distribution(model, seqs))
     st.plotly_chart(figures.gate_distribution(gates["gate"]), key="model_gates")
+    if quality is not None and quality.gate_saturated:
+        st.warning(
+            "Nearly every user is at 0% or at 100% here: the model gives everyone the same mix of short-term "
+            "and long-term interest, so this share does not tell users apart.",
+            icon=":material/warning:",
+        )
     st.caption(
         "The gate after each user's last event: 0% = only the last few events matter, 100% = only the "
         "lasting taste. A wide spread means the model treats users differently."
@@ -84,7 +100,8 @@ with right, widgets.guard("computing the item map"):
     st.plotly_chart(figures.item_map(points), key="model_item_map")
     variance = points.attrs.get("explained_variance")
     share = f" (the two axes keep {sum(variance):.0%} of the variance)" if variance else ""
-    named = points["category"].dropna().astype(str) if "category" in points else points["item_id"].iloc[:0]
+    colour_by = "main_category" if "main_category" in points else "category"  # what the map colours by
+    named = points[colour_by].dropna().astype(str) if colour_by in points else points["item_id"].iloc[:0]
     categories = named[named != ""].nunique()  # item_info leaves "" where an item has no category
     if categories > 1:
         colours = "colours are categories from the item table."

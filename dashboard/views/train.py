@@ -6,7 +6,7 @@ from dataclasses import fields
 import streamlit as st
 import torch
 
-from dashboard import exporting, figures, state, training, widgets
+from dashboard import exporting, figures, library, state, training, widgets
 from dashboard.state import Keys
 from dashboard.text import (
     below_baseline_why,
@@ -18,8 +18,7 @@ from dashboard.text import (
     stop_note,
 )
 from ltsi.model import ABLATIONS, ModelConfig
-from ltsi.plan import DEFAULT_BUDGET_S
-from ltsi.train import TrainConfig, default_threads
+from ltsi.train import TrainConfig, default_threads, eta_words
 
 st.title("Train")
 st.caption(
@@ -70,6 +69,10 @@ if loaded:
         icon=":material/check_circle:",
     )
 
+# ---- runs saved on this server: kept across page reloads
+with st.container(border=True):
+    library.render_library()
+
 if dataset is None:
     then = (
         "The active model works without it on Users, Model and Export; to train a new one, load" if active else "Load"
@@ -84,11 +87,21 @@ if dataset is None:
             st.rerun()
     st.stop()
 
-# ---- settings (defaults from the library's own dataclasses and its plan for this log, except the time budget)
+# ---- settings (defaults from the library's own dataclasses and its plan for this log; the time budget measured)
 MODEL_DEFAULTS = {f.name: f.default for f in fields(ModelConfig)}
 TRAIN_DEFAULTS = TrainConfig()
 AUTO = 0  # "History length" and "Max. epochs" at 0: planned from the log (ltsi.plan.plan_training)
+DEFAULT_THREADS = default_threads(reserve=1)  # the page itself keeps one core
 busy = job is not None and (job.active or job.awaiting)
+proposal = None
+with st.spinner("Measuring a few batches to propose a time budget"), widgets.guard("measuring a few batches"):
+    proposal = training.proposed_budget(dataset, DEFAULT_THREADS)
+# the budget follows the log: a new log gets its proposed budget, the same log keeps what the analyst set
+kept = st.session_state.get(Keys.TRAIN_BUDGET_LOG)
+if kept is None or kept[0] != dataset.key:
+    st.session_state[Keys.TRAIN_BUDGET] = proposal.seconds if proposal else 0
+elif Keys.TRAIN_BUDGET not in st.session_state:  # the widget was not drawn on another page: restore it
+    st.session_state[Keys.TRAIN_BUDGET] = kept[1]
 st.subheader(f"Train a new model on: {md_escape(dataset.name)}")
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
@@ -127,12 +140,12 @@ with st.form("train_form"):
             "Time budget (s)",
             0,
             3600,
-            DEFAULT_BUDGET_S,
             step=5,
             key=Keys.TRAIN_BUDGET,
-            help="Stop after this many seconds and keep the best weights so far (0 = no "
-            "limit); the learning rate anneals within it. Before training, a few "
-            "batches are measured to check that the budget allows useful training.",
+            help="Stop after this many seconds and keep the best weights so far; the learning rate "
+            "anneals within it. 0 = no time limit: train until the validation score stops improving "
+            "(Patience). Before training, a few batches are measured to check that the budget allows "
+            "useful training.",
         )
     d1, d2 = st.columns([1, 3])
     with d1:
@@ -179,12 +192,15 @@ with st.form("train_form"):
             "CPU threads",
             1,
             64,
-            default_threads(reserve=1),  # the page itself keeps one core
+            DEFAULT_THREADS,
             key=Keys.TRAIN_THREADS,
             help="Threads for training on the CPU. The default leaves one core to the "
             "dashboard itself; on a busy machine fewer threads are often faster.",
         )
+    if proposal is not None:
+        st.caption(f":material/timer: Proposed time budget {fmt_seconds(proposal.seconds)}: {proposal.reason}.")
     submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:", disabled=busy)
+st.session_state[Keys.TRAIN_BUDGET_LOG] = (dataset.key, int(budget))
 
 # what the analyst chose; everything else (history length, epochs, softmax) is planned from the log and device
 chosen_model = {"dim": int(dim), "short_window": int(window), **({"max_len": int(max_len)} if max_len else {})}
@@ -233,6 +249,10 @@ def live_progress() -> None:
     budget = j.train_config.max_seconds
     of = f" of {fmt_seconds(budget)}" if budget else ""
     st.progress(j.fraction(), text=f"{label} · {elapsed}{of} · {md_escape(j.message)}")
+    if j.state == "training" and j.progress is not None:
+        # the dashboard's own cap ends a training without a budget too (training.MAX_TRAINING_S): said with the ETA
+        cap = "" if budget else f" Here, a training ends after {fmt_seconds(training.MAX_TRAINING_S)} at the latest."
+        st.caption(f":material/schedule: {eta_words(j.progress)}{cap}")
     st.plotly_chart(figures.training_curves(j.history(), batch_loss=j.batch_loss()), key="live_curves")
     if st.button("Stop", icon=":material/stop:", key="stop_training", disabled=j.stopping):
         j.stop()

@@ -4,17 +4,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import explaining, figures, widgets
+from dashboard import explaining, figures, report, widgets
 from dashboard.state import Keys
-from dashboard.text import fmt_rank, gate_words, md_escape, plural, split_words
+from dashboard.text import GLOSSARY, file_slug, fmt_rank, gate_words, md_escape, plural, split_words
 from ltsi.items import item_label
 
 K = 10
 
 st.title("Users")
 active = widgets.require_run("users")
+widgets.quality_badge(active)
+with st.popover("What do these words mean?", icon=":material/help:"):
+    st.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in GLOSSARY.items()))
 
 seqs, items = active.run.seqs, active.run.items
+rule = explaining.seen_rule(active)
 cfg = active.run.model_config
 lags = cfg.transition_lags if getattr(cfg, "transitions", False) else 0  # events that carry a transition term
 titles = None
@@ -62,23 +66,51 @@ if picks:
         )
 
 lengths = dict(zip(seqs.users, seqs.lengths))
-if len(users) > widgets.MAX_SELECTBOX_USERS:  # a selectbox sends all its options to the browser on every run
-    query = st.text_input("Search users (part of the id)", key=Keys.USER_QUERY, placeholder="type part of a user id")
-    options = [u for u in users if query in u][: widgets.MAX_SELECTBOX_USERS] if query else users[:200]
-    if st.session_state[Keys.USER] not in options:
-        options = [st.session_state[Keys.USER], *options]
+many = len(users) > widgets.MAX_SELECTBOX_USERS  # a selectbox sends all its options to the browser on every run
+
+
+def find_typed_user() -> None:
+    """A typed id (or part of one) in the one search box: pick the user, or the first of those that match."""
+    typed = str(st.session_state.get(Keys.USER_PICK) or "")
+    if not typed:  # the box was cleared: stay on the shown user
+        st.session_state[Keys.USER_PICK] = st.session_state[Keys.USER]
+        return
+    if typed in known:
+        st.session_state[Keys.USER] = typed
+        return
+    st.session_state[Keys.USER_QUERY] = typed  # the page lists the users that match it
+    matches = [u for u in users if typed.lower() in u.lower()]
+    st.session_state[Keys.USER_PICK] = matches[0] if matches else st.session_state[Keys.USER]
+
+
+query = str(st.session_state.get(Keys.USER_QUERY) or "") if many else ""
+if many:  # list a few users (the matches of the last search); any id can be typed
+    matches = [u for u in users if query.lower() in u.lower()] if query else users
+    suggested = [uid for uid, _ in picks.values()]
+    options = list(dict.fromkeys([st.session_state[Keys.USER], *suggested, *matches[:200]]))
 else:
-    options = users
+    matches, options = users, users
 if st.session_state.get(Keys.USER_PICK) not in options:
     st.session_state[Keys.USER_PICK] = st.session_state[Keys.USER]
 left, right = st.columns([2, 3], vertical_alignment="bottom")
 with left:
     user = st.selectbox(
-        "User (type to search)",
+        "User (type part of an id and press Enter)" if many else "User (type to search)",
         options,
         key=Keys.USER_PICK,
-        format_func=lambda u: f"{u} · {plural(lengths[u], 'event')}",
+        format_func=lambda u: f"{u} · {plural(lengths[u], 'event')}" if u in lengths else str(u),
+        accept_new_options=many,
+        on_change=find_typed_user if many else None,
     )
+    if many and query:
+        found = plural(len(matches), "user")
+        st.caption(
+            f"{found} with “{md_escape(query)}” in the id; the list shows the first 200."
+            if len(matches) > 200
+            else f"{found} with “{md_escape(query)}” in the id."
+        )
+if user not in known:  # typed without the callback (it resolves every typed id): stay on the shown user
+    user = st.session_state[Keys.USER]
 st.session_state[Keys.USER] = user
 held = explaining.heldout(active, user)
 with right:
@@ -91,19 +123,34 @@ with right:
         "with that held-out event (how the model was tested). Off: the whole history, as "
         "for a recommendation made today.",
     )
+    if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one rule: ltsi.sequences.seen_rule)
+        st.session_state[Keys.HIDE_SEEN] = rule.hide
+    hide_seen = st.toggle("Hide items already in the history", key=Keys.HIDE_SEEN, help=md_escape(rule.reason))
 end = held["end"] if (held is not None and evaluation) else None
+st.caption(
+    (
+        "Items the user already had are left out of the recommendations. "
+        if hide_seen
+        else "Items the user already had can be recommended again. "
+    )
+    + rule.reason
+)
 
 # ---- which item the attribution row explains (a clicked recommendation, the held-out item, else the top one)
-target_key = ("target", user, end)
+target_key = ("target", user, end, hide_seen)  # a clicked row belongs to one list: this user, view and switch
 chosen = st.session_state.get(Keys.TARGET)
-target_item = chosen[3] if isinstance(chosen, tuple) and chosen[:3] == target_key else None
+target_item = chosen[-1] if isinstance(chosen, tuple) and chosen[:-1] == target_key else None
 
 with widgets.guard("explaining this user"):
-    base = explaining.explanation(active, user, end, None, K)
+    base = explaining.explanation(active, user, end, None, K, exclude_seen=hide_seen)
     recs = base.recommendations
     top_item = recs["item_id"].iat[0]
     target_item = target_item or top_item
-    exp = base if target_item == top_item else explaining.explanation(active, user, end, target_item, K)
+    exp = (
+        base
+        if target_item == top_item
+        else explaining.explanation(active, user, end, target_item, K, exclude_seen=hide_seen)
+    )
     rows = exp.for_target(target_item)
     target_row = exp.targets[exp.targets["target_item"] == target_item].iloc[0]
 
@@ -119,29 +166,19 @@ with widgets.guard("explaining this user"):
         )
     )
 
-    # ---- summary: the gate in words + the held-out event
+    # ---- summary: why the explained item scored as it did (its own split; the overall mix only as help)
     g = float(exp.gate)
     s1, s2 = st.columns([2, 3])
     with s1:
-        st.metric(
-            "Share of long-term interest",
-            f"{g:.0%}",
-            help="The gate: how much of the next recommendation comes from the whole history (long-term) "
-            "versus the last few events (short-term).",
-        )
-        st.markdown(figures.gate_bar_html(g), unsafe_allow_html=True)  # plain HTML: no chart to redraw per user
-        st.caption(gate_words(g))
-        st.caption(
+        st.markdown(
             split_words(target_row, f"**{item_name(target_item)}**"),
-            help="Integrated Gradients over the two interest parts the model adds up (gate × long-term "
-            "interest, (1 − gate) × short-term interest): the gate is one number for all items; this "
-            "says which part the explained item's score owes to. "
+            help=gate_words(g)
+            + " Each part is what it adds to the score compared with knowing nothing about the user."
             + (
-                "Beside the interest, the score has a counts part, added exactly: the recent items' "
-                f"transitions (for each of the last {plural(lags, 'event')}, how often its item was "
-                "directly followed by this item in training) and the item's popularity in training."
+                f" The recent items' transitions: for each of the last {plural(lags, 'event')}, how often its "
+                "item was directly followed by this item in training."
                 if lags
-                else "This model has no counts part (transitions and popularity)."
+                else " This model does not count transitions or popularity."
             ),
         )
     with s2:
@@ -156,12 +193,18 @@ with widgets.guard("explaining this user"):
             seen = window_note
         st.markdown(f"**{md_escape(user)}** has {plural(lengths[user], 'event')}; {seen}.")
         if held is not None and evaluation:
-            rank = explaining.heldout_rank(active, user)
-            verdict = f":green[in the top {K}]" if rank <= K else f":orange[not in the top {K}]"
-            st.markdown(
-                f"Held-out next event: **{item_name(held['item_id'])}** — {verdict}, ranked "
-                f"{fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}."
-            )
+            rank = explaining.heldout_rank(active, user, exclude_seen=hide_seen)
+            if not np.isfinite(rank):  # hidden: the held-out item is one the user already had
+                st.markdown(
+                    f"Held-out next event: **{item_name(held['item_id'])}** — :orange[hidden], because the user "
+                    "already had it (switch off “Hide items already in the history” to see its rank)."
+                )
+            else:
+                verdict = f":green[in the top {K}]" if rank <= K else f":orange[not in the top {K}]"
+                st.markdown(
+                    f"Held-out next event: **{item_name(held['item_id'])}** — {verdict}, ranked "
+                    f"{fmt_rank(rank)} of {plural(len(seqs.items) - 1, 'item')}."
+                )
             if target_item != held["item_id"] and st.button(
                 "Explain the held-out item", key="explain_heldout", icon=":material/manage_search:"
             ):
@@ -176,22 +219,28 @@ with widgets.guard("explaining this user"):
             st.rerun()
 
     # ---- the heatmap
-    fig = figures.user_heatmap(rows, figures.heatmap_signals(item_text(target_item)), removed=removed)
+    fig = figures.user_heatmap(
+        rows,
+        figures.heatmap_signals(item_text(target_item)),
+        removed=removed,
+        timeline=exp.timeline_for(target_item),
+    )
     clicked = st.plotly_chart(
         fig, key=f"heatmap_{user}_{end}", on_select="rerun", selection_mode="points", config={"displayModeBar": False}
     )
     transitions_note = (
-        f" Each of the last {plural(lags, 'event')} also carries its transition term (exact, not estimated): what "
-        "the number of times its item was directly followed by this item in training adds to the score. The "
-        "item's own popularity needs no history, so it is part of the baseline."
+        f" For each of the last {plural(lags, 'event')} it also counts, exactly, how often its item was directly "
+        "followed by this item in training. The item's own popularity does not depend on the history, so no "
+        "event carries it."
         if lags
-        else " This model has no counts part, so no event carries a transition term."
+        else ""
     )
     st.caption(
-        f"Attribution: Integrated Gradients of the score of {item_name(target_item)} (score "
-        f"{float(target_row['score']):.2f}, rank {fmt_rank(float(target_row['rank']))}) over each "
-        f"event's item, event type and time gap.{transitions_note} The numbers sum to the score minus an "
-        f"all-padding baseline, up to a convergence delta of {float(target_row['delta']):.2g}."
+        f"Attribution: how much each event pushed the score of {item_name(target_item)} (score "
+        f"{float(target_row['score']):.2f}, rank {fmt_rank(float(target_row['rank']))}) up or down, through its "
+        f"item, event type and time since the previous event.{transitions_note} Together the events add up to "
+        "the score minus the score when knowing nothing about the user (an estimate, off by "
+        f"{abs(float(target_row['delta'])):.2g})."
         + (" Grey columns are left out in the what-if below." if removed else "")
     )
 
@@ -217,11 +266,15 @@ with widgets.guard("explaining this user"):
     st.subheader("Top recommendations")
     st.caption("Click a row: the attribution row of the heatmap switches to that item.")
     table = recs.copy()
+    if not hide_seen:  # say which recommended items the user already had
+        had = set(seqs.items.decode(seqs.item_ids[seqs.offsets[seqs.user_index(user)] :][: exp.n_history]))
+        table.insert(1, "already had", np.where(table["item_id"].isin(had), "yes", ""))
     if held is not None and evaluation:
         table.insert(1, "held-out", np.where(table["item_id"] == held["item_id"], "✔ next event", ""))
     table.insert(1, "explained", np.where(table["item_id"] == target_item, "◀ in heatmap", ""))
-    show = [c for c in ["rank", "explained", "held-out", "title", "category", "item_id", "score"] if c in table]
-    recs_key = Keys.recommendations(user, end)
+    columns = ["rank", "explained", "held-out", "already had", "title", "category", "item_id", "score"]
+    show = [c for c in columns if c in table]
+    recs_key = Keys.recommendations(user, end) + ("_unseen" if hide_seen else "")  # row numbers differ per list
 
     def pick_recommendation() -> None:
         selection = st.session_state.get(recs_key)
@@ -270,7 +323,7 @@ with widgets.guard("explaining this user"):
         if len(removed) >= exp.n_history:
             st.warning("Keep at least one event.", icon=":material/warning:")
         else:
-            w = explaining.what_if(active, user, end, removed, target_item, K)
+            w = explaining.what_if(active, user, end, removed, target_item, K, exclude_seen=hide_seen)
             it = w.item
             change = it["rank_after"] - it["rank_before"]
             direction = "falls" if change > 0 else ("rises" if change < 0 else "stays")
@@ -291,3 +344,24 @@ with widgets.guard("explaining this user"):
                 new = set(w.after["item_id"]) - set(w.before["item_id"])
                 after_table.insert(1, "new", ["★" if i in new else "" for i in w.after["item_id"]])
                 st.dataframe(after_table, hide_index=True, key="whatif_after")
+
+    # ---- this view as a file for a stakeholder
+    st.download_button(
+        "Download this view as a report",
+        data=lambda: report.user_report(
+            active,
+            user,
+            target_item=None if target_item == top_item else target_item,
+            evaluation=evaluation,
+            removed=removed if len(removed) < exp.n_history else (),
+            hide_seen=hide_seen,
+            k=K,
+        ),
+        file_name=f"ltsi_user_{file_slug(user, 'user')}.html",
+        mime="text/html",
+        on_click="ignore",
+        icon=":material/description:",
+        key="users_report",
+        help="One small HTML file (no scripts, opens offline): the item explained, the history used, the what-if and "
+        "the seen-items rule as on this page, with the model's test results and its quality check.",
+    )
