@@ -15,7 +15,9 @@ measured on a seeded sample of users after their whole history (what the dashboa
 - everyone gets nearly the same top-10 list, so the recommendations are not personal.
 
 Level: "bad" when LTSI is below a simple baseline on the test events, ranks no test event in its
-top 10, or shows a symptom; "caution" when the test numbers are missing or say little (a tiny
+top 10, or recommends nearly the same list to everyone; "caution" when the gate or the attention is
+degenerate (the recommendations may still be good, as on a log where the counts part carries the model,
+but the explanation built on that part is not), when the test numbers are missing or say little (a tiny
 catalogue), LTSI only matches a baseline, or training ended while still improving (or by hand, or
 diverged); "good" otherwise.
 """
@@ -89,7 +91,10 @@ def assess_run(run: Run, max_users: int = 500, seed: int = 0) -> Quality:
     alike = len(run.seqs.items) - 1 > K and mean_jaccard(behaviour.top) > ALIKE_JACCARD  # <= K items: all alike
     warnings = degeneracy_warnings(behaviour, saturated, uniform, alike)
     headline, metrics_level = metrics_verdict(run)
-    level = "bad" if warnings or metrics_level == "bad" else metrics_level
+    if alike or metrics_level == "bad":
+        level = "bad"
+    else:
+        level = "caution" if warnings else metrics_level
     return Quality(
         headline=headline,
         level=level,
