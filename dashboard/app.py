@@ -31,6 +31,8 @@ pages = [
     st.Page(VIEWS / "train.py", title="Train", icon=":material/model_training:"),
     st.Page(VIEWS / "users.py", title="Users", icon=":material/person_search:"),
     st.Page(VIEWS / "model.py", title="Model", icon=":material/hub:"),
+    st.Page(VIEWS / "items.py", title="Items", icon=":material/inventory_2:"),
+    st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:"),
     st.Page(VIEWS / "export.py", title="Export", icon=":material/download:"),
 ]
 page = st.navigation(pages, position="sidebar", expanded=True)

@@ -76,6 +76,12 @@ class Keys:
     LIBRARY_DELETING = "library_deleting"  # the id of the saved run whose deletion awaits confirmation
     LIBRARY_LOG = "library_log"  # the last uploaded log (dashboard.library.RememberedLog), saved with its runs
     LIBRARY_NOTICE = "library_notice"  # what the last library action did: said once, on the next run
+    SCENARIOS = "scenarios"  # the Users page's saved what-if scenarios: {(user, end): [Scenario, ...]}
+    COMPARE_RUN = "compare_run"  # the Compare page's other run (an ActiveRun)
+    ITEM = "item"  # the item the Items page shows
+    ITEM_QUERY = "item_query"  # the Items page's search box
+    SLICE_BY = "slice_by"  # the Model page's slicing choice
+    SLICE = "slice"  # the Model page's selected slice
     TIMELINE_ZOOM = "timeline_zoom"  # the Users page's timeline aggregation choice
     EXPORT_USER = "export_user"
     # the Train form

@@ -1,0 +1,5 @@
+"""Compare: (being written)."""
+
+import streamlit as st
+
+st.title("Compare")

@@ -1,0 +1,5 @@
+"""Items: (being written)."""
+
+import streamlit as st
+
+st.title("Items")
