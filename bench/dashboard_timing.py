@@ -8,6 +8,8 @@
 2. User switch: picking another user in the Users page's selectbox until the new heatmap is drawn
    and the script is idle (median and max over N switches, explanations not cached).
 3. Demo: "Open the demo" on the Start page until the heatmap is drawn (pre-trained model).
+4. Every view on the demo, first visit: from clicking the view in the sidebar until its script is idle (the
+   browser's wall time), beside the script's own time on the server (LTSI_DASHBOARD_TIMING=1).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 HEATMAP = "[data-testid='stPlotlyChart'] .heatmaplayer"
+VIEWS = ("Model", "Items", "Compare", "Export", "Data", "Users")  # step 4, in this order
 
 
 def free_port() -> int:
@@ -37,6 +40,16 @@ def free_port() -> int:
 def idle(page, timeout: float = 120_000) -> None:
     page.wait_for_timeout(100)
     page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def timing_lines(log_path: Path) -> list[tuple[str, float]]:
+    """(page, seconds) of every script run the server has logged so far."""
+    out = []
+    for line in log_path.read_text().splitlines():
+        if line.startswith("ltsi-timing page="):
+            name, seconds = line.removeprefix("ltsi-timing page=").rsplit(" script_s=", 1)
+            out.append((name, float(seconds)))
+    return out
 
 
 def main() -> None:
@@ -94,6 +107,19 @@ def main() -> None:
             idle(page)
             demo_s = time.perf_counter() - t0
 
+            # 4. every view on the demo, first visit (nothing cached for it yet)
+            views = {}
+            for view in VIEWS:
+                seen = len(timing_lines(log_path))
+                t0 = time.perf_counter()
+                page.get_by_test_id("stSidebarNav").get_by_text(view, exact=True).click()
+                page.wait_for_url(f"**/{view.lower()}")
+                idle(page)
+                wall = time.perf_counter() - t0
+                page.wait_for_timeout(300)  # the server's line may lag the browser's idle mark a little
+                runs = [t for name, t in timing_lines(log_path)[seen:] if name == view]
+                views[view] = (wall, runs[0] if runs else float("nan"))
+
             # 1. Train -> first heatmap (the demo data is active: it is the e-commerce log)
             page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()  # same session
             page.wait_for_url("**/train")
@@ -138,13 +164,12 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
         log.close()
-    script = [
-        float(line.split("script_s=")[1])
-        for line in log_path.read_text().splitlines()
-        if line.startswith("ltsi-timing page=Users")
-    ]
+    script = [t for name, t in timing_lines(log_path) if name == "Users"]
 
     print(f"open the demo -> heatmap:        {demo_s:6.1f} s")
+    print("each view on the demo, first visit (browser until idle / the script on the server):")
+    for view, (wall, on_server) in views.items():
+        print(f"  {view:8s} {wall:5.2f} s / {on_server:5.2f} s")
     print(f"Train (defaults) -> heatmap:     {train_s:6.1f} s")
     print(f"  (training stopped: {stopped})")
     print(

@@ -5,6 +5,7 @@ No `st.*` here: a deferred download (the HTML report) calls these from another t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,7 +13,11 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from dashboard.state import ActiveRun
-    from ltsi.sequences import SeenRule
+    from ltsi.explain import WhatIf
+    from ltsi.scenarios import Edit, Scenario
+    from ltsi.sequences import History, SeenRule
+
+MAX_FOUND_ITEMS = 50  # items an item search lists: a selectbox sends all its options to the browser
 
 
 def heldout(active: ActiveRun, user: str) -> dict | None:
@@ -164,3 +169,89 @@ def what_if(
             exclude_seen=exclude_seen,
         ),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What-if scenarios: any edit of a history (add an item anywhere, move an event, cut at a date)
+
+
+@dataclass
+class UserScenarios:
+    """The Users page's what-if of one user and view (`Keys.SCENARIOS[(user, end)]`).
+
+    `edits`: the changes being made (besides the events unticked in the page's table), applied in order;
+    `saved`: the scenarios the analyst kept under a name, oldest first (for the report and the export).
+    """
+
+    edits: tuple[Edit, ...] = ()
+    saved: list[Scenario] = field(default_factory=list)
+
+    def save(self, scenario: Scenario) -> None:
+        """Keep `scenario`; one of the same name is replaced (saving again after more changes updates it)."""
+        self.saved = [s for s in self.saved if s.name != scenario.name] + [scenario]
+
+    def named(self, name: str) -> Scenario | None:
+        return next((s for s in self.saved if s.name == name), None)
+
+
+def edited_history(active: ActiveRun, user: str, end: int | None, edits: tuple[Edit, ...]) -> History:
+    """`ltsi.scenarios.apply_edits` of the user's history [0, end), cached per run."""
+    from ltsi.scenarios import apply_edits
+
+    return active.cached(("edited-history", user, end, edits), lambda: apply_edits(active.run.seqs, user, edits, end))
+
+
+def what_if_edits(
+    active: ActiveRun,
+    user: str,
+    end: int | None,
+    edits: tuple[Edit, ...],
+    item: str | None,
+    k: int = 10,
+    exclude_seen: bool = False,
+) -> WhatIf:
+    """ltsi.explain.what_if_history of the history after `edits`: top-K before and after, `item`'s change."""
+    from ltsi.explain import what_if_history
+
+    r = active.run
+
+    def compute() -> WhatIf:
+        edited = edited_history(active, user, end, edits)
+        return what_if_history(r.model, r.seqs, user, edited, item, k, end, r.items, exclude_seen)
+
+    return active.cached(("what-if-edits", user, end, edits, item, k, exclude_seen), compute)
+
+
+def item_titles(active: ActiveRun) -> dict[str, str]:
+    """item id -> title, from the run's item table (empty without one)."""
+    items = active.run.items
+    if items is None or "title" not in items:
+        return {}
+    return active.cached(
+        ("item-titles",),
+        lambda: items.drop_duplicates("item_id").set_index("item_id")["title"].astype(str).to_dict(),
+    )
+
+
+def find_items(active: ActiveRun, query: str, limit: int = MAX_FOUND_ITEMS) -> list[str]:
+    """Ids of up to `limit` catalogue items whose id or title contains `query` (any case), most popular first.
+
+    An item whose id is exactly `query` comes first; an empty query lists the most popular items.
+    """
+    catalogue = list(active.run.seqs.items.tokens[1:])  # most popular first (the vocabulary's order)
+    typed = query.strip().lower()
+    if not typed:
+        return catalogue[:limit]
+    titles = item_titles(active)
+    exact = [i for i in catalogue if i.lower() == typed]
+    found = [i for i in catalogue if typed in i.lower() or typed in titles.get(i, "").lower()]
+    return list(dict.fromkeys(exact + found))[:limit]
+
+
+def scenario_words(active: ActiveRun, user: str, end: int | None, edits: tuple[Edit, ...]) -> list[str]:
+    """`ltsi.scenarios.describe_edits` with the items' titles (plain text: escape it where it is shown)."""
+    from ltsi.items import item_label
+    from ltsi.scenarios import describe_edits
+
+    titles = item_titles(active)
+    return describe_edits(active.run.seqs, user, edits, end, name=lambda i: item_label(i, titles.get(i)))

@@ -29,6 +29,8 @@ from ltsi.items import item_label
 
 if TYPE_CHECKING:
     from dashboard.state import ActiveRun
+    from ltsi.explain import WhatIf
+    from ltsi.scenarios import Scenario
 
 Namer = Callable[[str], str]  # item id -> how a person reads it ("title (id)")
 
@@ -340,23 +342,43 @@ def _what_if_section(
     if len(removed) >= n_history:
         return listed + "<p>Every event of this history was removed; keep at least one to see a what-if.</p>"
     w = explaining.what_if(active, user, end, removed, target, k, exclude_seen=hide)
+    return listed + _comparison_html(w, target, f"Without {plural(len(removed), 'event')}", name)
+
+
+def _comparison_html(w: WhatIf, target: str, lead: str, name: Namer, prefix: str = "what-if") -> str:
+    """The explained item's rank change in one sentence ("{lead}, X falls: #3 → #9") and the before/after top-K."""
     it = w.item
     change = it["rank_after"] - it["rank_before"]
     direction = "falls" if change > 0 else ("rises" if change < 0 else "stays")
     verdict = (
-        f"Without {plural(len(removed), 'event')}, {name(target)} {direction}: {fmt_rank(it['rank_before'])} → "
+        f"{lead}, {name(target)} {direction}: {fmt_rank(it['rank_before'])} → "
         f"{fmt_rank(it['rank_after'])} (score {it['score_before']:.2f} → {it['score_after']:.2f})."
     )
     new = set(w.after["item_id"]) - set(w.before["item_id"])
-    before = html_table(*_ranked_rows(w.before, name, {target: "explained"}), table_id="what-if-before")
+    before = html_table(*_ranked_rows(w.before, name, {target: "explained"}), table_id=f"{prefix}-before")
     after = html_table(
         *_ranked_rows(w.after, name, {target: "explained", **{i: "new" for i in new if i != target}}),
-        table_id="what-if-after",
+        table_id=f"{prefix}-after",
     )
+    rank_id = "rank-change" if prefix == "what-if" else f"{prefix}-rank-change"
     return (
-        listed
-        + f'<p class="verdict" id="rank-change">{esc(verdict)}</p>'
+        f'<p class="verdict" id="{esc(rank_id)}">{esc(verdict)}</p>'
         + f'<div class="pair"><div><h3>Before</h3>{before}</div><div><h3>After</h3>{after}</div></div>'
+    )
+
+
+def scenario_section(
+    active: ActiveRun, user: str, end: int | None, scenario: Scenario, target: str, k: int, hide: bool, name: Namer
+) -> str:
+    """A saved what-if scenario: its changes in words, the explained item's rank change, the before/after top-K."""
+    words = explaining.scenario_words(active, user, end, scenario.edits)
+    w = explaining.what_if_edits(active, user, end, scenario.edits, target, k, exclude_seen=hide)
+    changes = '<ol id="scenario-edits">' + "".join(f"<li>{esc(line)}</li>" for line in words) + "</ol>"
+    lead = "With these changes" if scenario.edits else "Without changes"
+    return (
+        _paragraphs([f"The analyst's scenario “{scenario.name}” changes the history (same view and rule), in order:"])
+        + changes
+        + _comparison_html(w, target, lead, name, prefix="scenario")
     )
 
 
@@ -429,14 +451,16 @@ def user_report(
     removed: tuple[int, ...] = (),
     hide_seen: bool | None = None,
     k: int = 10,
+    scenario: Scenario | None = None,
 ) -> str:
     """One user's self-contained HTML report of the Users page's view (no scripts, works offline).
 
     `target_item`: the item explained (the one the analyst clicked; default the top recommendation);
     `evaluation`: the history before the held-out test event (else the whole history); `removed`: event
     positions removed in the what-if; `hide_seen`: leave out items already in the history (None: the data's
-    default, `ltsi.sequences.seen_rule`). Its "recommendations today" list is the recommendations CSV's
-    rows of this user for the same k and rule.
+    default, `ltsi.sequences.seen_rule`); `scenario`: a what-if scenario of this view (`ltsi.scenarios.Scenario`,
+    e.g. saved on the Users page), reported with its changes in words. Its "recommendations today" list is the
+    recommendations CSV's rows of this user for the same k and rule.
     """
     seqs, run = active.run.seqs, active.run
     name = _item_namer(run.items)
@@ -491,6 +515,14 @@ def user_report(
                 _paragraphs(["The analyst removed these events in the Users page's what-if (same view and rule):"])
                 + _what_if_section(active, user, end, removed, target, k, hide, name),
                 "what-if",
+            )
+        )
+    if scenario is not None:
+        sections.append(
+            _section(
+                f"Scenario: {scenario.name}",
+                scenario_section(active, user, end, scenario, target, k, hide, name),
+                "scenario",
             )
         )
     timeline = timeline_section(rows, name(target), removed, name)

@@ -2,7 +2,7 @@
 
 What lives where (one browser tab = one session; `Keys` names every key):
 
-- `st.session_state[Keys.DATASET]`: the active `Dataset` (validated event log + its sequences);
+- `st.session_state[Keys.DATASET]`: the active `Dataset` (validated event log, its filters + its sequences);
 - `st.session_state[Keys.RUN]`: the active `ActiveRun` (an `ltsi.runs.Run`, trained or loaded, plus
   its name and a small cache of derived views such as explanations);
 - `st.session_state[Keys.JOB]`: the `dashboard.training.TrainingJob` while (and after) a model trains.
@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from ltsi.errors import LTSIError
 
 if TYPE_CHECKING:
     from ltsi.events import EventLog
+    from ltsi.filters import EventFilter
     from ltsi.runs import Run
     from ltsi.sequences import Sequences, Split
 
@@ -66,7 +67,7 @@ class Keys:
     USER = "user"  # the user the Users page shows (and the Export page's default)
     USER_PICK = "user_pick"  # the Users page's user selectbox
     USER_QUERY = "user_query"  # the Users page's search box (logs with many users)
-    TARGET = "target"  # ("target", user, end, item): the item the Users page's attribution explains
+    TARGET = "target"  # ("target", user, end, hide_seen, item): the item the Users page's attribution explains
     EVALUATION_VIEW = "evaluation_view"  # the Users page's "hide the last event" toggle
     EXPORT_K = "export_k"
     HIDE_SEEN = "hide_seen"  # "hide items already in the history": one switch for the Users and Export pages
@@ -76,7 +77,7 @@ class Keys:
     LIBRARY_DELETING = "library_deleting"  # the id of the saved run whose deletion awaits confirmation
     LIBRARY_LOG = "library_log"  # the last uploaded log (dashboard.library.RememberedLog), saved with its runs
     LIBRARY_NOTICE = "library_notice"  # what the last library action did: said once, on the next run
-    SCENARIOS = "scenarios"  # the Users page's saved what-if scenarios: {(user, end): [Scenario, ...]}
+    SCENARIOS = "scenarios"  # the Users page's what-if per (user, end): explaining.UserScenarios (edits + saved)
     COMPARE_RUN = "compare_run"  # the Compare page's other run (an ActiveRun)
     ITEM = "item"  # the item the Items page shows
     ITEM_QUERY = "item_query"  # the Items page's search box
@@ -128,7 +129,8 @@ KEPT_SETTINGS = (
     Keys.HIDE_SEEN,
 )
 # Selections that belong to one run: a new active run starts without them
-RUN_SELECTIONS = (Keys.USER, Keys.TARGET, Keys.HIDE_SEEN)  # (the seen switch: its default follows the run's data)
+# (the seen switch: its default follows the run's data; scenarios name one run's events and items)
+RUN_SELECTIONS = (Keys.USER, Keys.TARGET, Keys.HIDE_SEEN, Keys.SCENARIOS, Keys.ITEM, Keys.SLICE)
 
 
 def keep_settings() -> None:
@@ -185,17 +187,19 @@ def load_items_bytes(key: str, name: str | None, _data: bytes) -> pd.DataFrame:
 
 @dataclass
 class Dataset:
-    """One validated event log as the session uses it."""
+    """One validated event log as the session uses it: as read, or with only the events its filters keep."""
 
     name: str  # what the sidebar shows: the file name or the demo's label
     kind: str  # "ecommerce" | "movielens" | "upload"
-    key: str  # digest of the bytes
-    log: EventLog
+    source_key: str  # digest of the bytes
+    log: EventLog  # the log in use: the filtered one when there are filters
     columns: list[str]
     mapping: dict[str, str | None] | None  # explicit overrides (None = automatic)
     min_events: int = 1
     dayfirst: bool | None = None
     source: tuple = field(default=(), repr=False)  # (bytes, name, item bytes, item name) to re-read with a new mapping
+    filters: EventFilter | None = None  # what the analyst chose to keep (None: every event)
+    unfiltered: EventLog | None = field(default=None, repr=False)  # the log as read, when there are filters
     _sequences: tuple[Sequences, Split] | None = field(default=None, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # summary figures and plans, built once
 
@@ -203,6 +207,17 @@ class Dataset:
         if key not in self.cache:
             self.cache[key] = compute()
         return self.cache[key]
+
+    @property
+    def key(self) -> str:
+        """Which data this is: the digest of the bytes, and the filters when there are some (other data,
+        so other caches, training budgets and run-library entries)."""
+        return self.source_key if self.filters is None else f"{self.source_key} | {self.filters.key()}"
+
+    @property
+    def as_read(self) -> EventLog:
+        """The log before the filters (the one to filter again when the analyst changes them)."""
+        return self.unfiltered if self.unfiltered is not None else self.log
 
     @property
     def events(self) -> pd.DataFrame:
@@ -217,7 +232,8 @@ class Dataset:
         return self.log.report
 
     def sequences(self) -> tuple[Sequences, Split]:
-        """(Sequences, Split) built once per dataset: per-user chronological events, leave-one-out."""
+        """(Sequences, Split) built once per dataset from the events in use (after the filters):
+        per-user chronological events, leave-one-out."""
         if self._sequences is None:
             from ltsi.sequences import build_sequences, leave_one_out
 
@@ -228,6 +244,19 @@ class Dataset:
     def built(self, seqs: Sequences) -> bool:
         """Whether `seqs` are this dataset's sequences (the very object: a model trained on them came from here)."""
         return self._sequences is not None and self._sequences[0] is seqs
+
+
+def with_filters(current: Dataset, filters: EventFilter | None) -> Dataset:
+    """A fresh Dataset of the same log as read with only the events `filters` keep (None or a filter that
+    keeps everything: the log as read). Its sequences and cached figures are built again, from those events.
+    Raises LTSIError when a filter cannot apply or leaves no event."""
+    from ltsi.filters import apply_filters
+
+    as_read = current.as_read
+    if filters is None or not filters.active:
+        return replace(current, log=as_read, filters=None, unfiltered=None, _sequences=None, cache={})
+    filtered = apply_filters(as_read, filters, current.min_events)
+    return replace(current, log=filtered, filters=filters, unfiltered=as_read, _sequences=None, cache={})
 
 
 def read_dataset(
@@ -248,7 +277,7 @@ def read_dataset(
     return Dataset(
         name=name,
         kind=kind,
-        key=key,
+        source_key=key,
         log=log_,
         columns=log_.report.columns,
         mapping=mapping,

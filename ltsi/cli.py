@@ -131,6 +131,18 @@ def _check_input_file(path: Optional[str], what: str = "The log") -> None:
     fail(f"{what} {path} is {kind}, not a file. Give the path of a file that holds the data.")
 
 
+# Filters applied after loading, before anything else (ltsi.filters): the same options on validate and train
+SINCE = typer.Option(None, "--since", help="Keep only events on or after this day (UTC), e.g. 2020-01-31.")
+UNTIL = typer.Option(None, "--until", help="Keep only events on or before this day (UTC), e.g. 2020-12-31.")
+EVENT_TYPES = typer.Option(
+    None, "--event-types", help="Keep only these event types, separated by commas, e.g. purchase,cart."
+)
+MIN_RATING = typer.Option(None, "--min-rating", help="Keep only events rated at least this (the value column).")
+CATEGORY_COL = typer.Option(
+    None, "--category-col", help="Column of the log with the item's category (builds the item table when none)."
+)
+
+
 def _mapping_from_options(**columns: Optional[str]) -> dict[str, Optional[str]]:
     """Only the options the user gave; an empty string means 'do not use such a column'."""
     return {role: (col or None) for role, col in columns.items() if col is not None}
@@ -151,16 +163,25 @@ def validate(
         "--dayfirst/--monthfirst",
         help="Read dates like 02/01/2026 day-first (default: decided from the data, and reported).",
     ),
+    category_col: Optional[str] = CATEGORY_COL,
     min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
     max_rows: int = typer.Option(50_000_000, "--max-rows", help="Refuse larger files."),
+    since: Optional[str] = SINCE,
+    until: Optional[str] = UNTIL,
+    event_types: Optional[str] = EVENT_TYPES,
+    min_rating: Optional[float] = MIN_RATING,
 ) -> None:
     """Read an event log, map its columns and report what is usable (exit 2 if nothing is)."""
     from ltsi.events import load_events
+    from ltsi.filters import apply_filters, filter_from_text
     from ltsi.items import load_items
 
     _check_input_file(path)
     _check_input_file(items, "The item table")
-    mapping = _mapping_from_options(user=user_col, item=item_col, timestamp=time_col, event=event_col, value=value_col)
+    mapping = _mapping_from_options(
+        user=user_col, item=item_col, timestamp=time_col, event=event_col, value=value_col, category=category_col
+    )
+    filters = filter_from_text(since, until, event_types, min_rating)  # a bad date fails before any reading
     if not mapping and _is_item_file(path):
         # An item table (e.g. movies.csv) is a valid upload too: report it as one.
         _print_items(path, load_items(path), as_json)
@@ -168,6 +189,8 @@ def validate(
     log = load_events(
         path, mapping=mapping or None, items=items, min_events=min_events, dayfirst=dayfirst, max_rows=max_rows
     )
+    if filters.active:
+        log = apply_filters(log, filters, min_events)
     if as_json:
         typer.echo(json.dumps(log.report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -409,9 +432,14 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
     min_events: int = typer.Option(1, "--min-events", help="Drop users with fewer events."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder at --out."),
+    since: Optional[str] = SINCE,
+    until: Optional[str] = UNTIL,
+    event_types: Optional[str] = EVENT_TYPES,
+    min_rating: Optional[float] = MIN_RATING,
 ) -> None:
     """Train LTSI on an event log (leave-one-out split) and save the run folder."""
     from ltsi.events import load_events
+    from ltsi.filters import apply_filters, filter_from_text
     from ltsi.pipeline import fit_run
     from ltsi.plan import plan_training
     from ltsi.runs import check_save_target, save_run
@@ -420,7 +448,12 @@ def train(
     _check_input_file(path)
     _check_input_file(items, "The item table")
     check_save_target(out, overwrite)  # before the training, not after it
+    filters = filter_from_text(since, until, event_types, min_rating)
     log = load_events(path, items=items, min_events=min_events)
+    if filters.active:
+        log = apply_filters(log, filters, min_events)
+        if not quiet:
+            typer.echo(log.report.filter_note, err=True)
     seqs = build_sequences(log.events)
     split = leave_one_out(seqs)
     model_settings = {"dim": dim, **({"max_len": max_len} if max_len else {})}

@@ -7,8 +7,8 @@ This is the stage's front door. The work is done by one module per step, in flow
     ltsi.columns    raw frame -> which column is user / item / timestamp / event / value, and why
     ltsi.times      time column -> UTC times (epoch units, written dates, day-first choice)
     ltsi.events     all of the above + row checks -> EventLog (table + ValidationReport);
-                    data-shape notes (bulk-entered bursts, sessions as users, ratings) and the
-                    optional "keep only ratings >= x" filter
+                    data-shape notes (bulk-entered bursts, sessions as users, ratings)
+    ltsi.filters    a loaded log -> the events of chosen dates, event types and ratings (before training)
     ltsi.items      the optional item table: item_id, title, category (+ main_category), given as a
                     file or built from the log's own category column
 
@@ -19,7 +19,7 @@ input raises LTSIError with a message a non-programmer can act on. Heavy lifting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,7 @@ __all__ = [
     "detect_columns",
     "load_events",
     "keep_ratings_at_least",
+    "plain_cell",
     "data_shape_notes",
     "burst_note",
     "session_note",
@@ -138,6 +139,8 @@ class ValidationReport:
     data_notes: list[str] = field(default_factory=list)  # what the kept events look like (bursts, sessions, ratings)
     rating_range: tuple[float, float] | None = None  # (lowest, highest) when the value column holds ratings
     min_rating: float | None = None  # "keep only ratings >= x", when it was applied
+    filters: dict | None = None  # the filters applied after loading (ltsi.filters.EventFilter.to_dict)
+    filter_note: str | None = None  # what they removed, in one sentence ("Filters removed 1,234 events ...")
 
     @property
     def rows_dropped(self) -> int:
@@ -169,6 +172,8 @@ class ValidationReport:
             "data_notes": list(self.data_notes),
             "rating_range": None if self.rating_range is None else list(self.rating_range),
             "min_rating": self.min_rating,
+            "filters": None if self.filters is None else dict(self.filters),
+            "filter_note": self.filter_note,
         }
 
     def to_text(self) -> str:
@@ -200,6 +205,8 @@ class ValidationReport:
                 lines.append(f"  {count:>9,}  {reason}")
                 for ex in self.examples.get(reason, [])[:3]:
                     lines.append("             e.g. " + _fmt_example(ex))
+        if self.filter_note:
+            lines.append(f"Filters:  {self.filter_note}")
         if self.notes:
             lines.append("Notes:")
             lines.extend(f"  - {note}" for note in self.notes)
@@ -296,7 +303,7 @@ class _Drops:
     def _example(self, i: int) -> dict:
         ex: dict[str, Any] = {"row": int(self.lines[i])}
         for col in self.columns:
-            ex[col] = _plain(self.frame[col].iloc[i])
+            ex[col] = plain_cell(self.frame[col].iloc[i])
         return ex
 
 
@@ -472,71 +479,12 @@ def load_events(
 def keep_ratings_at_least(log: EventLog, min_rating: float, min_events: int = 1) -> EventLog:
     """The log with only the events rated `min_rating` or more; rows without a rating go too.
 
-    The removed rows are counted in the report under reason_low_rating (with examples), then
-    users left with fewer than `min_events` events are dropped as load_events drops them. The
-    report's counts, times and data-shape notes describe the events that are left.
+    The rating filter of ltsi.filters.apply_filters on its own: the removed rows are counted under
+    reason_low_rating, then users left with fewer than `min_events` events are dropped.
     """
-    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, float, np.integer, np.floating)):
-        raise one_line_error(f"The minimum rating must be a number, not {min_rating!r}.")
-    if not np.isfinite(min_rating):
-        raise one_line_error(f"The minimum rating must be a finite number, not {min_rating}.")
-    if not isinstance(min_events, (int, np.integer)) or min_events < 1:
-        raise one_line_error(f"The minimum number of events per user must be 1 or more, not {min_events}.")
-    report = log.report
-    if report.mapping.value is None:
-        raise one_line_error(
-            "A minimum rating needs a rating column: choose the column with the ratings as the value column first."
-        )
-    events = log.events
-    min_rating = float(min_rating)
-    low = ~(events["value"].to_numpy() >= min_rating)  # NaN compares False: a missing rating is not >= x
-    dropped, examples = dict(report.dropped), {k: list(v) for k, v in report.examples.items()}
-    _count_drop(events, low, reason_low_rating(min_rating), dropped, examples)
-    keep = ~low
-    if min_events > 1:
-        users = pd.factorize(events["user_id"])[0]  # (rows,) user codes
-        per_user = np.bincount(users[keep], minlength=users.max() + 1 if len(users) else 0)
-        few = keep & (per_user[users] < min_events)
-        _count_drop(events, few, reason_few_events(min_events), dropped, examples)
-        keep &= ~few
-    if not keep.any():
-        raise one_line_error(
-            f"No usable rows: no event has a rating of at least {min_rating:g}"
-            + (f" from a user with {min_events} or more such events" if min_events > 1 else "")
-            + ". Lower the minimum rating."
-        )
-    kept = events[keep].reset_index(drop=True)
-    kept["event"] = kept["event"].cat.remove_unused_categories()
-    report = replace(
-        report,
-        rows_kept=len(kept),
-        dropped=dropped,
-        examples=examples,
-        time_min=kept["timestamp"].min(),
-        time_max=kept["timestamp"].max(),
-        n_users=int(kept["user_id"].nunique()),
-        n_items=int(kept["item_id"].nunique()),
-        event_counts={str(k): int(v) for k, v in kept["event"].value_counts().items() if v},
-        notes=list(report.notes),
-        min_rating=min_rating,
-    )
-    report.data_notes = data_shape_notes(kept, report)
-    return EventLog(events=kept, report=report, items=log.items)
+    from ltsi.filters import EventFilter, apply_filters  # here: ltsi.filters builds on this module
 
-
-def _count_drop(
-    events: pd.DataFrame, mask: np.ndarray, reason: str, dropped: dict[str, int], examples: dict[str, list[dict]]
-) -> None:
-    """Adds the rows of `mask` to the report's counts under `reason`, with a few examples (no file line:
-    the rows were already validated)."""
-    count = int(mask.sum())
-    if not count:
-        return
-    dropped[reason] = dropped.get(reason, 0) + count
-    shown = events.iloc[np.flatnonzero(mask)[:MAX_EXAMPLES]]
-    examples.setdefault(reason, []).extend(
-        {col: _plain(row[col]) for col in ("user_id", "item_id", "timestamp", "value")} for _, row in shown.iterrows()
-    )
+    return apply_filters(log, EventFilter(min_rating=min_rating), min_events)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -665,7 +613,7 @@ def _hint(reason: str, cmap: ColumnMapping | None, info: ReadInfo, min_events: i
 # Small helpers
 
 
-def _plain(v: Any) -> Any:
+def plain_cell(v: Any) -> Any:
     """A JSON-friendly version of one cell for the examples."""
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
         return None

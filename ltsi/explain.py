@@ -13,7 +13,8 @@ Every per-user view is a tidy DataFrame with one row per past event that the mod
   recomputed, as if the removed event never happened);
 - interest split: how much of a target's score comes from long-term vs short-term interest, the
   recent items' transitions and popularity (`ltsi.attribution.interest_split`);
-- what-if: the top-K before and after removing events and/or appending items.
+- what-if: the top-K before and after editing the history (`what_if` removes events and/or appends
+  items; `what_if_history` scores any edited history, e.g. from `ltsi.scenarios.apply_edits`).
 
 Model-wide summaries are in `ltsi.insights`; histories and their batches in `ltsi.sequences`;
 scoring, top-K tables and item metadata in `ltsi.recommend`.
@@ -398,7 +399,7 @@ class WhatIf:
     after: pd.DataFrame  # the same for the edited history
     changes: pd.DataFrame  # items in either list: item_id, [title, category], rank_before, rank_after,
     #                        score_before, score_after, rank_change (> 0: fell), status (kept/new/dropped)
-    history: pd.DataFrame  # the edited history: position (-1 = appended), item_id, [title, category], event
+    history: pd.DataFrame  # the edited history: position (-1 = added), item_id, [title, category], event
     item: dict | None  # chosen item: item_id, rank_before, rank_after, rank_change, score_before, score_after,
     #                    score_change
 
@@ -429,11 +430,33 @@ def what_if(
 
     `remove`: positions in the user's sequence (as in `Explanation.events.position`);
     `append`: item ids added after the last event, oldest first. Default `item`: the current top-1.
+    Any other edit (add an item anywhere, move an event, cut at a date): `ltsi.scenarios.apply_edits`
+    and `what_if_history`.
+    """
+    edited = edit_history(seqs, seqs.user_index(user), end, remove=remove, append=append, append_events=append_events)
+    return what_if_history(model, seqs, user, edited, item, k, end, items, exclude_seen)
+
+
+def what_if_history(
+    model: LTSI,
+    seqs: Sequences,
+    user: str,
+    edited: History,
+    item: str | None = None,
+    k: int = 10,
+    end: int | None = None,
+    items: pd.DataFrame | None = None,
+    exclude_seen: bool = False,
+) -> WhatIf:
+    """The top-K list (and `item`'s rank and score) after the user's history [0, end) and after `edited`.
+
+    `edited`: any edited history of this user (`ltsi.scenarios.apply_edits`, `edit_history`).
+    Default `item`: the top-1 of the real history. With `exclude_seen`, each list leaves out the items
+    of its own history.
     """
     u = seqs.user_index(user)
     info = item_info(items)
     real = edit_history(seqs, u, end)
-    edited = edit_history(seqs, u, end, remove=remove, append=append, append_events=append_events)
     _, scores = last_outputs(model, pad_histories([real, edited], model.config.max_len))
     raw = scores.cpu()  # (2, N) the model's scores
     scores = raw.masked_fill(seen_mask([real, edited], raw.shape[1]), -math.inf) if exclude_seen else raw

@@ -12,6 +12,7 @@ from dashboard.figures.model import (
     gate_distribution,
     item_map,
 )
+from dashboard.figures.slices import segment_drivers_chart, slice_axis_label, slice_metrics_chart
 from dashboard.figures.style import (
     ATTENTION_SCALE,
     ATTRIBUTION_SCALE,
@@ -63,7 +64,10 @@ __all__ = [
     "item_popularity",
     "metrics_comparison",
     "plain",
+    "segment_drivers_chart",
     "short_text",
+    "slice_axis_label",
+    "slice_metrics_chart",
     "timeline_by_day",
     "training_curves",
     "user_heatmap",

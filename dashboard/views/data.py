@@ -1,6 +1,6 @@
-"""Data: pick a demo or upload a log; column mapping; validation report; summary charts."""
+"""Data: pick a demo or upload a log; column mapping and filters; validation report; summary charts."""
 
-import dataclasses
+import datetime as dt
 
 import pandas as pd
 import streamlit as st
@@ -8,7 +8,8 @@ import streamlit as st
 from dashboard import figures, library, state, widgets
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
-from ltsi.events import keep_ratings_at_least
+from ltsi.events import UNIT_NONE
+from ltsi.filters import EventFilter, effective_filter, log_days
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
 NONE = "(none)"
@@ -32,11 +33,14 @@ ROLE_HELP = {
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "parquet", "pq", "json", "jsonl", "gz", "zip", "bz2", "xz"]
 
 
-def with_min_rating(dataset: state.Dataset, min_rating: float) -> state.Dataset:
-    """The dataset with only ratings >= min_rating, as a fresh Dataset: the cached sequences and
-    figures of the old one were built from every event."""
-    log = keep_ratings_at_least(dataset.log, min_rating, dataset.min_events)
-    return dataclasses.replace(dataset, log=log, _sequences=None, cache={})
+def chosen_days(value: tuple | dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    """(first, last) day of the date-range picker; while only one end is picked, the other is open."""
+    if value is None:
+        return None, None
+    if isinstance(value, dt.date):
+        return value, None
+    days = tuple(value) + (None, None)
+    return days[0], days[1]
 
 
 st.title("Data")
@@ -89,7 +93,7 @@ else:
             if current is not None and current.source and current.source[2] is not None
             else None
         )
-        if current is None or current.kind != "upload" or current.key != key or loaded_items_key != items_key:
+        if current is None or current.kind != "upload" or current.source_key != key or loaded_items_key != items_key:
             with widgets.guard("reading the file"):
                 state.set_dataset(
                     state.read_dataset(
@@ -114,12 +118,19 @@ if current is None:
 
 report = current.report
 mapping = report.mapping
+as_read = current.as_read  # the filters' choices are among the events before the filters
+in_use = current.filters or EventFilter()
 
-# ---- column mapping
+# ---- column mapping and filters
 with st.expander(
-    "Column mapping and reading options", expanded=current.kind == "upload", icon=":material/view_column:"
+    "Columns, reading options and filters",
+    expanded=current.kind == "upload" or current.filters is not None,
+    icon=":material/view_column:",
 ):
-    st.caption("Detected automatically from the column names and contents; change any of them and apply.")
+    st.caption(
+        "Columns are detected automatically from their names and contents; change any of them, or keep only "
+        "some events, and apply."
+    )
     with st.form("mapping_form", border=False):
         cols = [*st.columns(3), *st.columns(3)]  # two rows of three: six selectboxes side by side are too narrow
         chosen = {}
@@ -136,7 +147,7 @@ with st.expander(
                     key=f"map_{role}",
                     help=f"{ROLE_HELP[role]}  \nNow: {md_escape(reason) or 'not found'}.",
                 )
-        o1, o2, o3 = st.columns([1, 1, 3])
+        o1, o2 = st.columns([1, 3])
         with o1:
             min_events = st.number_input(
                 "Min. events per user",
@@ -145,26 +156,9 @@ with st.expander(
                 value=current.min_events,
                 step=1,
                 key="map_min_events",
-                help="Users with fewer events are dropped (and counted in the report).",
+                help="Users with fewer events are dropped (and counted in the report), also after the filters.",
             )
         with o2:
-            scale = report.rating_range
-            min_rating = None
-            if scale is not None:  # only a value column of ratings gets the filter
-                low, high = scale
-                step = 0.5 if low % 1 or high % 1 else 1.0
-                chosen_rating = st.number_input(
-                    "Keep only ratings of at least",
-                    low,
-                    high,
-                    value=report.min_rating if report.min_rating is not None else low,
-                    step=step,
-                    key="map_min_rating",
-                    help="Events with a lower rating (or none) are removed before training and counted in the "
-                    f"report. {low:g} keeps every rated event.",
-                )
-                min_rating = float(chosen_rating) if chosen_rating > low else None
-        with o3:
             day_options = {"auto": "automatic", "day": "day first (31/12/2025)", "month": "month first (12/31/2025)"}
             day_values = {"auto": None, "day": True, "month": False}
             now = {None: "auto", True: "day", False: "month"}[current.dayfirst]
@@ -178,12 +172,63 @@ with st.expander(
                     key="map_dayfirst",
                 )
             ]
+        st.markdown("**Keep only some events** (before training; the report below counts what is removed)")
+        f1, f2, f3 = st.columns([2, 3, 1])
+        with f1:
+            start = end = None
+            if as_read.report.timestamp_unit != UNIT_NONE:
+                first, last = log_days(as_read)
+                start, end = chosen_days(
+                    st.date_input(
+                        "Dates to keep",
+                        value=(in_use.start or first, in_use.end or last),
+                        min_value=first,
+                        max_value=last,
+                        key="map_dates",
+                        help="Events before the first day or after the last day (UTC) are removed. "
+                        "The whole log by default.",
+                    )
+                )
+            else:
+                st.caption("No time column: the events cannot be kept by date.")
+        with f2:
+            types = [str(t) for t in as_read.events["event"].cat.categories]
+            event_types = None
+            if len(types) > 1:  # one type (or none mapped): nothing to choose
+                event_types = st.multiselect(
+                    "Event types to keep",
+                    types,
+                    default=list(in_use.event_types or types),
+                    key="map_event_types",
+                    help="Events of the types left out are removed, e.g. keep only purchases. All by default.",
+                )
+        with f3:
+            scale = as_read.report.rating_range
+            min_rating = None
+            if scale is not None:  # only a value column of ratings gets the filter
+                low, high = scale
+                step = 0.5 if low % 1 or high % 1 else 1.0
+                min_rating = st.number_input(
+                    "Keep only ratings of at least",
+                    low,
+                    high,
+                    value=in_use.min_rating if in_use.min_rating is not None else low,
+                    step=step,
+                    key="map_min_rating",
+                    help="Events with a lower rating (or none) are removed before training and counted in the "
+                    f"report. {low:g} keeps every rated event.",
+                )
         if st.form_submit_button("Apply", icon=":material/refresh:"):
             overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
             with widgets.guard("re-reading the file"):
                 reread = state.reread(current, overrides, int(min_events), dayfirst)
-                if min_rating is not None and reread.report.rating_range is not None:
-                    reread = with_min_rating(reread, min_rating)
+                chosen_filter = EventFilter(
+                    start=start,
+                    end=end,
+                    event_types=event_types,  # none ticked: the filter says to choose one (not "keep all")
+                    min_rating=None if min_rating is None else float(min_rating),
+                )
+                reread = state.with_filters(reread, effective_filter(chosen_filter, reread.as_read))
                 state.set_dataset(reread)
                 st.rerun()
             st.warning(
@@ -234,6 +279,8 @@ if report.dropped:
                     st.caption("no examples recorded")
 else:
     st.success("Every row was kept: nothing was missing, unreadable or duplicated.", icon=":material/check_circle:")
+if report.filter_note:
+    st.info(md_escape(report.filter_note), icon=":material/filter_alt:")
 if report.notes:
     st.info("\n".join(f"- {md_escape(note)}" for note in report.notes), icon=":material/info:")
 if report.data_notes:

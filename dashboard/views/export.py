@@ -81,9 +81,21 @@ with st.container(border=True):
     default = st.session_state.get(Keys.USER)
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
     user = c1.selectbox("User", users, index=users.index(default) if default in users else 0, key=Keys.EXPORT_USER)
+    held = explaining.heldout(active, user)
+    end = held["end"] if held is not None else None  # the report's view: the history before the held-out event
+    book = st.session_state.get(Keys.SCENARIOS, {}).get((user, end))
+    saved = [s.name for s in book.saved] if book is not None else []
+    picked = c1.selectbox(
+        "Scenario saved on the Users page",
+        [None, *saved],
+        format_func=lambda n: "none" if n is None else n,
+        key="export_scenario",
+        disabled=not saved,
+    )
+    scenario = book.named(picked) if picked else None
     c2.download_button(
         "Download the HTML report",
-        data=lambda: report.user_report(active, user, k=int(k), hide_seen=exclude_seen),
+        data=lambda: report.user_report(active, user, k=int(k), hide_seen=exclude_seen, scenario=scenario),
         file_name=f"ltsi_user_{file_slug(user, 'user')}.html",
         mime="text/html",
         on_click="ignore",
@@ -93,6 +105,6 @@ with st.container(border=True):
     st.caption(
         "One small self-contained file (no scripts, opens offline): which history it explains, the timeline, the "
         "top recommendations (the same as this user's rows in the CSV above, with these settings), the model's "
-        "test results and its quality check. To report the item you clicked or a what-if, use the button on the "
-        "Users page."
+        "test results and its quality check. A scenario saved on the Users page (same user, the view before the "
+        "held-out event) can be included. To report the item you clicked, use the button on the Users page."
     )

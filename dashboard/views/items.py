@@ -1,5 +1,254 @@
-"""Items: (being written)."""
+"""Items: why one item is recommended to so many people: who gets it, what drives it, its neighbours, its weeks."""
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
+from dashboard import explaining, exporting, widgets
+from dashboard.figures import items as item_figures
+from dashboard.state import Keys
+from dashboard.text import md_escape, plural
+from ltsi import item_analysis
+from ltsi.items import item_label
+from ltsi.recommend import item_info
+
+K = 10
+MAX_OPTIONS = 200  # a selectbox sends all its options to the browser on every run
+MAX_DRIVER_USERS = 100  # Integrated Gradients per user is slow: the drivers come from a sample
+PICK = "item_pick"  # the item selectbox (widget identity; the chosen item lives in Keys.ITEM)
+USER_PICK = "item_user_pick"  # the selectbox of a user who gets the item
+USERS_TABLE = "item_users_table"
+NEAREST_TABLE = "item_nearest_table"
+
 st.title("Items")
+active = widgets.require_run("items")
+widgets.quality_badge(active)
+st.caption("Pick an item to see who gets it in their top 10, which past items push it up, and its neighbours.")
+
+seqs = active.run.seqs
+rule = explaining.seen_rule(active)
+
+
+def catalogue() -> pd.DataFrame:
+    """item_id, label ("title (id)"), lowercased search text and events in the log, one row per item of the model."""
+    info = item_info(active.run.items)
+    ids = pd.Series(seqs.items.tokens[1:], dtype=object)  # index 0 is padding
+    titles = info["title"].reindex(ids).to_numpy() if info is not None and "title" in info else [None] * len(ids)
+    labels = [item_label(i, t) for i, t in zip(ids, titles)]
+    return pd.DataFrame(
+        {
+            "item_id": ids,
+            "label": labels,
+            "search": [label.lower() for label in labels],
+            "events": np.bincount(seqs.item_ids, minlength=len(seqs.items))[1:],
+        }
+    )
+
+
+items = active.cached(("item-catalogue",), catalogue)
+label_of = dict(zip(items["item_id"], items["label"]))
+
+# ---- the seen-items switch (shared with the Users and Export pages)
+if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one rule: ltsi.sequences.seen_rule)
+    st.session_state[Keys.HIDE_SEEN] = rule.hide
+
+# ---- choose an item: one search box narrows the list
+left, right = st.columns([2, 3], vertical_alignment="bottom")
+with right:
+    hide_seen = st.toggle("Hide items already in the history", key=Keys.HIDE_SEEN, help=md_escape(rule.reason))
+recommendations = pd.DataFrame(columns=["user_id", "rank", "item_id", "score"])
+with widgets.guard("ranking every user's recommendations"):
+    recommendations = exporting.all_recommendations(active, K, hide_seen)  # the Export page's CSV rows, cached
+reach = recommendations["item_id"].value_counts()  # item id -> users who get it in their top 10
+if st.session_state.get(Keys.ITEM) not in label_of:  # start on the item most users get (or a new run's first)
+    st.session_state[Keys.ITEM] = str(reach.index[0]) if len(reach) else str(items["item_id"].iat[0])
+
+with left:
+    query = st.text_input(
+        "Find an item (part of its id or title)", key=Keys.ITEM_QUERY, placeholder="type part of an id or a title"
+    ).strip()
+if query:
+    matches = items.loc[items["search"].str.contains(query.lower(), regex=False), "item_id"].tolist()
+    # the items most users get first: the likely reason to look one up
+    matches.sort(key=lambda i: -int(reach.get(i, 0)))
+else:
+    matches = [i for i in reach.index if i in label_of] or items["item_id"].tolist()
+current = st.session_state[Keys.ITEM]
+keep_current = not query or current in matches  # a search that misses the shown item moves to its first match
+options = list(dict.fromkeys([current] * keep_current + matches[:MAX_OPTIONS])) or [current]
+if st.session_state.get(PICK) not in options:
+    st.session_state[PICK] = current if current in options else options[0]
+with left:
+    item = st.selectbox(
+        "Item",
+        options,
+        key=PICK,
+        help="The list: the item shown, then the items most users get. Type in the search box to narrow it.",
+        format_func=lambda i: f"{label_of.get(i, i)} · in {plural(int(reach.get(i, 0)), 'top-10 list')}",
+    )
+    if query and not matches:
+        st.caption(f"No item has “{md_escape(query)}” in its id or title; the list shows the item shown before.")
+    elif query:
+        shown = " (the list shows the first 200)" if len(matches) > MAX_OPTIONS else ""
+        st.caption(f"{plural(len(matches), 'item')} with “{md_escape(query)}” in the id or title{shown}.")
+st.session_state[Keys.ITEM] = item
+name = md_escape(label_of.get(item, item))
+st.caption(
+    (
+        "Items a user already had are left out of that user's top 10 (as in the exported CSV). "
+        if hide_seen
+        else "Items a user already had can be in that user's top 10 (as in the exported CSV). "
+    )
+    + md_escape(rule.reason)
+)
+
+# ---- (a) who gets it
+st.subheader("Who gets it in their top 10")
+getters = pd.DataFrame(columns=["user_id", "rank", "score"])
+with widgets.guard("finding who gets this item"):
+    getters = active.cached(
+        ("item-who-gets", item, K, hide_seen),
+        lambda: item_analysis.who_gets(active.run, item, K, hide_seen, recommendations=recommendations),
+    )
+    n_users = seqs.n_users
+    st.markdown(
+        f"**{name}** is in the top {K} of **{plural(len(getters), 'user')}** of {n_users:,} "
+        f"({len(getters) / max(n_users, 1):.1%}), after each user's whole history. It has "
+        f"{plural(int(items.loc[items['item_id'] == item, 'events'].iat[0]), 'event')} in the log."
+    )
+    groups = item_analysis.reach_by_history_length(seqs, getters["user_id"].tolist())
+    st.plotly_chart(item_figures.reach_by_history_length(groups, K), key="item_reach", config={"displayModeBar": False})
+    st.caption(
+        "Users grouped by how many events they have in the log. Each bar: the share of that group who get this "
+        "item in their top 10 (hover for the counts). A bar much higher than the others means the item is "
+        "pushed mostly to that kind of user."
+    )
+
+if len(getters):
+    lengths = seqs.lengths[[seqs.user_index(u) for u in getters["user_id"]]]
+    table = getters.assign(events=lengths)[["user_id", "rank", "score", "events"]]
+
+    def pick_user_row() -> None:
+        """A clicked row of the users table picks that user below."""
+        selection = st.session_state.get(USERS_TABLE)
+        rows = getattr(getattr(selection, "selection", None), "rows", None)
+        if rows is None and isinstance(selection, dict):
+            rows = selection.get("selection", {}).get("rows")
+        if rows:
+            st.session_state[USER_PICK] = table["user_id"].iat[rows[0]]
+
+    st.dataframe(
+        table,
+        hide_index=True,
+        key=USERS_TABLE,
+        on_select=pick_user_row,
+        selection_mode="single-row",
+        height=min(38 + 35 * len(table), 320),
+        column_config={
+            "rank": st.column_config.NumberColumn("rank of this item", format="%d"),
+            "score": st.column_config.NumberColumn(format="%.3f"),
+            "events": st.column_config.NumberColumn("events in the log", format="%d"),
+        },
+    )
+    c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
+    ranks = dict(zip(getters["user_id"], getters["rank"]))
+    if st.session_state.get(USER_PICK) not in ranks:  # a user picked for another item
+        st.session_state[USER_PICK] = getters["user_id"].iat[0]
+    user = c1.selectbox(
+        "User (or click a row above)",
+        getters["user_id"].tolist(),
+        key=USER_PICK,
+        format_func=lambda u: f"{u} · rank {ranks.get(u, '?')}",
+    )
+    opened = c2.button("Open this user", key="item_open_user", icon=":material/person_search:")
+    explained = c3.button(
+        "Explain this item for this user",
+        key="item_explain_user",
+        icon=":material/manage_search:",
+        type="primary",
+        help="Opens the Users page on this user's recommendations after the whole history, with this item in "
+        "the attribution row of the heatmap.",
+    )
+    if opened or explained:
+        st.session_state[Keys.USER] = user
+        st.session_state[Keys.USER_PICK] = user
+        st.session_state[Keys.EVALUATION_VIEW] = False  # the whole history: the list in which the item was found
+        if explained:  # the Users page's target: (…, user, end (None: whole history), its seen switch, item)
+            st.session_state[Keys.TARGET] = ("target", user, None, hide_seen, item)
+        st.switch_page("views/users.py")
+    st.caption(
+        "Users sorted by the item's rank in their list (1 = their top recommendation). Open one to see their "
+        "timeline; “Explain” also shows which of their events pushed this item up."
+    )
+else:
+    st.info(f"No user gets this item in their top {K}.", icon=":material/info:")
+
+# ---- (b) which past items drive it
+st.subheader("Which past items push it up")
+if len(getters):
+    with widgets.guard("explaining this item"), st.spinner("Attributing the item's score…"):
+        drivers = active.cached(
+            ("item-drivers", item, K, hide_seen),
+            lambda: item_analysis.item_drivers(active.run, item, getters["user_id"].tolist(), MAX_DRIVER_USERS),
+        )
+        st.plotly_chart(item_figures.item_drivers(drivers), key="item_drivers", config={"displayModeBar": False})
+        sampled, given = drivers.attrs.get("n_users", 0), drivers.attrs.get("of_users", 0)
+        over = (
+            f"a random sample of {sampled:,} of the {given:,} users who get it"
+            if sampled < given
+            else f"all {plural(given, 'user')} who get it"
+        )
+        st.caption(
+            f"For {over}, the item's score is split over the events the model reads (Integrated Gradients); each "
+            "event's part is credited to the event's item. Each bar: that past item's share of everything that "
+            "pushed the score up (hover for in how many users). Items that pushed it down are left out."
+        )
+else:
+    st.caption("Nobody gets it, so there is no score to explain here. Open a user on the Users page instead.")
+
+# ---- (c) nearest items
+
+
+def pick_nearest_row() -> None:
+    """A clicked row of the neighbours table shows that item instead."""
+    selection = st.session_state.get(NEAREST_TABLE)
+    rows = getattr(getattr(selection, "selection", None), "rows", None)
+    if rows is None and isinstance(selection, dict):
+        rows = selection.get("selection", {}).get("rows")
+    shown = st.session_state.get(Keys.ITEM)
+    if rows and shown in label_of:
+        neighbour = active.cached(("item-nearest", shown), lambda: item_analysis.nearest_items(active.run, shown))
+        st.session_state[Keys.ITEM] = neighbour["item_id"].iat[rows[0]]
+        st.session_state[PICK] = st.session_state[Keys.ITEM]
+        st.session_state[Keys.ITEM_QUERY] = ""  # so the picked item is in the list
+
+
+st.subheader("Items the model treats alike")
+with widgets.guard("finding similar items"):
+    nearest = active.cached(("item-nearest", item), lambda: item_analysis.nearest_items(active.run, item))
+    shown_columns = [c for c in ("item_id", "title", "category", "similarity", "popularity") if c in nearest]
+    st.dataframe(
+        nearest[shown_columns],
+        hide_index=True,
+        key=NEAREST_TABLE,
+        on_select=pick_nearest_row,
+        selection_mode="single-row",
+        column_config={
+            "similarity": st.column_config.ProgressColumn(format="%.2f", min_value=-1.0, max_value=1.0),
+            "popularity": st.column_config.NumberColumn("events in the log", format="%d"),
+        },
+    )
+    st.caption(
+        "The items whose vector in the model (the one that scores them) points the same way as this item's: a "
+        "similarity of 1 means the model treats them as the same, 0 as unrelated. Click a row to show that item."
+    )
+
+# ---- (d) its popularity over time
+st.subheader("Its events over time")
+with widgets.guard("counting the item's events"):
+    weekly = active.cached(("item-weekly", item), lambda: item_analysis.popularity_over_time(active.run, item, "W"))
+    st.plotly_chart(item_figures.popularity_over_time(weekly), key="item_weekly", config={"displayModeBar": False})
+    st.caption(
+        "The item's events per week over the whole log, by event type (weeks start on Monday). Compare with "
+        "the count above: an item many users get but few recently used may be carried by old popularity."
+    )

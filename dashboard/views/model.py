@@ -1,13 +1,20 @@
 """Model: what the trained model learned overall (global explanation views)."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import figures, widgets
-from dashboard.text import md_escape, plural, small_catalogue_note
-from ltsi import insights
+from dashboard.state import Keys
+from dashboard.text import fmt_rank, md_escape, plural, small_catalogue_note
+from ltsi import insights, slices
+from ltsi.baselines import BASELINES
 
 RECENCY_USERS = 1000  # users sampled for attention by recency
 ATTRIBUTION_USERS = 100  # users whose top recommendation is attributed (Integrated Gradients: slow)
+SEGMENT_USERS = 50  # users of one group whose top recommendation is attributed (as above)
+CUSTOM = "custom"  # the slicing radio's own-filter choice (the others are ltsi.slices.SliceBy names)
+LISTED_USERS = 1000  # a group lists its best-ranked users, up to this many
+VALUE_CHOICES = 200  # a custom filter offers the most frequent values of a text column, up to this many
 
 st.title("Model")
 st.caption("What the model does across all users, not just one.")
@@ -115,3 +122,145 @@ with right, widgets.guard("computing the item map"):
         f"Every item's embedding, the vector that scores it, projected to 2-D by PCA{share}. Items the model "
         f"treats alike lie close; {colours}"
     )
+
+
+# ---- where the model does well or poorly: test metrics by group of tested users
+st.divider()
+st.subheader("Where the model does well or poorly")
+st.caption(
+    "The test score of LTSI and of the simple baselines, for groups of the tested users: each group is cut by "
+    "the user's held-out (last, hidden) event, the one every model tries to predict."
+)
+
+
+def slicing_words(name: str) -> str:
+    return "a filter of my own" if name == CUSTOM else slices.SliceBy[name].value
+
+
+def custom_groups() -> tuple[pd.Series, tuple] | None:
+    """The analyst's own filter as two groups (matching users, the rest) and its cache key; None until it is set."""
+    columns = slices.filter_columns(active.run)
+    column = st.selectbox("Column of the held-out event (or of its item)", columns, key="slice_column")
+    found = active.cached(("heldout-values", column), lambda: slices.heldout_values(active.run, column))
+    numbers = pd.to_numeric(found, errors="coerce") if column != "timestamp" else found
+    if column == "timestamp" or (numbers.notna().mean() > 0.9 and numbers.nunique() > 10):  # a range
+        if column == "timestamp":
+            low, high = (value.date() for value in (found.min(), found.max()))
+        else:
+            low, high = float(numbers.min()), float(numbers.max())
+        if low == high:
+            st.caption(f"Every held-out event has the same {md_escape(column)}: nothing to filter.")
+            return None
+        chosen = st.slider("Between", low, high, (low, high), key=f"slice_range_{column}")
+        return slices.custom_slice(active.run, column, between=chosen), (column, "between", *chosen)
+    frequent = found.astype(str).value_counts().index[:VALUE_CHOICES].tolist()
+    picked = st.multiselect(
+        "Values (the most frequent first)", frequent, default=frequent[:1], key=f"slice_values_{column}"
+    )
+    if not picked:
+        st.caption("Pick at least one value.")
+        return None
+    return slices.custom_slice(active.run, column, picked), (column, "in", *sorted(picked))
+
+
+with widgets.guard("comparing the models by group of users"):
+    run = active.run
+    choices = [by.name for by in slices.available_slicings(run)] + [CUSTOM]
+    slicing = st.radio(
+        "Cut the tested users by", choices, key=Keys.SLICE_BY, format_func=slicing_words, horizontal=True
+    )
+    ranks = active.cached(("heldout-ranks",), lambda: slices.heldout_ranks(run))
+    models = [name for name in ("LTSI", *BASELINES) if name in ranks]
+    heldout_ends = pd.Series(run.split.test.ends, index=ranks.index)  # events before each held-out one
+    if slicing == CUSTOM:
+        custom = custom_groups()
+        groups, key = (slices.filter_as_slices(custom[0]), custom[1]) if custom else (None, None)
+    else:
+        groups = active.cached(("slices", slicing), lambda: slices.tested_user_slices(run, slices.SliceBy[slicing]))
+        key = (slicing,)
+    if groups is not None:
+        metrics = active.cached(
+            ("slice-metrics", key), lambda: slices.slice_metrics(run, groups, ranks=ranks, models=models)
+        )
+        everyone = pd.Series("all tested users", index=ranks.index)
+        overall = active.cached(
+            ("slice-metrics", "everyone"), lambda: slices.slice_metrics(run, everyone, ranks=ranks, models=models)
+        )
+        verdicts = slices.slice_verdicts(metrics)
+        st.plotly_chart(figures.slice_metrics_chart(metrics, models=models), key="model_slices")
+        st.markdown(slices.verdict_sentence(slices.slice_verdicts(overall), verdicts, quote=md_escape))
+        st.caption(
+            "NDCG@10: how high each model ranked the item the user really picked next (1 = first place, 0 = not in "
+            "its top 10), averaged over the group's users. The thin lines are the 95% range: the values the score "
+            "could take with other users of the same kind (resampled 200 times). Where two ranges overlap, the "
+            "difference may be chance, above all in small groups (the user count is under each group)."
+        )
+        with st.expander("The numbers"):
+            table = metrics.rename(columns={"slice": "group", "n_users": "users"})
+            st.dataframe(
+                table,
+                hide_index=True,
+                column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[3:]},
+            )
+
+        # ---- one group: its users, and what drives their recommendations
+        labels = [label for label in groups.cat.categories if (groups == label).any()]
+        losing = verdicts.loc[~verdicts["wins"], "slice"].tolist()
+        if st.session_state.get(Keys.SLICE) not in labels:  # start on a group LTSI loses, else its weakest
+            weakest = metrics[metrics["model"] == "LTSI"].sort_values("NDCG@10")["slice"].tolist()
+            st.session_state[Keys.SLICE] = (losing or weakest or labels)[0]
+        chosen = st.selectbox("Look closer at one group", labels, key=Keys.SLICE)
+        members = groups.index[(groups == chosen).to_numpy()]
+        listed = ranks.loc[members].sort_values("LTSI", kind="stable").head(LISTED_USERS)
+        if st.session_state.get("slice_user") not in listed.index:  # the previous group's user: start on this one's
+            st.session_state.pop("slice_user", None)
+        left, right = st.columns([2, 3], gap="large")
+        with left:
+            shown = pd.DataFrame(
+                {
+                    "user": listed.index,
+                    "events before": heldout_ends.loc[listed.index].to_numpy(),
+                    **{f"held-out rank ({name})": listed[name].map(fmt_rank) for name in models},
+                }
+            )
+            st.dataframe(shown, hide_index=True, height=260)
+            user = st.selectbox(
+                "User",
+                listed.index.tolist(),
+                key="slice_user",
+                format_func=lambda u: f"{u} · held-out item ranked {fmt_rank(listed.at[u, 'LTSI'])} by LTSI",
+            )
+            if st.button("Open this user in the Users view", key="slice_open_user", icon=":material/person_search:"):
+                st.session_state[Keys.USER] = user
+                st.session_state[Keys.USER_PICK] = user
+                st.switch_page("views/users.py")
+            first = f", the first {len(listed):,} listed" if len(listed) < len(members) else ""
+            st.caption(f"{plural(len(members), 'user')} in this group{first}, best ranked by LTSI first.")
+        with right:
+            explained = st.radio(
+                "Explain",
+                slices.TARGETS,
+                key="slice_explain",
+                format_func=lambda t: "their top recommendation" if t == "top" else "the item they really picked next",
+                horizontal=True,
+            )
+            sample = min(len(members), SEGMENT_USERS)
+            who = f"a sample of {sample} of {len(members):,} users" if sample < len(members) else "its users"
+            who = "its only user" if len(members) == 1 else who
+            what = "top recommendation" if explained == "top" else "held-out item"
+            with st.spinner(f"Attributing the {what} of {who}…"):
+                drivers = active.cached(
+                    ("segment-drivers", key, chosen, explained),
+                    lambda: slices.segment_drivers(
+                        run, list(members), max_users=SEGMENT_USERS, n_steps=16, target=explained
+                    ),
+                )
+            st.plotly_chart(figures.segment_drivers_chart(drivers), key="model_slice_drivers")
+            st.caption(
+                f"For {who}, from the events before their held-out one: what the score of their "
+                f"{'top recommendation' if explained == 'top' else 'real next item'} owes to long-term interest, "
+                "short-term interest, items that often follow the recent ones and popularity, and how its attribution "
+                "spreads over how recent the events are, their kind and their items' category. Each panel adds up to "
+                "100%; compare groups to see what sets one apart. The real next item tells why the model ranked it "
+                "where it did, the top recommendation what it relies on instead."
+            )

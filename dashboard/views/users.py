@@ -7,7 +7,9 @@ import streamlit as st
 from dashboard import explaining, figures, report, widgets
 from dashboard.state import Keys
 from dashboard.text import GLOSSARY, file_slug, fmt_rank, gate_words, md_escape, plural, split_words
+from ltsi.errors import LTSIError
 from ltsi.items import item_label
+from ltsi.scenarios import Edit, Scenario
 
 K = 10
 
@@ -114,9 +116,9 @@ if user not in known:  # typed without the callback (it resolves every typed id)
 st.session_state[Keys.USER] = user
 held = explaining.heldout(active, user)
 with right:
+    st.session_state.setdefault(Keys.EVALUATION_VIEW, True)  # (another page may set it: no value= here then)
     evaluation = st.toggle(
         "Hide the user's last event and check whether the model predicts it",
-        value=True,
         key=Keys.EVALUATION_VIEW,
         disabled=held is None,
         help="On: the model sees every event but the last, and the recommendations are compared "
@@ -165,6 +167,17 @@ with widgets.guard("explaining this user"):
             if change.get("keep") is False and int(i) < len(window)
         )
     )
+    # the other changes (add, move, cut) and the saved scenarios of this user and view
+    book = st.session_state.setdefault(Keys.SCENARIOS, {}).setdefault((user, end), explaining.UserScenarios())
+    changes = tuple(Edit.remove(p) for p in removed) + book.edits  # unticked events first, then the changes in order
+    edited, change_error = None, None
+    if changes:
+        try:
+            edited = explaining.edited_history(active, user, end, changes)
+        except LTSIError as error:  # e.g. an event a change refers to was unticked afterwards
+            change_error = str(error)
+    # events the what-if leaves out (unticked or cut off), greyed in the heatmap
+    left_out = removed if edited is None else tuple(sorted(set(range(exp.n_history)) - set(edited.positions)))
 
     # ---- summary: why the explained item scored as it did (its own split; the overall mix only as help)
     g = float(exp.gate)
@@ -222,7 +235,7 @@ with widgets.guard("explaining this user"):
     fig = figures.user_heatmap(
         rows,
         figures.heatmap_signals(item_text(target_item)),
-        removed=removed,
+        removed=left_out,
         timeline=exp.timeline_for(target_item),
     )
     clicked = st.plotly_chart(
@@ -241,7 +254,7 @@ with widgets.guard("explaining this user"):
         f"item, event type and time since the previous event.{transitions_note} Together the events add up to "
         "the score minus the score when knowing nothing about the user (an estimate, off by "
         f"{abs(float(target_row['delta'])):.2g})."
-        + (" Grey columns are left out in the what-if below." if removed else "")
+        + (" Grey columns are left out in the what-if below." if left_out else "")
     )
 
     points = getattr(getattr(clicked, "selection", None), "points", None) or []
@@ -295,11 +308,12 @@ with widgets.guard("explaining this user"):
         },
     )
 
-    # ---- what-if
-    st.subheader("What if some events had not happened?")
+    # ---- what-if: untick events (the table), add an item, move an event, cut at a date; keep it as a scenario
+    st.subheader("What if the history had been different?")
     st.caption(
-        "Untick events (most recent first) and see how the recommendations and the explained item's rank "
-        "change. Removed events also turn grey in the heatmap."
+        "Untick events (most recent first) to remove them, or add an item, move an event or cut the history at a "
+        "date below: the recommendations and the explained item's rank change at once. Events left out turn grey "
+        "in the heatmap."
     )
     editor = pd.DataFrame(
         {
@@ -319,31 +333,153 @@ with widgets.guard("explaining this user"):
         column_config={"keep": st.column_config.CheckboxColumn("keep", width="small")},
         height=min(38 + 35 * len(editor), 320),
     )
-    if removed:
-        if len(removed) >= exp.n_history:
-            st.warning("Keep at least one event.", icon=":material/warning:")
-        else:
-            w = explaining.what_if(active, user, end, removed, target_item, K, exclude_seen=hide_seen)
-            it = w.item
-            change = it["rank_after"] - it["rank_before"]
-            direction = "falls" if change > 0 else ("rises" if change < 0 else "stays")
-            st.markdown(
-                f"Without {plural(len(removed), 'event')}, "
-                f"**{item_name(target_item)}** {direction}: {fmt_rank(it['rank_before'])} → "
-                f"**{fmt_rank(it['rank_after'])}** (score {it['score_before']:.2f} → "
-                f"{it['score_after']:.2f})."
+
+    events_now = exp.timeline.set_index("position")  # every event of the explained history, by its number
+    shown = edited if edited is not None else explaining.edited_history(active, user, end, ())
+    present = [int(p) for p in shown.positions[::-1] if p >= 0]  # events still in the edited history, newest first
+
+    def event_label(position: int) -> str:
+        e = events_now.loc[position]
+        return f"#{position} · {item_text(e['item_id'])} · {e['event']} · {pd.Timestamp(e['timestamp']):%Y-%m-%d}"
+
+    def place_label(position: int) -> str:
+        if position == exp.n_history:
+            return "at the end (after the last event)"
+        return f"just before {event_label(position)}"
+
+    def add_change(change: Edit) -> None:
+        """Apply `change` after the others if the history still makes sense; else say why."""
+        try:
+            explaining.edited_history(active, user, end, changes + (change,))
+        except LTSIError as error:
+            st.warning(md_escape(error), icon=":material/warning:")
+            return
+        book.edits = (*book.edits, change)
+        st.rerun()
+
+    wid = f"{user}_{end}"  # the change widgets belong to one user and view
+    with st.container(border=True):
+        kind = st.segmented_control(
+            "Change the history",
+            ["Add an item", "Move an event", "Cut the history at a date"],
+            default="Add an item",
+            key=f"wi_kind_{wid}",
+        )
+        if kind == "Add an item":
+            c1, c2, c3, c4 = st.columns([2, 3, 1, 3], vertical_alignment="bottom")
+            query = c1.text_input("Find an item (part of its id or title)", key=f"wi_find_{wid}")
+            found = explaining.find_items(active, query)
+            item = c2.selectbox(
+                f"Item ({plural(len(found), 'match', 'matches')}, most popular first)",
+                found,
+                format_func=item_text,
+                key=f"wi_item_{wid}",
             )
-            c1, c2 = st.columns(2)
-            cols_ = [c for c in ["rank", "title", "item_id", "score"] if c in w.before]
-            with c1:
-                st.markdown("**Before**")
-                st.dataframe(w.before[cols_], hide_index=True, key="whatif_before")
-            with c2:
-                st.markdown("**After**")
-                after_table = w.after[cols_].copy()
-                new = set(w.after["item_id"]) - set(w.before["item_id"])
-                after_table.insert(1, "new", ["★" if i in new else "" for i in w.after["item_id"]])
-                st.dataframe(after_table, hide_index=True, key="whatif_after")
+            event_types = list(seqs.event_types.tokens[1:])
+            common = seqs.event_types.tokens[int(np.bincount(seqs.event_ids).argmax())]
+            kind_of = c3.selectbox("As a", event_types, index=event_types.index(common), key=f"wi_event_{wid}")
+            where = c4.selectbox("Where", [exp.n_history, *present], format_func=place_label, key=f"wi_where_{wid}")
+            if not found:
+                st.caption(f"No item has “{md_escape(query)}” in its id or title.")
+            if st.button("Add this item", key=f"wi_add_{wid}", disabled=not found, icon=":material/add:"):
+                add_change(Edit.insert(where, item, kind_of))
+        elif kind == "Move an event":
+            c1, c2 = st.columns(2, vertical_alignment="bottom")
+            moving = c1.selectbox("Event to move", present, format_func=event_label, key=f"wi_move_{wid}")
+            places = [p for p in [*present, exp.n_history] if p != moving]  # default: before the latest other event
+            to = c2.selectbox("Put it", places, format_func=place_label, key=f"wi_to_{wid}")
+            st.caption("A moved event gets a time half-way between its new neighbours, so the time gaps stay real.")
+            move = st.button(
+                "Move this event", key=f"wi_do_move_{wid}", disabled=moving is None, icon=":material/swap_vert:"
+            )
+            if move:
+                add_change(Edit.move(moving, to))
+        elif kind == "Cut the history at a date":
+            days = pd.to_datetime(exp.timeline["timestamp"]).dt.date
+            day = st.date_input(
+                "Keep only the events up to this day (included)",
+                value=days.iat[-1],
+                min_value=days.iat[0],
+                max_value=days.iat[-1],
+                key=f"wi_cut_{wid}",
+            )
+            if st.button("Cut the history here", key=f"wi_do_cut_{wid}", icon=":material/content_cut:"):
+                add_change(Edit.truncate(pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)))
+
+        if book.edits:
+            lines = explaining.scenario_words(active, user, end, book.edits)
+            st.markdown(
+                "**Changes so far** (applied in this order, after the unticked events):\n"
+                + "\n".join(f"{i}. {md_escape(line)}" for i, line in enumerate(lines, 1))
+            )
+            u1, u2, _ = st.columns([1, 1, 2])
+            if u1.button("Undo the last change", key=f"wi_undo_{wid}", icon=":material/undo:"):
+                book.edits = book.edits[:-1]
+                st.rerun()
+            if u2.button("Clear the changes", key=f"wi_clear_{wid}", icon=":material/delete_sweep:"):
+                book.edits = ()
+                st.rerun()
+
+    if change_error is not None:
+        st.warning(
+            f"{md_escape(change_error)} Undo the change that needs it, or tick the event again.",
+            icon=":material/warning:",
+        )
+    elif changes:
+        w = explaining.what_if_edits(active, user, end, changes, target_item, K, exclude_seen=hide_seen)
+        it = w.item
+        shift = it["rank_after"] - it["rank_before"]
+        direction = "falls" if shift > 0 else ("rises" if shift < 0 else "stays")
+        lead = f"Without {plural(len(removed), 'event')}" if not book.edits else "With these changes"
+        st.markdown(
+            f"{lead}, **{item_name(target_item)}** {direction}: {fmt_rank(it['rank_before'])} → "
+            f"**{fmt_rank(it['rank_after'])}** (score {it['score_before']:.2f} → {it['score_after']:.2f})."
+        )
+        c1, c2 = st.columns(2)
+        cols_ = [c for c in ["rank", "title", "item_id", "score"] if c in w.before]
+        with c1:
+            st.markdown("**Before**")
+            st.dataframe(w.before[cols_], hide_index=True, key="whatif_before")
+        with c2:
+            st.markdown("**After**")
+            after_table = w.after[cols_].copy()
+            new = set(w.after["item_id"]) - set(w.before["item_id"])
+            after_table.insert(1, "new", ["★" if i in new else "" for i in w.after["item_id"]])
+            st.dataframe(after_table, hide_index=True, key="whatif_after")
+
+        s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
+        title = s1.text_input(
+            "Keep these changes as a scenario named", key=f"wi_name_{wid}", placeholder="e.g. without the last purchase"
+        )
+        if s2.button("Save the scenario", key=f"wi_save_{wid}", icon=":material/bookmark_add:"):
+            try:
+                book.save(Scenario(title, changes))
+            except LTSIError as error:
+                st.warning(md_escape(error), icon=":material/warning:")
+
+    in_report = None
+    if book.saved:
+        st.markdown(f"**Saved scenarios of {md_escape(user)}** (in this view; kept until the tab is closed)")
+        for scenario in book.saved:
+            try:
+                sw = explaining.what_if_edits(active, user, end, scenario.edits, target_item, K, exclude_seen=hide_seen)
+                moved = f"{fmt_rank(sw.item['rank_before'])} → {fmt_rank(sw.item['rank_after'])}"
+            except LTSIError as error:
+                moved = f"cannot be scored: {error}"
+            with st.expander(f"{md_escape(scenario.name)}: {item_name(target_item)} {md_escape(moved)}"):
+                words = explaining.scenario_words(active, user, end, scenario.edits)
+                st.markdown("\n".join(f"{i}. {md_escape(line)}" for i, line in enumerate(words, 1)))
+                if st.button("Delete this scenario", key=f"wi_delete_{wid}_{scenario.name}", icon=":material/delete:"):
+                    book.saved = [s for s in book.saved if s.name != scenario.name]
+                    st.rerun()
+        names = [s.name for s in book.saved]
+        in_report = st.selectbox(
+            "Scenario in the report",
+            [None, *names],
+            index=len(names),
+            format_func=lambda n: "none" if n is None else n,
+            key=f"wi_report_{wid}",
+        )
 
     # ---- this view as a file for a stakeholder
     st.download_button(
@@ -356,12 +492,14 @@ with widgets.guard("explaining this user"):
             removed=removed if len(removed) < exp.n_history else (),
             hide_seen=hide_seen,
             k=K,
+            scenario=book.named(in_report) if in_report else None,
         ),
         file_name=f"ltsi_user_{file_slug(user, 'user')}.html",
         mime="text/html",
         on_click="ignore",
         icon=":material/description:",
         key="users_report",
-        help="One small HTML file (no scripts, opens offline): the item explained, the history used, the what-if and "
-        "the seen-items rule as on this page, with the model's test results and its quality check.",
+        help="One small HTML file (no scripts, opens offline): the item explained, the history used, the what-if, the "
+        "scenario chosen above and the seen-items rule as on this page, with the model's test results and its quality "
+        "check.",
     )

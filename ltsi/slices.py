@@ -1,0 +1,507 @@
+"""Where the model does well or poorly: test metrics by slice of users, and what drives a slice's recommendations.
+
+A slice is a group of tested users (those of `run.split.test`), named by a plain label, as a
+`pd.Series` indexed by user_id. `tested_user_slices` cuts them by one built-in property of their
+held-out (test) event; `custom_slice` filters them by the held-out event's value of any column the
+run keeps. `heldout_ranks` ranks every held-out item once per model (full ranking, as
+`ltsi.evaluate`), so `slice_metrics` only averages and bootstraps those ranks: any number of
+slicings is cheap. `segment_drivers` pools the attributions of a slice's top recommendations.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Callable, Collection, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ltsi.attribution import integrated_gradients, interest_split
+from ltsi.baselines import training_counts
+from ltsi.errors import LTSIError
+from ltsi.evaluate import as_scorer, metrics_from_ranks, target_ranks
+from ltsi.recommend import item_info, last_outputs
+from ltsi.runs import Run, run_scorers
+from ltsi.sequences import EvalCases, History, Sequences, Split, edit_history, history_batch, pad_histories
+
+
+class SliceBy(enum.Enum):
+    """Built-in ways to cut the tested users; each value is the choice's name in plain words."""
+
+    HISTORY_LENGTH = "how many events they had"
+    RECENCY = "time since their previous event"
+    POPULARITY = "how popular the next item is"
+    CATEGORY = "category of the next item"
+    EVENT_TYPE = "kind of the next event"
+
+
+# Bins of the built-in slicings: (label, upper bound inclusive); the last bin is open-ended.
+HISTORY_BINS = ((5, "1-5 events"), (10, "6-10 events"), (20, "11-20 events"), (50, "21-50 events"))
+HISTORY_OPEN = "more than 50 events"
+HOUR, DAY = 3600, 86400
+RECENCY_BINS = (
+    (600, "under 10 minutes"),
+    (HOUR, "10 minutes to 1 hour"),
+    (DAY, "1 hour to 1 day"),
+    (7 * DAY, "1 to 7 days"),
+)
+RECENCY_OPEN = "more than 7 days"
+HEAD_SHARE = 0.2  # head = the most popular items that together make the first 20% of training events
+TAIL_SHARE = 0.2  # tail = the least popular items that together make the last 20% of them
+HEAD = "head: most popular items (first 20% of events)"
+TORSO = "torso: the middle 60% of events"
+TAIL = "tail: least popular items (last 20% of events)"
+UNSEEN = "never in training"
+TOP_CATEGORIES = 8  # categories shown by name; the rest are "other"
+OTHER = "other"
+NO_CATEGORY = "(no category)"
+IN_FILTER, OUT_OF_FILTER = "matches the filter", "all other tested users"
+
+# The event log columns a run keeps (its sequences); every other column of the original log is gone.
+EVENT_COLUMNS = ("item_id", "event", "timestamp")
+
+
+# ---------------------------------------------------------------------------------------------
+# Slices
+
+
+def _test_cases(run: Run) -> EvalCases:
+    cases = run.split.test
+    if len(cases) == 0:
+        raise LTSIError("No user of this run has a held-out test event, so there is nothing to slice.")
+    return cases
+
+
+def _tested_index(run: Run) -> pd.Index:
+    cases = _test_cases(run)
+    return pd.Index([run.seqs.users[int(u)] for u in cases.users], name="user_id")
+
+
+def _heldout_flat(run: Run) -> np.ndarray:
+    """(C,) flat event index of each tested user's held-out event."""
+    cases = _test_cases(run)
+    return run.seqs.offsets[cases.users] + cases.ends
+
+
+def _binned(values: np.ndarray, bins: Sequence[tuple[float, str]], open_label: str) -> list[str]:
+    """Label of each value: the first bin whose upper bound (inclusive) it does not exceed."""
+    bounds = np.array([bound for bound, _ in bins], dtype=np.float64)
+    labels = [label for _, label in bins] + [open_label]
+    return [labels[i] for i in np.searchsorted(bounds, values, side="left")]
+
+
+def _ordered(values: Sequence[str], order: Sequence[str], index: pd.Index, name: str) -> pd.Series:
+    """An ordered categorical Series over `index` with only the labels that occur, in `order`."""
+    present = set(values)
+    categories = [label for label in order if label in present]
+    return pd.Series(pd.Categorical(values, categories=categories, ordered=True), index=index, name=name)
+
+
+def popularity_tiers(seqs: Sequences, split: Split) -> np.ndarray:
+    """(N,) label of each item index by its training popularity: head, torso, tail or never in training.
+
+    Items are ranked by training events (ties: lower index first); an item is head while the events of
+    the items ranked before it are under 20% of all training events, tail once those are at least 80%,
+    else torso. So head items make (about) the first 20% of events, tail items the last 20%.
+    """
+    counts = training_counts(seqs, split).items  # (N,) padding 0
+    order = np.lexsort((np.arange(len(counts)), -counts))  # most popular first
+    before = np.concatenate([[0.0], np.cumsum(counts[order])[:-1]]) / max(counts.sum(), 1.0)  # share ranked above
+    tiers = np.where(before < HEAD_SHARE, HEAD, np.where(before >= 1 - TAIL_SHARE, TAIL, TORSO)).astype(object)
+    out = np.empty(len(counts), dtype=object)
+    out[order] = tiers
+    out[counts == 0] = UNSEEN
+    return out
+
+
+def item_categories(run: Run) -> pd.Series | None:
+    """Each item index's category ((no category) when blank), or None when the run has no item categories."""
+    info = item_info(run.items)
+    if info is None or "main_category" not in info:
+        return None
+    named = info["main_category"].astype(str).replace("", NO_CATEGORY)
+    return named.reindex(list(run.seqs.items.tokens)).fillna(NO_CATEGORY).reset_index(drop=True)
+
+
+def _top_or_other(values: pd.Series, n: int = TOP_CATEGORIES) -> tuple[list[str], list[str]]:
+    """(labels with all but the n most frequent replaced by OTHER, their order: by frequency, OTHER last)."""
+    sizes = values.value_counts()
+    ranked = sorted(sizes.index, key=lambda name: (-sizes[name], name))
+    kept = ranked[:n] if len(ranked) > n + 1 else ranked  # one leftover category is shown by name, not as "other"
+    labels = [v if v in kept else OTHER for v in values]
+    return labels, [*kept, OTHER]
+
+
+def available_slicings(run: Run) -> list[SliceBy]:
+    """The built-in slicings that make sense for this run (by category only with an item table that has one)."""
+    return [by for by in SliceBy if by is not SliceBy.CATEGORY or item_categories(run) is not None]
+
+
+def tested_user_slices(run: Run, by: SliceBy) -> pd.Series:
+    """Each tested user's slice, an ordered categorical indexed by user_id (only labels that occur).
+
+    Every slicing describes the held-out (test) event, i.e. the situation the test metrics measure:
+    HISTORY_LENGTH: how many events came before it ("1-5 events" ... "more than 50 events");
+    RECENCY: the time between it and the user's previous event, i.e. how long the user had been away;
+    POPULARITY: its item's tier by training popularity (`popularity_tiers`: head, torso, tail, never in training);
+    CATEGORY: its item's category (the item table's category, the first genre of several), the
+    8 most frequent among tested users by name, the rest "other";
+    EVENT_TYPE: its event type.
+    """
+    seqs, cases = run.seqs, _test_cases(run)
+    index, flat = _tested_index(run), _heldout_flat(run)
+    name = by.value
+    if by is SliceBy.HISTORY_LENGTH:
+        labels = _binned(cases.ends, HISTORY_BINS, HISTORY_OPEN)
+        return _ordered(labels, [label for _, label in HISTORY_BINS] + [HISTORY_OPEN], index, name)
+    if by is SliceBy.RECENCY:
+        away = seqs.timestamps[flat] - seqs.timestamps[flat - 1]  # (C,) seconds; ends >= 1, so flat - 1 is the user's
+        labels = _binned(away, RECENCY_BINS, RECENCY_OPEN)
+        return _ordered(labels, [label for _, label in RECENCY_BINS] + [RECENCY_OPEN], index, name)
+    if by is SliceBy.POPULARITY:
+        labels = list(popularity_tiers(seqs, run.split)[cases.targets])
+        return _ordered(labels, [HEAD, TORSO, TAIL, UNSEEN], index, name)
+    if by is SliceBy.CATEGORY:
+        categories = item_categories(run)
+        if categories is None:
+            raise LTSIError("This run has no item table with a category column, so users cannot be cut by category.")
+        labels, order = _top_or_other(categories.iloc[cases.targets].reset_index(drop=True))
+        return _ordered(labels, order, index, name)
+    if by is SliceBy.EVENT_TYPE:
+        labels = seqs.event_types.decode(seqs.event_ids[flat])
+        return _ordered(labels, list(seqs.event_types.tokens[1:]), index, name)
+    raise LTSIError(f"Unknown slicing {by!r}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom filters
+
+
+def filter_columns(run: Run) -> list[str]:
+    """Columns a custom filter can use: the event log's item_id, event, timestamp (all a run keeps of
+    the log), then every column of the item table except item_id (an event column's name wins a clash)."""
+    extra = [] if run.items is None else [str(c) for c in run.items.columns if str(c) not in EVENT_COLUMNS]
+    return [*EVENT_COLUMNS, *extra]
+
+
+def heldout_values(run: Run, column: str) -> pd.Series:
+    """The held-out event's value of `column` for each tested user (indexed by user_id).
+
+    item_id and event are text, timestamp a UTC datetime; an item table column is the held-out
+    item's value (missing where the table does not list that item).
+    """
+    seqs, index, flat = run.seqs, _tested_index(run), _heldout_flat(run)
+    if column == "item_id":
+        return pd.Series(seqs.items.decode(seqs.item_ids[flat]), index=index, name=column)
+    if column == "event":
+        return pd.Series(seqs.event_types.decode(seqs.event_ids[flat]), index=index, name=column)
+    if column == "timestamp":
+        return pd.Series(pd.to_datetime(seqs.timestamps[flat], unit="s", utc=True), index=index, name=column)
+    if run.items is None or column not in run.items.columns:
+        raise LTSIError(f"There is no column {column!r} to filter on; the run keeps {', '.join(filter_columns(run))}.")
+    listed = run.items.drop_duplicates("item_id")
+    table = listed.set_index(listed["item_id"].astype(str))
+    values = table[column].reindex(seqs.items.decode(seqs.item_ids[flat]))
+    return pd.Series(values.to_numpy(), index=index, name=column)
+
+
+def custom_slice(run: Run, column: str, values: Collection | None = None, *, between: tuple | None = None) -> pd.Series:
+    """True for each tested user (indexed by user_id) whose held-out event's `column` is one of `values`,
+    or lies in `between` = (low, high), both ends included; give exactly one of them.
+
+    `column` is one of `filter_columns(run)`: item_id, event or timestamp of the held-out event (a run
+    keeps no other column of the event log), or a column of the item table, read for the held-out
+    item. Values are compared as text (so 3 matches "3"); a range compares numbers, or times for
+    timestamp (Timestamps, ISO text or dates; naive ones are UTC, and a date as the high end counts its
+    whole day).
+    """
+    if (values is None) == (between is None):
+        raise LTSIError("A custom filter needs either a set of values or a range (low, high), not both.")
+    found = heldout_values(run, column)
+    if values is not None:
+        wanted = {str(v) for v in values}
+        return found.astype(str).isin(wanted).rename(column)
+    low, high = between
+    if column == "timestamp":
+        if isinstance(high, datetime.date) and not isinstance(high, datetime.datetime):
+            high = pd.Timestamp(high) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")  # a date: its whole day
+        low, high = (
+            pd.Timestamp(v).tz_localize("UTC") if pd.Timestamp(v).tzinfo is None else pd.Timestamp(v)
+            for v in (low, high)
+        )
+        return ((found >= low) & (found <= high)).rename(column)
+    numbers = pd.to_numeric(found, errors="coerce")
+    if numbers.notna().sum() == 0:
+        raise LTSIError(f"Column {column!r} holds no numbers, so it cannot be filtered by a range; pick values.")
+    return ((numbers >= float(low)) & (numbers <= float(high))).fillna(False).astype(bool).rename(column)
+
+
+def filter_as_slices(mask: pd.Series) -> pd.Series:
+    """A custom filter's True/False per user as two slices: "matches the filter" and "all other tested users"."""
+    labels = np.where(mask.to_numpy(dtype=bool), IN_FILTER, OUT_OF_FILTER)
+    return _ordered(list(labels), [IN_FILTER, OUT_OF_FILTER], mask.index, str(mask.name or "filter"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics by slice
+
+
+@torch.no_grad()
+def heldout_ranks(run: Run, batch_size: int = 512) -> pd.DataFrame:
+    """Rank of each tested user's held-out item (rows: user_id) by each model of `run_scorers` (columns:
+    LTSI, its ablations, the baselines), full ranking as `ltsi.evaluate` (inf: never ranked)."""
+    seqs, cases = run.seqs, _test_cases(run)
+    columns = {}
+    for name, scorer in run_scorers(run).items():
+        score = as_scorer(scorer)
+        ranks = []
+        for start in range(0, len(cases), batch_size):
+            part = slice(start, start + batch_size)
+            batch = history_batch(seqs, cases.users[part], cases.ends[part], run.model_config.max_len)
+            scores = score(batch).cpu()  # (b, N)
+            ranks.append(target_ranks(scores, torch.from_numpy(cases.targets[part])).numpy())  # (b,)
+        columns[name] = np.concatenate(ranks).astype(np.float64)
+    return pd.DataFrame(columns, index=_tested_index(run))
+
+
+def slice_metrics(
+    run: Run | None,
+    slices: pd.Series,
+    k: int = 10,
+    n_boot: int = 200,
+    seed: int = 0,
+    ranks: pd.DataFrame | None = None,
+    models: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per (slice, model): slice, model, n_users, HR@k and NDCG@k, each with the low and high
+    ends of its 95% percentile-bootstrap interval ("HR@10 low", "HR@10 high", ...).
+
+    `slices`: a label per user_id (e.g. `tested_user_slices`; a True/False filter counts as
+    `filter_as_slices`); users without a label, or not tested, are left out. `ranks`: a cached
+    `heldout_ranks(run)` (computed here when None; `run` is only read then). `models`: which columns
+    of it (default: all).
+    The bootstrap resamples a slice's users with replacement `n_boot` times, the same draws for every
+    model (seeded by `seed` and the slice's position), so the intervals are repeatable and paired.
+    """
+    if slices.dtype == bool:
+        slices = filter_as_slices(slices)
+    if ranks is None:
+        if run is None:
+            raise LTSIError("Give the run, or its held-out ranks, to compute metrics by group.")
+        ranks = heldout_ranks(run)
+    ranks = ranks[list(models)] if models is not None else ranks
+    labels = slices.reindex(ranks.index)
+    order = (
+        list(labels.cat.categories)
+        if isinstance(labels.dtype, pd.CategoricalDtype)
+        else sorted(labels.dropna().unique(), key=str)
+    )
+    hr, ndcg = f"HR@{k}", f"NDCG@{k}"
+    rows = []
+    for position, label in enumerate(order):
+        members = (labels == label).to_numpy()
+        if not members.any():
+            continue
+        per_user = metrics_from_ranks(torch.from_numpy(ranks.to_numpy()[members].T.copy()), ks=(k,))  # (M, n) each
+        values = {name: per_user[name].double().numpy() for name in (hr, ndcg)}  # (M, n)
+        bounds = {name: _bootstrap(v, n_boot, np.random.default_rng([seed, position])) for name, v in values.items()}
+        for m, model in enumerate(ranks.columns):
+            row = {"slice": label, "model": model, "n_users": int(members.sum())}
+            for name in (hr, ndcg):
+                row[name] = float(values[name][m].mean())
+                row[f"{name} low"], row[f"{name} high"] = bounds[name][m]
+            rows.append(row)
+    columns = ["slice", "model", "n_users", hr, f"{hr} low", f"{hr} high", ndcg, f"{ndcg} low", f"{ndcg} high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _bootstrap(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(M, 2) 2.5% and 97.5% percentiles of the mean over `n_boot` resamples of the columns of (M, n) `values`."""
+    n = values.shape[1]
+    if n_boot < 1:
+        mean = values.mean(1)
+        return np.stack([mean, mean], 1)
+    means = np.empty((values.shape[0], n_boot))
+    for b in range(n_boot):  # one resample at a time: (M, n) memory, whatever n_boot is
+        means[:, b] = values[:, rng.integers(0, n, n)].mean(1)
+    return np.percentile(means, [2.5, 97.5], axis=1).T
+
+
+def slice_verdicts(metrics: pd.DataFrame, model: str = "LTSI", metric: str = "NDCG@10") -> pd.DataFrame:
+    """Per slice, `model` against the best other model of `metrics` (a `slice_metrics` frame).
+
+    Columns: slice, n_users, value (the model's), rival (the best other model), rival_value,
+    difference (value - rival_value), wins (difference > 0), clear (the two 95% intervals do not
+    overlap: a difference unlikely to be chance).
+    """
+    rows = []
+    for label, part in metrics.groupby("slice", sort=False, observed=True):
+        ours = part[part["model"] == model]
+        others = part[part["model"] != model]
+        if ours.empty or others.empty:
+            continue
+        ours, rival = ours.iloc[0], others.loc[others[metric].idxmax()]
+        apart = ours[f"{metric} low"] > rival[f"{metric} high"] or ours[f"{metric} high"] < rival[f"{metric} low"]
+        rows.append(
+            {
+                "slice": label,
+                "n_users": int(ours["n_users"]),
+                "value": float(ours[metric]),
+                "rival": rival["model"],
+                "rival_value": float(rival[metric]),
+                "difference": float(ours[metric] - rival[metric]),
+                "wins": bool(ours[metric] > rival[metric]),
+                "clear": bool(apart),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["slice", "n_users", "value", "rival", "rival_value", "difference", "wins", "clear"]
+    )
+
+
+def verdict_sentence(
+    overall: pd.DataFrame, by_slice: pd.DataFrame, model: str = "LTSI", quote: Callable[[object], str] = str
+) -> str:
+    """One plain sentence: where `model` wins or loses against the best other model, e.g. "LTSI beats the
+    best other model overall (0.210 vs 0.150), but loses on: tail (most popular 0.080 vs 0.020)".
+
+    `overall` (one row: all tested users) and `by_slice` are `slice_verdicts` frames; `quote` wraps each
+    slice label and model name from the data (e.g. Markdown escaping). A slice whose two intervals
+    overlap is marked "may be chance".
+    """
+    if overall.empty:
+        return f"There is no other model to compare {model} with."
+    first = overall.iloc[0]
+    wins = bool(first["wins"])
+    lead = (
+        f"{model} {'beats' if wins else 'trails'} the best other model overall "
+        f"({first['value']:.3f} vs {first['rival_value']:.3f} for {quote(first['rival'])})"
+    )
+    contrary = by_slice[by_slice["wins"] != wins]
+    if contrary.empty:
+        return f"{lead}, and {'wins' if wins else 'loses'} on every slice."
+    named = [
+        f"{quote(row['slice'])} ({row['value']:.3f} vs {row['rival_value']:.3f} for {quote(row['rival'])}"
+        f"{'' if row['clear'] else ', may be chance'})"
+        for _, row in contrary.iterrows()
+    ]
+    return f"{lead}, but {'loses' if wins else 'wins'} on: {'; '.join(named)}."
+
+
+# ---------------------------------------------------------------------------------------------
+# What drives a slice's recommendations
+
+
+RECENCY_GROUPS = ((0, "the last event"), (2, "the 2nd-3rd last"), (9, "the 4th-10th last"))
+RECENCY_OLDER = "the 11th last and older"
+INTEREST_LABELS = {
+    "long": "long-term interest",
+    "short": "short-term interest",
+    "transitions": "items that often follow the recent ones",
+    "popularity": "popularity",
+}
+TARGETS = ("top", "held-out")
+
+
+def _slice_histories(run: Run, index: np.ndarray) -> tuple[list[History], np.ndarray]:
+    """Each user's history before the held-out event (whole history if untested) and held-out item (0: none)."""
+    seqs, cases = run.seqs, run.split.test
+    where = {int(u): i for i, u in enumerate(cases.users)}
+    histories, heldout = [], np.zeros(len(index), dtype=np.int64)
+    for row, u in enumerate(index):
+        case = where.get(int(u))
+        histories.append(edit_history(seqs, int(u), None if case is None else int(cases.ends[case])))
+        if case is not None:
+            heldout[row] = cases.targets[case]
+    return histories, heldout
+
+
+def segment_drivers(
+    run: Run,
+    users: Sequence[str],
+    max_users: int = 200,
+    n_steps: int = 16,
+    target: str = "top",
+    batch_size: int = 32,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """What drives a group of users' recommendations, pooled: one row per (group, label) with its share.
+
+    For each user (a seeded sample of at most `max_users`), the model reads the history before the
+    held-out event (the whole history for an untested user) and its top recommendation is explained
+    (`target="held-out"`: the held-out item, for tested users only). Groups:
+    "event type", "category" (of the event's item; only with item categories), "recency" (the last
+    event, the 2nd-3rd last, the 4th-10th last, older): each a share of the absolute per-event
+    attribution (Integrated Gradients over item, event type and gap plus the exact transition term,
+    `ltsi.attribution.integrated_gradients`), over the events the model reads; and "interest": the
+    shares of |long-term|, |short-term|, |transitions| and |popularity| parts of the explained score
+    (`ltsi.attribution.interest_split`). Shares within a group sum to 1. Columns: group, label,
+    share; `frame.attrs["n_users"]` is how many users were explained.
+    """
+    if target not in TARGETS:
+        raise LTSIError(f"Explain the 'top' recommendation or the 'held-out' item, not {target!r}.")
+    seqs, model = run.seqs, run.model
+    index = np.array([seqs.user_index(u) for u in dict.fromkeys(users)], dtype=np.int64)
+    if len(index) > max_users:
+        index = np.sort(np.random.default_rng(seed).choice(index, max_users, replace=False))
+    histories, heldout = _slice_histories(run, index)
+    if target == "held-out":
+        keep = heldout > 0
+        histories, heldout, index = [h for h, k in zip(histories, keep) if k], heldout[keep], index[keep]
+    if not histories:
+        raise LTSIError("None of these users can be explained (no held-out event to explain).")
+    categories = item_categories(run)
+    sums: dict[str, dict[str, float]] = {"event type": {}, "category": {}, "recency": {}, "interest": {}}
+    for start in range(0, len(histories), batch_size):
+        chunk = histories[start : start + batch_size]
+        batch = pad_histories(chunk, model.config.max_len)
+        if target == "top":
+            _, scores = last_outputs(model, batch)
+            targets = scores.argmax(1).cpu()  # (b,) top-1 item
+        else:
+            targets = torch.from_numpy(heldout[start : start + len(chunk)])  # (b,)
+        per_event = integrated_gradients(model, batch, targets, n_steps).total.abs().numpy()  # (b, T)
+        real = batch.mask.numpy()  # (b, T)
+        width = real.shape[1]
+        back = np.broadcast_to(np.arange(width)[::-1], real.shape)  # (b, T) events back: column -1 is 0
+        _add(
+            sums["event type"],
+            np.array(seqs.event_types.tokens, dtype=object)[batch.events.numpy()[real]],
+            per_event[real],
+        )
+        if categories is not None:
+            _add(sums["category"], categories.to_numpy()[batch.items.numpy()[real]], per_event[real])
+        _add(
+            sums["recency"], np.array(_binned(back[real], RECENCY_GROUPS, RECENCY_OLDER), dtype=object), per_event[real]
+        )
+        split = interest_split(model, batch, targets, n_steps)
+        for part, label in INTEREST_LABELS.items():
+            sums["interest"][label] = sums["interest"].get(label, 0.0) + float(getattr(split, part).abs().sum())
+    order = {
+        "recency": [label for _, label in RECENCY_GROUPS] + [RECENCY_OLDER],
+        "interest": list(INTEREST_LABELS.values()),
+    }
+    rows = []
+    for group, totals in sums.items():
+        total = sum(totals.values())
+        if not totals or total <= 0:
+            continue
+        if group == "category" and len(totals) > TOP_CATEGORIES + 1:  # the biggest by name, the rest as one
+            ranked = sorted(totals, key=lambda name: (-totals[name], name))
+            totals = {
+                **{name: totals[name] for name in ranked[:TOP_CATEGORIES]},
+                OTHER: sum(totals[name] for name in ranked[TOP_CATEGORIES:]),
+            }
+        labels = order.get(group) or sorted(totals, key=lambda name: (name == OTHER, -totals[name], name))
+        rows += [{"group": group, "label": name, "share": totals[name] / total} for name in labels if name in totals]
+    frame = pd.DataFrame(rows, columns=["group", "label", "share"])
+    frame.attrs["n_users"] = len(histories)
+    return frame
+
+
+def _add(totals: dict[str, float], labels: np.ndarray, amounts: np.ndarray) -> None:
+    """totals[label] += the amounts of that label (in place)."""
+    for label, amount in pd.Series(amounts).groupby(pd.Series(labels, dtype=object)).sum().items():
+        totals[str(label)] = totals.get(str(label), 0.0) + float(amount)
