@@ -100,15 +100,18 @@ def plan_training(
     windows = int(np.ceil(np.clip(lengths - 1, 0, None) / model_config.max_len).sum())  # as NextItemDataset cuts them
     steps = max(1, math.ceil(windows / batch_size))
     patience = train.get("patience", TrainConfig.patience)
+    scheduled = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))  # ~TARGET_STEPS steps
     if "epochs" not in train and max_seconds is None and until_converged:
         train["epochs"], train["until_converged"] = SAFETY_EPOCHS, True
+        train.setdefault("min_epochs", scheduled)
         reasons.append(
-            f"at most {plural(SAFETY_EPOCHS, 'epoch')}, only a safety cap: with no time budget, training runs "
-            f"until the validation score has not improved for {plural(patience, 'evaluation')}, and the "
-            f"learning rate is halved each time it stalls for {plural(plateau_evals(patience), 'evaluation')}"
+            f"at least {plural(train['min_epochs'], 'epoch')} (about {TARGET_STEPS:,} steps) and at most "
+            f"{SAFETY_EPOCHS}, a safety cap: with no time budget, training then runs until the validation score "
+            f"has not improved for {plural(patience, 'evaluation')}, and the learning rate is halved each time "
+            f"it stalls for {plural(plateau_evals(patience), 'evaluation')}"
         )
     elif "epochs" not in train:
-        train["epochs"] = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
+        train["epochs"] = scheduled
         reasons.append(
             f"at most {plural(train['epochs'], 'epoch')}: {plural(steps, 'batch', 'batches')} per epoch, "
             f"and the learning-rate schedule spans about {TARGET_STEPS:,} steps (early stopping may end "

@@ -85,6 +85,10 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW decoupled decay on weight matrices (not embeddings, norms, biases)
     clip: float = 1.0  # gradient-norm clipping; 0 = off
     patience: int = 10  # evaluations without a better validation NDCG@10 before stopping
+    # early stopping cannot end training before this epoch. With until_converged the plan sets it to the length
+    # of its usual schedule: a model whose counts part scores well after one epoch dips on validation while the
+    # interest part learns, and would otherwise be stopped, at its first epoch's weights, before it recovers.
+    min_epochs: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" ...
     seed: int = 0
     threads: int = 0  # CPU threads for torch; 0 = one per available core, at most 8
@@ -118,6 +122,7 @@ class TrainConfig:
         _config_float(owner, "weight_decay", self.weight_decay, 0.0)
         _config_float(owner, "clip", self.clip, 0.0)
         _config_int(owner, "patience", self.patience, 1)
+        _config_int(owner, "min_epochs", self.min_epochs, 0)
         _config_str(owner, "device", self.device)
         _config_int(owner, "seed", self.seed, 0)
         _config_int(owner, "threads", self.threads, 0)
@@ -594,7 +599,10 @@ def train(
         if halt is not None:
             stopped = halt
             break
-        if can_validate and bad_evals >= cfg.patience:
+        # not in the first half of a planned schedule either: the learning rate is still high there, and a model
+        # whose counts part scores well at once dips on validation before the interest part catches up
+        settled = epoch >= cfg.min_epochs and (plateau or progress(epoch) >= 0.5)
+        if can_validate and bad_evals >= cfg.patience and settled:
             reason = StopReason.CONVERGED
             stopped = (
                 f"early stop: validation {cfg.metric} did not improve for {cfg.patience} evaluations "

@@ -308,12 +308,17 @@ def test_no_budget_trains_past_the_old_cap_until_early_stopping(data, monkeypatc
         split,
         "cpu",
         model={"dim": 8, "max_len": 16},
-        train={"patience": 3, "batch_size": 128, "threads": 1},
+        train={"patience": 3, "batch_size": 128, "threads": 1, "min_epochs": 10},
         until_converged=True,  # the dashboard's budget 0
     )
     cfg = plan.train_config
-    assert cfg.until_converged and cfg.epochs == SAFETY_EPOCHS and cfg.plateau_evals() == 1
-    assert any("only a safety cap" in reason for reason in plan.reasons)
+    assert cfg.until_converged and cfg.epochs == SAFETY_EPOCHS and cfg.plateau_evals() == 1 and cfg.min_epochs == 10
+    assert any(f"at most {SAFETY_EPOCHS}, a safety cap" in reason for reason in plan.reasons)
+    usual = plan_training(seqs, split, "cpu", model={"dim": 8, "max_len": 16}, train={"batch_size": 128})
+    by_default = plan_training(
+        seqs, split, "cpu", model={"dim": 8, "max_len": 16}, train={"batch_size": 128}, until_converged=True
+    )
+    assert by_default.train_config.min_epochs == usual.train_config.epochs  # at least the usual schedule
     seen = []
     result = train(seqs, split, plan.model_config, cfg, callback=seen.append)
     # improving until epoch 35 (past the old 30-epoch cap), then 3 evaluations without improvement
@@ -326,6 +331,35 @@ def test_no_budget_trains_past_the_old_cap_until_early_stopping(data, monkeypatc
     assert lrs[35:] == [pytest.approx(cfg.lr), pytest.approx(cfg.lr / 2), pytest.approx(cfg.lr / 4)]
     last_epoch = [p for p in seen if p.metrics is not None and p.epoch == 37][0]
     assert last_epoch.until_converged and last_epoch.bad_evals == 2 and last_epoch.epoch_seconds > 0
+
+
+def dip_then_rise(evaluations: int):
+    """A scripted validation as on logs where the counts part scores well at once: the first epoch's score is the
+    best for `evaluations` evaluations (the dip while the interest part learns), then later epochs beat it."""
+    epochs = iter(range(1, 10_000))
+
+    def evaluate(*args, **kwargs):
+        epoch = next(epochs)
+        score = 0.5 if epoch == 1 else (0.4 if epoch <= evaluations + 1 else 0.5 + 0.01 * (epoch - evaluations - 1))
+        return {"NDCG@10": score, "HR@10": 0.0}
+
+    return evaluate
+
+
+@pytest.mark.parametrize("until_converged", [False, True])
+def test_early_stopping_waits_for_the_schedule_to_settle(data, monkeypatch, until_converged):
+    """Patience runs out at epoch 4 (the dip), but the first half of a planned schedule (or, until converged,
+    `min_epochs`) is not judged yet: training goes on and keeps a later, better epoch."""
+    seqs, split = data
+    monkeypatch.setattr(train_module, "evaluate", dip_then_rise(evaluations=5))
+    settings = dict(patience=3, until_converged=True, epochs=500, min_epochs=10) if until_converged else dict(epochs=20)
+    result = train(seqs, split, config(seqs), quick(**settings))
+    assert result.best_epoch > 6 and result.valid_metrics["NDCG@10"] > 0.5
+    if not until_converged:
+        assert len(result.history) == 20  # still improving at the end
+    monkeypatch.setattr(train_module, "evaluate", dip_then_rise(evaluations=5))
+    cut = train(seqs, split, config(seqs), quick(epochs=20, patience=3, min_epochs=0, until_converged=True))
+    assert cut.best_epoch == 1 and len(cut.history) == 4  # what happened before: stopped at the first epoch's weights
 
 
 def test_the_safety_cap_is_reported_when_reached(data, monkeypatch):
