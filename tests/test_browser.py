@@ -48,11 +48,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def library_folder(tmp_path_factory) -> Path:
+    """The run library of the test server (empty at first): a test can add runs to it through the library API."""
+    return tmp_path_factory.mktemp("library")
+
+
+@pytest.fixture(scope="module")
+def server(library_folder):
     """A headless Streamlit server on a free port, with its own empty run library; yields its URL."""
     port = free_port()
-    library = tmp_path_factory.mktemp("library")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LTSI_MAX_TRAININGS": "1", "LTSI_LIBRARY": str(library)}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LTSI_MAX_TRAININGS": "1", "LTSI_LIBRARY": str(library_folder)}
     log = open(ROOT / "tests" / ".streamlit-browser-test.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -442,3 +447,90 @@ def test_markup_in_the_data_is_shown_as_text(server, browser, tmp_path):
     ]
     assert not outside, outside
     context.close()
+
+
+def pick_option(page, keyed: str, text: str | None = None, index: int = 0) -> str:
+    """Open the selectbox inside `keyed` (a selector of its keyed container), click its option containing `text`
+    (else its `index`-th option) and return the option's text."""
+    page.locator(f"{keyed} [data-baseweb='select']").first.click()
+    options = page.get_by_role("option")
+    option = options.filter(has_text=text).first if text else options.nth(index)
+    chosen = option.inner_text()
+    option.click()
+    idle(page)
+    return chosen
+
+
+def shown_option(page, keyed: str) -> str:
+    """The text the selectbox inside `keyed` (a selector of its keyed container) shows."""
+    return page.locator(f"{keyed} [data-baseweb='select']").first.inner_text()
+
+
+def test_walk_model_slice_user_whatif_compare_items(server, browser, library_folder):
+    """The analyst's walk through the demo: Model (cut the tested users, a group, one of its users) -> that user
+    on the Users page -> add an item to their history -> the demo model beside a saved run -> one item's reach."""
+    from ltsi.library import RunLibrary
+    from ltsi.runs import load_run
+
+    # a second run in the library to compare with: the demo model itself, so both top-10 lists must be equal
+    RunLibrary(library_folder).add_run(load_run(ROOT / "data" / "demo_run"), name="second run")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    main = page.get_by_test_id("stMain")
+    step = Steps()
+    page.goto(server)
+    idle(page)
+    page.get_by_role("button", name="Open the demo").click()
+    page.wait_for_url("**/users")
+    idle(page)
+    no_exception(page)
+    step("open the demo")
+
+    # Model: cut the tested users by recency, look at one group, pick its second user
+    goto(page, server, "Model")
+    page.get_by_text("Where the model does well or poorly").wait_for(timeout=120_000)
+    idle(page, 120_000)
+    page.locator(".st-key-slice_by").get_by_text("time since their previous event").click()
+    idle(page, 120_000)
+    group = "1 to 7 days"
+    pick_option(page, ".st-key-slice", group)
+    idle(page, 120_000)
+    assert group in shown_option(page, ".st-key-slice")
+    assert "93 users in this group" in main.inner_text()  # the demo's tested users away 1 to 7 days
+    chosen = pick_option(page, ".st-key-slice_user", index=1)
+    user = chosen.split(" · ")[0]
+    assert user.startswith("U") and shown_option(page, ".st-key-slice_user").startswith(user)
+    no_exception(page)
+    step("model: slice, group, user")
+    shot(page, "9-walk-1-model-slice")
+
+    # Users: the user picked on the Model page
+    page.locator(".st-key-slice_open_user button").first.click()
+    page.wait_for_url("**/users")
+    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer").first.wait_for()
+    idle(page)
+    no_exception(page)
+    assert shown_option(page, ".st-key-user_pick").startswith(f"{user} · ")
+    assert f"{user} has " in main.inner_text()  # the summary line names the user shown
+    step("users: the user opened")
+    shot(page, "9-walk-2-user")
+
+    # Users: add an item to the history; the explained item's rank change and the new top 10 appear
+    find = page.locator("[class*='st-key-wi_find_'] input").first
+    find.scroll_into_view_if_needed()
+    find.fill("novel")
+    find.press("Enter")
+    idle(page)
+    added = shown_option(page, "[class*='st-key-wi_item_']")
+    assert "novel" in added.lower(), added
+    page.locator("[class*='st-key-wi_add_'] button").first.click()
+    page.get_by_text("With these changes,").wait_for()
+    idle(page)
+    no_exception(page)
+    text = main.inner_text()
+    assert f"Added {added} as a " in text and " at the end" in text, text
+    assert " → " in text.split("With these changes,")[1].split("\n")[0]  # rank before → rank after
+    assert page.locator(".st-key-whatif_after [data-testid='stDataFrame']").count() == 1  # the new top 10
+    step("users: what-if add")
+    shot(page, "9-walk-3-whatif")

@@ -10,8 +10,9 @@ from ltsi import insights, slices
 from ltsi.baselines import BASELINES
 
 RECENCY_USERS = 1000  # users sampled for attention by recency
-ATTRIBUTION_USERS = 100  # users whose top recommendation is attributed (Integrated Gradients: slow)
+ATTRIBUTION_USERS = 60  # users whose top recommendation is attributed (IG: slow; 60 keeps the page under 2 s)
 SEGMENT_USERS = 50  # users of one group whose top recommendation is attributed (as above)
+IG_STEPS = 8  # Integrated-Gradients steps for these summaries: pooled over many users, the per-user error averages out
 CUSTOM = "custom"  # the slicing radio's own-filter choice (the others are ltsi.slices.SliceBy names)
 LISTED_USERS = 1000  # a group lists its best-ranked users, up to this many
 VALUE_CHOICES = 200  # a custom filter offers the most frequent values of a text column, up to this many
@@ -80,7 +81,7 @@ with left, widgets.guard("computing attributions by event type"):
     with st.spinner(f"Attributing the top recommendation of {who}…"):
         by_type = active.cached(
             ("event-type-attribution",),
-            lambda: insights.event_type_attribution(model, seqs, max_users=ATTRIBUTION_USERS, n_steps=16),
+            lambda: insights.event_type_attribution(model, seqs, max_users=ATTRIBUTION_USERS, n_steps=IG_STEPS),
         )
     st.plotly_chart(figures.attribution_by_event_type(by_type), key="model_event_types")
     if len(by_type) <= 1:
@@ -252,7 +253,7 @@ with widgets.guard("comparing the models by group of users"):
                 drivers = active.cached(
                     ("segment-drivers", key, chosen, explained),
                     lambda: slices.segment_drivers(
-                        run, list(members), max_users=SEGMENT_USERS, n_steps=16, target=explained
+                        run, list(members), max_users=SEGMENT_USERS, n_steps=IG_STEPS, target=explained
                     ),
                 )
             st.plotly_chart(figures.segment_drivers_chart(drivers), key="model_slice_drivers")
