@@ -411,7 +411,7 @@ def timeline_section(rows: pd.DataFrame, target_name: str, removed: Sequence[int
     """The timeline chart, the 5 events with the largest |attribution| and (folded) every event's numbers."""
     signals = [
         ("Short-term attention (last few events)", "short_attention", "weight"),
-        ("Long-term weight (whole history)", "long_attention", "weight"),
+        ("Long-term weight (every event the model reads)", "long_attention", "weight"),
         (f"Attribution to “{target_name}” (blue pushes it up, red down)", "attribution", "attribution"),
     ]
     headers = ["#", "item", "event", "time", "short-term attention", "long-term weight", "attribution"]

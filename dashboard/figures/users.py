@@ -50,7 +50,7 @@ def heatmap_signals(target: str) -> list[tuple[str, str, str]]:
     """The rows of a user's heatmap (label, column, kind): both attentions, then the attribution to `target`."""
     return [
         ("Short-term attention (last few events)", "short_attention", "weight"),
-        ("Long-term weight (whole history)", "long_attention", "weight"),
+        ("Long-term weight (every event the model reads)", "long_attention", "weight"),
         (
             f"Attribution to “{plain(short_text(target, 48))}” (blue pushes it up, red down)",
             "attribution",

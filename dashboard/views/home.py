@@ -9,7 +9,7 @@ st.title("Why did the model recommend that?")
 st.markdown(
     "**LTSI** learns from a log of what users did (views, carts, purchases, ratings, …), in order. "
     "For every user it combines two kinds of interest: **short-term** (the last few events: what the "
-    "user is doing right now) and **long-term** (the whole history: their lasting taste). A learned "
+    "user is doing right now) and **long-term** (the longer history it reads: their lasting taste). A learned "
     "*gate* decides how much of each goes into the next recommendation."
 )
 st.markdown(
