@@ -2,7 +2,8 @@
 
 What lives where (one browser tab = one session; `Keys` names every key):
 
-- `st.session_state[Keys.DATASET]`: the active `Dataset` (validated event log, its filters + its sequences);
+- `st.session_state[Keys.DATASET]`: the active `Dataset` (validated event log, its filters + its sequences;
+  or, for a source on the server, the sequences and report of `ltsi.warehouse.scan` and no event table);
 - `st.session_state[Keys.RUN]`: the active `ActiveRun` (an `ltsi.runs.Run`, trained or loaded, plus
   its name and a small cache of derived views such as explanations);
 - `st.session_state[Keys.JOB]`: the `dashboard.training.TrainingJob` while (and after) a model trains.
@@ -14,6 +15,7 @@ training semaphore lives in `dashboard.training`. Nothing per-session goes into 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -23,16 +25,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from ltsi.errors import LTSIError
 
 if TYPE_CHECKING:
-    from ltsi.events import EventLog
+    from ltsi.events import EventLog, ValidationReport
     from ltsi.filters import EventFilter
     from ltsi.runs import Run
     from ltsi.sequences import Sequences, Split
+    from ltsi.warehouse import ScanResult
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -63,7 +67,11 @@ class Keys:
     RUN = "run"  # the active ActiveRun
     JOB = "job"  # the TrainingJob of this session
     RUN_LOADED = "run_loaded"  # the name of a run just loaded from a zip: said once, on the next Train page
-    DATA_SOURCE = "data_source"  # the Data page's source radio: a demo's kind or "upload"
+    DATA_SOURCE = "data_source"  # the Data page's source radio: a demo's kind, "upload", "server" or "sql"
+    SERVER_PATH = "server_path"  # the Data page's path on the server (a file, a folder or a pattern)
+    SERVER_SQL = "server_sql"  # the Data page's SQL query over files on the server
+    SERVER_SAMPLE = "server_sample"  # the Data page's number of users to sample from a server source
+    RUN_FOLDER = "run_folder"  # the Train page's run folder on the server
     USER = "user"  # the user the Users page shows (and the Export page's default)
     USER_PICK = "user_pick"  # the Users page's user selectbox
     USER_QUERY = "user_query"  # the Users page's search box (logs with many users)
@@ -185,14 +193,43 @@ def load_items_bytes(key: str, name: str | None, _data: bytes) -> pd.DataFrame:
     return load_items(_data, name=name)
 
 
+SERVER_KINDS = ("server", "sql")  # Dataset.kind of the sources on the server (ltsi.warehouse.scan)
+
+
+@dataclass(frozen=True)
+class ServerSource:
+    """A log on the server as `ltsi.warehouse.scan` reads it: a checked path (a file, a folder or a pattern) or
+    a checked query, how many users to sample, and the log's days and event types before any filter (what the
+    filters offer; a scan with filters reports only what they keep)."""
+
+    path: str  # "" for a query
+    sql: str | None
+    sample_users: int | None  # None: every user
+    min_events: int = 1
+    days: tuple[dt.date, dt.date] | None = None  # (first, last) day of the log before the filters; None: no times
+    event_types: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "sql" if self.sql is not None else "server"
+
+    def key(self) -> str:
+        """Which data this is (for caches, budgets and the run library): the digest of what was asked."""
+        asked = f"{self.path}\n{self.sql}\n{self.sample_users}\n{self.min_events}"
+        return "server:" + digest(asked.encode())
+
+
 @dataclass
 class Dataset:
-    """One validated event log as the session uses it: as read, or with only the events its filters keep."""
+    """One validated event log as the session uses it: as read, or with only the events its filters keep.
+
+    From a source on the server (`server` set) there is no event table: the sequences and report of
+    `ltsi.warehouse.scan` (`scanned`) stand for it, already filtered and perhaps a sample of the users."""
 
     name: str  # what the sidebar shows: the file name or the demo's label
-    kind: str  # "ecommerce" | "movielens" | "upload"
-    source_key: str  # digest of the bytes
-    log: EventLog  # the log in use: the filtered one when there are filters
+    kind: str  # "ecommerce" | "movielens" | "upload" | "server" | "sql"
+    source_key: str  # digest of the bytes (or of the server source asked for)
+    log: EventLog | None  # the log in use: the filtered one when there are filters (None: a server source)
     columns: list[str]
     mapping: dict[str, str | None] | None  # explicit overrides (None = automatic)
     min_events: int = 1
@@ -202,6 +239,8 @@ class Dataset:
     unfiltered: EventLog | None = field(default=None, repr=False)  # the log as read, when there are filters
     _sequences: tuple[Sequences, Split] | None = field(default=None, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # summary figures and plans, built once
+    server: ServerSource | None = None  # what was scanned on the server
+    scanned: ScanResult | None = field(default=None, repr=False)  # its sequences, report and item table
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         if key not in self.cache:
@@ -215,6 +254,11 @@ class Dataset:
         return self.source_key if self.filters is None else f"{self.source_key} | {self.filters.key()}"
 
     @property
+    def has_events(self) -> bool:
+        """Whether there is an event table (`events`, `as_read`); a server source has only its sequences."""
+        return self.log is not None
+
+    @property
     def as_read(self) -> EventLog:
         """The log before the filters (the one to filter again when the analyst changes them)."""
         return self.unfiltered if self.unfiltered is not None else self.log
@@ -225,11 +269,20 @@ class Dataset:
 
     @property
     def items(self) -> pd.DataFrame | None:
-        return self.log.items
+        return self.scanned.items if self.scanned is not None else self.log.items
 
     @property
-    def report(self):
-        return self.log.report
+    def report(self) -> ValidationReport:
+        return self.scanned.report if self.scanned is not None else self.log.report
+
+    @property
+    def sampled_out(self) -> int:
+        """Rows of the users left out of the sample (0: every user of the log is here)."""
+        if self.server is None or self.server.sample_users is None:
+            return 0
+        from ltsi.warehouse import reason_not_sampled
+
+        return int(self.report.dropped.get(reason_not_sampled(self.server.sample_users), 0))
 
     def sequences(self) -> tuple[Sequences, Split]:
         """(Sequences, Split) built once per dataset from the events in use (after the filters):
@@ -237,26 +290,107 @@ class Dataset:
         if self._sequences is None:
             from ltsi.sequences import build_sequences, leave_one_out
 
-            seqs = build_sequences(self.events)
+            seqs = self.scanned.seqs if self.scanned is not None else build_sequences(self.events)
             self._sequences = (seqs, leave_one_out(seqs))
         return self._sequences
+
+    def chart_events(self) -> pd.DataFrame:
+        """The events the Data page's charts count: the event table, or one built from a server source's
+        sequences (user, item, time, event type; no value)."""
+        if self.log is not None:
+            return self.log.events
+        return self.cached("chart_events", lambda: sequence_events(self.sequences()[0]))
 
     def built(self, seqs: Sequences) -> bool:
         """Whether `seqs` are this dataset's sequences (the very object: a model trained on them came from here)."""
         return self._sequences is not None and self._sequences[0] is seqs
 
 
+def sequence_events(seqs: Sequences) -> pd.DataFrame:
+    """One row per event of `seqs`, in sequence order: user_id, item_id, timestamp (UTC), event. Ids and
+    event types are categoricals over the vocabularies (one text per user and item, not per event)."""
+    user_codes = np.repeat(np.arange(seqs.n_users), seqs.lengths)  # (E,) user index of each event
+    users = pd.Categorical.from_codes(user_codes, categories=pd.Index(seqs.users, dtype=object))
+    # vocabulary id 0 is padding and never occurs: the categories start at id 1
+    items = pd.Categorical.from_codes(seqs.item_ids - 1, categories=pd.Index(seqs.items.tokens[1:], dtype=object))
+    kinds = pd.Categorical.from_codes(
+        seqs.event_ids - 1, categories=pd.Index(seqs.event_types.tokens[1:], dtype=object)
+    )
+    return pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": items,
+            "timestamp": pd.to_datetime(seqs.timestamps, unit="s", utc=True),
+            "event": kinds,
+        }
+    )
+
+
 def with_filters(current: Dataset, filters: EventFilter | None) -> Dataset:
     """A fresh Dataset of the same log as read with only the events `filters` keep (None or a filter that
-    keeps everything: the log as read). Its sequences and cached figures are built again, from those events.
-    Raises LTSIError when a filter cannot apply or leaves no event."""
+    keeps everything: the log as read). Its sequences and cached figures are built again, from those events
+    (a server source is scanned again with the filters). Raises LTSIError when a filter cannot apply or leaves
+    no event."""
     from ltsi.filters import apply_filters
 
+    if current.server is not None:
+        return scan_server(current.server, filters if filters is not None and filters.active else None)
     as_read = current.as_read
     if filters is None or not filters.active:
         return replace(current, log=as_read, filters=None, unfiltered=None, _sequences=None, cache={})
     filtered = apply_filters(as_read, filters, current.min_events)
     return replace(current, log=filtered, filters=filters, unfiltered=as_read, _sequences=None, cache={})
+
+
+def open_server_source(
+    path: str = "", sql: str | None = None, sample_users: int | None = None, min_events: int = 1
+) -> Dataset:
+    """A log on the server (a file, a folder or a pattern of Parquet/CSV files, or a SELECT over them) as a
+    Dataset, read by `ltsi.warehouse.scan` without filters. The path or query is checked first
+    (`ltsi.server_sources`): outside the folders the operator allows, it is refused with an LTSIError."""
+    from ltsi.server_sources import check_path, check_sql
+
+    if sql is not None:
+        check_sql(sql)
+        asked = ServerSource("", sql, sample_users, min_events)
+    else:
+        asked = ServerSource(str(check_path(path)), None, sample_users, min_events)
+    first = scan_server(asked, None)
+    report = first.report
+    days = (report.time_min.date(), report.time_max.date()) if report.time_min is not None else None
+    # the filters later offer what this unfiltered scan found
+    known = replace(asked, days=days, event_types=tuple(str(t) for t in report.event_counts))
+    first.server = known
+    return first
+
+
+def scan_server(server: ServerSource, filters: EventFilter | None) -> Dataset:
+    """`ltsi.warehouse.scan` of a server source with these filters, as a Dataset (the path or query was
+    checked when the source was opened)."""
+    from ltsi import warehouse
+    from ltsi.server_sources import allowed_folders
+
+    result = warehouse.scan(
+        server.path,
+        sql=server.sql,
+        filters=filters,
+        sample_users=server.sample_users,
+        min_events=server.min_events,
+        allowed_folders=allowed_folders(),
+    )
+    name = "SQL query on the server" if server.sql is not None else Path(server.path).name or server.path
+    return Dataset(
+        name=name,
+        kind=server.kind,
+        source_key=server.key(),
+        log=None,
+        columns=list(result.report.columns),
+        mapping=None,
+        min_events=server.min_events,
+        filters=filters,
+        server=server,
+        scanned=result,
+    )
 
 
 def read_dataset(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional
 
 import click
@@ -138,6 +140,15 @@ EVENT_TYPES = typer.Option(
     None, "--event-types", help="Keep only these event types, separated by commas, e.g. purchase,cart."
 )
 MIN_RATING = typer.Option(None, "--min-rating", help="Keep only events rated at least this (the value column).")
+SQL = typer.Option(
+    None,
+    "--sql",
+    help="A query that picks the events: a SELECT over the files, read as the table 'events' "
+    "(e.g. \"SELECT * FROM events WHERE country = 'DE'\"); read with DuckDB, out of memory.",
+)
+SAMPLE_USERS = typer.Option(
+    None, "--sample-users", min=1, help="Read only this many users, chosen by a hash of their id (the same every time)."
+)
 CATEGORY_COL = typer.Option(
     None, "--category-col", help="Column of the log with the item's category (builds the item table when none)."
 )
@@ -170,18 +181,29 @@ def validate(
     until: Optional[str] = UNTIL,
     event_types: Optional[str] = EVENT_TYPES,
     min_rating: Optional[float] = MIN_RATING,
+    sql: Optional[str] = SQL,
+    sample_users: Optional[int] = SAMPLE_USERS,
 ) -> None:
-    """Read an event log, map its columns and report what is usable (exit 2 if nothing is)."""
+    """Read an event log, map its columns and report what is usable (exit 2 if nothing is).
+
+    A folder or a pattern of Parquet/CSV files, --sql or --sample-users reads through DuckDB (out of memory)."""
     from ltsi.events import load_events
     from ltsi.filters import apply_filters, filter_from_text
     from ltsi.items import load_items
+    from ltsi.warehouse import needs_scan, scan
 
-    _check_input_file(path)
-    _check_input_file(items, "The item table")
     mapping = _mapping_from_options(
         user=user_col, item=item_col, timestamp=time_col, event=event_col, value=value_col, category=category_col
     )
     filters = filter_from_text(since, until, event_types, min_rating)  # a bad date fails before any reading
+    if sql is not None or sample_users is not None or needs_scan(path):
+        report = scan(
+            path, sql=sql, mapping=mapping or None, filters=filters, sample_users=sample_users, min_events=min_events
+        ).report
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.to_text())
+        return
+    _check_input_file(path)
+    _check_input_file(items, "The item table")
     if not mapping and _is_item_file(path):
         # An item table (e.g. movies.csv) is a valid upload too: report it as one.
         _print_items(path, load_items(path), as_json)
@@ -254,9 +276,40 @@ def synth(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same log."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files at --out."),
+    events: Optional[int] = typer.Option(
+        None, "--events", min=1, help="About how many events to write (users are added until the log has them)."
+    ),
+    fmt: str = typer.Option(
+        "csv",
+        "--format",
+        help="csv (one file, made in memory) or parquet (a folder: events/part-*.parquet, items.parquet, "
+        "causes.parquet; written in chunks, any size).",
+    ),
+    chunk_events: int = typer.Option(5_000_000, "--chunk-events", min=1, help="Events per Parquet part."),
 ) -> None:
     """Write a synthetic e-commerce log with planted long- and short-term interest."""
-    from ltsi.synth import generate, write_log
+    from ltsi.synth import generate, write_log, write_parquet_log
+
+    kind = fmt.strip().lower()
+    if kind not in ("csv", "parquet"):
+        raise LTSIError(f"--format must be csv or parquet, not {fmt!r}.")
+    if kind == "parquet":
+        folder = write_parquet_log(
+            Path(out),
+            events or users * mean_events,
+            seed=seed,
+            chunk_events=chunk_events,
+            n_items=items,
+            n_categories=categories,
+            mean_events=mean_events,
+            min_events=min_events,
+            overwrite=overwrite,
+            progress=lambda written, asked: typer.echo(f"{written:,} / {asked:,} events", err=True),
+        )
+        typer.echo(f"Wrote the events to {folder} (items.parquet and causes.parquet beside it)")
+        return
+    if events:
+        users = max(1, events // mean_events)
 
     write_log(None, out, overwrite=overwrite)  # refuse existing files before generating
     log = generate(
@@ -389,7 +442,9 @@ class _ProgressPrinter:
 
 @app.command()
 def train(
-    path: str = typer.Argument(..., help="Event log (CSV, TSV, Parquet, JSON lines, .dat)."),
+    path: str = typer.Argument(
+        ..., help="Event log (CSV, TSV, Parquet, JSON lines, .dat), or a folder or pattern of Parquet/CSV files."
+    ),
     out: str = typer.Option(..., "--out", help="Folder for the trained run."),
     items: Optional[str] = typer.Option(None, "--items", help="Item table (item_id, title, category)."),
     epochs: Optional[int] = typer.Option(
@@ -436,53 +491,89 @@ def train(
     until: Optional[str] = UNTIL,
     event_types: Optional[str] = EVENT_TYPES,
     min_rating: Optional[float] = MIN_RATING,
+    sql: Optional[str] = SQL,
+    sample_users: Optional[int] = SAMPLE_USERS,
+    gpus: int = typer.Option(
+        1,
+        "--gpus",
+        min=1,
+        help="Train on this many GPUs of this machine at once (starts torchrun itself); with --device cpu, in this "
+        "many CPU processes. For several machines, start torchrun yourself (see ltsi/distributed.py).",
+    ),
 ) -> None:
-    """Train LTSI on an event log (leave-one-out split) and save the run folder."""
+    """Train LTSI on an event log (leave-one-out split) and save the run folder.
+
+    Under torchrun (several processes), every process trains its share; only the first reports and saves.
+    """
+    from ltsi import distributed
     from ltsi.events import load_events
     from ltsi.filters import apply_filters, filter_from_text
+    from ltsi.items import load_items
     from ltsi.pipeline import fit_run
     from ltsi.plan import plan_training
     from ltsi.runs import check_save_target, save_run
     from ltsi.sequences import build_sequences, leave_one_out
+    from ltsi.warehouse import needs_scan, scan
 
-    _check_input_file(path)
-    _check_input_file(items, "The item table")
-    check_save_target(out, overwrite)  # before the training, not after it
-    filters = filter_from_text(since, until, event_types, min_rating)
-    log = load_events(path, items=items, min_events=min_events)
-    if filters.active:
-        log = apply_filters(log, filters, min_events)
-        if not quiet:
-            typer.echo(log.report.filter_note, err=True)
-    seqs = build_sequences(log.events)
-    split = leave_one_out(seqs)
-    model_settings = {"dim": dim, **({"max_len": max_len} if max_len else {})}
-    plan = plan_training(
-        seqs,
-        split,
-        device,
-        budget,
-        model=model_settings,
-        train={"seed": seed, "threads": threads, **({"epochs": epochs} if epochs else {})},
-        until_converged=until_converged,
-    )
-    if not quiet:
-        typer.echo(
-            f"{seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items; "
-            f"{len(split.test):,} users held out for validation and test.",
-            err=True,
-        )
-        typer.echo("settings:\n" + "\n".join(f"  {line}" for line in plan.reasons), err=True)
-    with _ProgressPrinter(quiet) as progress:
-        run = fit_run(
+    large = sql is not None or sample_users is not None or needs_scan(path)  # read through DuckDB
+    if distributed.from_env().active:
+        if gpus > 1:
+            raise LTSIError("--gpus starts torchrun itself; under torchrun, leave --gpus out.")
+    elif gpus > 1:
+        if not large:
+            _check_input_file(path)
+        _check_input_file(items, "The item table")
+        check_save_target(out, overwrite)  # before starting the processes
+        distributed.launch(gpus, sys.argv[1:], device)
+        return
+    with distributed.session(device) as ctx:  # several processes under torchrun: rank 0 reports and saves
+        quiet = quiet or not ctx.is_main
+        if not large:
+            _check_input_file(path)
+        _check_input_file(items, "The item table")
+        check_save_target(out, overwrite)  # before the training, not after it
+        filters = filter_from_text(since, until, event_types, min_rating)
+        if large:  # the sample's seed stays 0: another --seed retrains on the same users
+            scanned = scan(path, sql=sql, filters=filters, sample_users=sample_users, min_events=min_events)
+            item_table = load_items(items) if items else scanned.items
+            seqs, note = scanned.seqs, scanned.report.filter_note
+        else:
+            log = load_events(path, items=items, min_events=min_events)
+            if filters.active:
+                log = apply_filters(log, filters, min_events)
+            seqs, item_table, note = build_sequences(log.events), log.items, log.report.filter_note
+        if filters.active and note and not quiet:
+            typer.echo(note, err=True)
+        split = leave_one_out(seqs)
+        model_settings = {"dim": dim, **({"max_len": max_len} if max_len else {})}
+        plan = plan_training(
             seqs,
             split,
-            plan,
-            items=log.items,
-            ablations=ablations,
-            callback=progress,
-            on_stage=None if quiet else lambda _, words: progress.console.print(words),
+            device,
+            budget,
+            model=model_settings,
+            train={"seed": seed, "threads": threads, **({"epochs": epochs} if epochs else {})},
+            until_converged=until_converged,
         )
+        if not quiet:
+            typer.echo(
+                f"{seqs.n_events:,} events, {seqs.n_users:,} users, {len(seqs.items) - 1:,} items; "
+                f"{len(split.test):,} users held out for validation and test.",
+                err=True,
+            )
+            typer.echo("settings:\n" + "\n".join(f"  {line}" for line in plan.reasons), err=True)
+        with _ProgressPrinter(quiet) as progress:
+            run = fit_run(
+                seqs,
+                split,
+                plan,
+                items=item_table,
+                ablations=ablations,
+                callback=progress,
+                on_stage=None if quiet else lambda _, words: progress.console.print(words),
+            )
+        if not ctx.is_main:
+            return
     save_run(run, out, overwrite=overwrite)
     training = run.info["training"]
     typer.echo(
@@ -561,18 +652,34 @@ def evaluate(
 @app.command()
 def recommend(
     run_dir: str = typer.Argument(..., help="A run folder written by `ltsi train`."),
-    user: str = typer.Option(..., "--user", help="The user id, as in the event log."),
-    k: int = typer.Option(10, "--k", help="How many items."),
+    user: Optional[str] = typer.Option(None, "--user", help="The user id, as in the event log."),
+    k: int = typer.Option(10, "--k", min=1, help="How many items."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
     seen: str = typer.Option("auto", "--seen", help=SEEN_HELP),
     exclude_seen: bool = typer.Option(False, "--exclude-seen", help="The same as --seen hide."),
+    all_users: bool = typer.Option(
+        False, "--all", help="Every user, streamed to --out as Parquet (user_id, rank, item_id, score)."
+    ),
+    out: Optional[str] = typer.Option(None, "--out", help="With --all: the .parquet file to write."),
+    device: str = typer.Option("auto", "--device", help="With --all: auto (a GPU when there is one), cpu or cuda."),
+    chunk_users: Optional[int] = typer.Option(
+        None, "--chunk-users", min=1, help="With --all: users scored at once (default: sized to the catalogue)."
+    ),
 ) -> None:
-    """Top-K next items for a user, after their whole history."""
+    """Top-K next items for a user (or, with --all, for every user), after their whole history."""
     from ltsi.recommend import recommend as top_k
     from ltsi.runs import load_run
 
+    if all_users and (out is None or user is not None):
+        raise LTSIError("--all writes every user's recommendations to --out FILE.parquet; give --out and no --user.")
+    if not all_users and user is None:
+        raise LTSIError("Give --user ID, or --all --out FILE.parquet for every user.")
     run = load_run(run_dir)
     hide, why = _hide_seen(run, seen, exclude_seen)
+    if all_users:
+        _recommend_everyone(run, out, k, hide, chunk_users, device)
+        typer.echo(why, err=True)
+        return
     table = top_k(run, user_id=user, k=k, exclude_seen=hide)
     typer.echo(why, err=True)  # after the work (an error stays one line); stderr keeps stdout clean for a pipe
     if as_json:
@@ -580,6 +687,42 @@ def recommend(
         return
     shown = [c for c in ("rank", "item_id", "title", "category", "score", "probability") if c in table]
     typer.echo(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def _recommend_everyone(run, out: str, k: int, hide: bool, chunk_users: Optional[int], device: str) -> None:
+    """`recommend --all`: stream every user's top-K to a Parquet file, with a progress bar on a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ltsi.recommend import recommend_all_to_parquet
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("recommending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("", total=run.seqs.n_users)
+        rows = recommend_all_to_parquet(
+            run,
+            out,
+            k=k,
+            exclude_seen=hide,
+            chunk_users=chunk_users,
+            device=device,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    typer.echo(f"Wrote {rows:,} recommendations for {run.seqs.n_users:,} users to {out}")
 
 
 def main() -> None:

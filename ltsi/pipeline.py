@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from ltsi import distributed
 from ltsi.evaluate import compare
 from ltsi.model import ABLATIONS
 from ltsi.plan import Plan
@@ -75,7 +76,7 @@ def fit_run(
     stage(Stage.EVALUATING, "evaluating LTSI and the baselines on the test events")
     models = {name: r.model for name, r in trained.items()}
     metrics = []
-    if len(split.test):
+    if len(split.test) and distributed.current().is_main:  # under torchrun, the other ranks skip the test
         table = compare(model_scorers(result.model, models, seqs, split), seqs, split.test, plan.model_config.max_len)
         metrics = [{"model": row.pop("model"), "split": "test", **row} for row in table.to_dict(orient="records")]
     info = {

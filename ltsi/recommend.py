@@ -12,11 +12,15 @@ metadata (title, category, ...) when an item table is known.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from ltsi.errors import LTSIError
@@ -32,6 +36,7 @@ from ltsi.sequences import (
     pad_histories,
     seen_mask,
 )
+from ltsi.train import pick_device
 
 # ---------------------------------------------------------------------------------------------
 # Scoring
@@ -150,6 +155,17 @@ def _with_metadata(frame: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFr
 # Top-K
 
 
+def _best(scores: torch.Tensor, k: int, excluded: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values and item indices (B, k') of the best items of each row of (B, N) scores, on their device.
+
+    k' = min(k, N - 1) (the padding column never counts); excluded items get -inf, so a row whose
+    candidates run out ends with -inf values the caller drops.
+    """
+    if excluded is not None:
+        scores = scores.masked_fill(excluded, -math.inf)  # (B, N)
+    return scores.topk(min(k, scores.size(1) - 1), dim=-1)  # (B, k')
+
+
 def top_k_table(scores: torch.Tensor, k: int, seqs: Sequences, excluded: torch.Tensor | None = None) -> pd.DataFrame:
     """The k best items of each row of (B, N) CPU scores: row, rank, item_id, score, probability.
 
@@ -158,10 +174,8 @@ def top_k_table(scores: torch.Tensor, k: int, seqs: Sequences, excluded: torch.T
     fewer than k items.
     """
     probabilities = torch.softmax(scores, dim=-1)  # (B, N) over the whole catalogue
-    if excluded is not None:
-        scores = scores.masked_fill(excluded, -math.inf)  # (B, N)
-    k = min(k, scores.size(1) - 1)
-    values, indices = scores.topk(k, dim=-1)  # (B, k)
+    values, indices = _best(scores, k, excluded)  # (B, k)
+    k = values.size(1)
     keep = torch.isfinite(values).flatten().numpy()  # fewer candidates than k when most items are excluded
     n_rows = scores.size(0)
     return pd.DataFrame(
@@ -266,3 +280,94 @@ def recommend_all(
         part.insert(0, "user_id", user_ids[u][part.pop("row").to_numpy()])
         parts.append(part)
     return _with_metadata(pd.concat(parts, ignore_index=True), items)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every user, streamed to Parquet
+
+RECOMMENDATIONS_SCHEMA = pa.schema(
+    [("user_id", pa.string()), ("rank", pa.int64()), ("item_id", pa.string()), ("score", pa.float64())]
+)
+SCORES_BYTES_PER_CHUNK = 256 * 2**20  # the (users, items) float32 scores of one chunk stay about this size
+
+
+def chunk_users_for(n_items: int) -> int:
+    """Users per chunk so that one chunk's (users, items) scores take about SCORES_BYTES_PER_CHUNK; 16..8192."""
+    return int(np.clip(SCORES_BYTES_PER_CHUNK // (4 * max(n_items, 1)), 16, 8192))
+
+
+def _model_on(model: LTSI, device: torch.device) -> LTSI:
+    """The model on `device`: itself when it is there already, else a copy (the caller's model stays put)."""
+    return model if device_of(model) == device else copy.deepcopy(model).to(device)
+
+
+def _recommendations_table(
+    users: np.ndarray, values: torch.Tensor, indices: torch.Tensor, user_ids: pa.Array, item_ids: pa.Array
+) -> pa.Table:
+    """user_id, rank, item_id, score rows of the (B, k) best `values` / item `indices` of `users`, -inf dropped."""
+    values, indices = values.cpu(), indices.cpu()
+    n_users, k = values.shape
+    keep = torch.isfinite(values).flatten().numpy()  # (B * k,) fewer candidates than k when most are excluded
+    return pa.table(
+        [
+            user_ids.take(np.repeat(users, k)[keep]),
+            pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), n_users)[keep]),
+            item_ids.take(indices.flatten().numpy()[keep]),
+            pa.array(values.flatten().numpy()[keep].astype(np.float64)),
+        ],
+        schema=RECOMMENDATIONS_SCHEMA,
+    )
+
+
+def recommend_all_to_parquet(
+    run_or_model,
+    out: str | Path,
+    k: int = 10,
+    exclude_seen: bool = False,
+    chunk_users: int | None = None,
+    device: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    seqs: Sequences | None = None,
+) -> int:
+    """Top-k for every user, written to the Parquet file `out` (user_id, rank, item_id, score); returns the rows.
+
+    The same rows as `recommend_all` (without probability and item metadata), but scored
+    `chunk_users` users at a time (default: `chunk_users_for` the catalogue) and written chunk by
+    chunk, so memory follows the chunk, never the users x items matrix. Scores on `device`
+    (`ltsi.train.pick_device`: a GPU when there is one); a model elsewhere is copied there.
+    `progress(users_done, n_users)` is called after each chunk. The file appears only when complete
+    (written beside it under a temporary name, then renamed).
+    """
+    model, seqs, _ = _unpack(run_or_model, seqs, None)
+    if k < 1:
+        raise LTSIError("k must be at least 1.")
+    chunk_users = chunk_users_for(len(seqs.items)) if chunk_users is None else chunk_users
+    if chunk_users < 1:
+        raise LTSIError("chunk_users must be at least 1.")
+    out = Path(out)
+    if out.is_dir():
+        raise LTSIError(f"Cannot write the recommendations to {out}: it is a folder; give a .parquet file name.")
+    folder = out.absolute().parent
+    if not folder.is_dir():
+        raise LTSIError(f"Cannot write the recommendations to {out}: the folder {folder} does not exist.")
+    model = _model_on(model, pick_device(device))
+    user_ids, item_ids = pa.array(list(seqs.users), pa.string()), pa.array(list(seqs.items.tokens), pa.string())
+    partial = out.with_name(out.name + ".partial")
+    rows = 0
+    try:
+        with pq.ParquetWriter(partial, RECOMMENDATIONS_SCHEMA) as writer:
+            for start in range(0, seqs.n_users, chunk_users):
+                users = np.arange(start, min(start + chunk_users, seqs.n_users))  # (B,)
+                ends = seqs.lengths[users]  # (B,) whole histories: this is serving
+                _, scores = last_outputs(model, history_batch(seqs, users, ends, model.config.max_len))  # (B, N)
+                if exclude_seen:  # in place: a masked copy would double the chunk's largest tensor
+                    scores.masked_fill_(history_mask(seqs, users, ends, len(seqs.items)).to(scores.device), -math.inf)
+                table = _recommendations_table(users, *_best(scores, k, None), user_ids, item_ids)
+                writer.write_table(table)
+                rows += table.num_rows
+                if progress is not None:
+                    progress(int(users[-1]) + 1, seqs.n_users)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return rows

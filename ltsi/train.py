@@ -31,6 +31,11 @@ dropout 0.1 / 0.2 / 0.3 -> 0.084 / 0.074 / 0.071) and then checked on the panel 
 Devices: "auto" picks CUDA when present, else CPU. On CUDA, mixed precision is bf16 autocast (fp16
 autocast with a GradScaler on GPUs without bf16). On CPU, training is bitwise reproducible for a
 seed and thread count.
+
+Several processes (torchrun, `ltsi train --gpus N`; see `ltsi.distributed`): the same loop, once the
+process group is initialised. Each rank trains on its share of every global batch (`batch_size` stays
+the whole batch), DistributedDataParallel averages the gradients, validation is sharded and combined,
+and the reasons to stop are agreed so that all ranks stop together. Only rank 0 calls `callback`.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ltsi import distributed
 from ltsi.baselines import training_counts
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate, metric_names
@@ -69,6 +75,10 @@ class StopReason(enum.Enum):
     REQUESTED = "requested"  # should_stop() said so
     DIVERGED = "diverged"  # the loss became NaN or infinite
     SAFETY_CAP = "safety_cap"  # with until_converged: the safety cap of `epochs` came before early stopping
+
+
+# reasons to stop inside an epoch, least serious first: several processes stop for the most serious one of any rank
+HALT_PRIORITY = (None, StopReason.BUDGET, StopReason.REQUESTED, StopReason.DIVERGED)
 
 
 @dataclass
@@ -399,6 +409,21 @@ def plateau_learning_rate(cfg: TrainConfig, epochs_done: float, cuts: int) -> fl
     return cfg.lr * max(0.5**cuts, cfg.min_lr_ratio)
 
 
+def unused_weights(model: LTSI, dataset: NextItemDataset, device: torch.device) -> list[torch.nn.Parameter]:
+    """The weights that the training loss does not depend on (an ablation's switched-off parts), from two windows."""
+    was_training = model.training
+    model.eval()  # the same weights take part, and dropout draws no random numbers
+    inputs, targets = dataset.batch(np.arange(min(2, len(dataset))))  # (2, L) each
+    inputs, targets = inputs.to(device), targets.to(device)
+    negatives = torch.arange(1, min(model.config.n_items, 3), device=device)  # (<= 2,) small at any catalogue size
+    out = model(inputs.items, inputs.events, inputs.gaps)
+    loss = next_item_loss(model, out.interest, inputs.items, targets, negatives)  # ()
+    weights = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    model.train(was_training)
+    return [p for p, g in zip(weights, grads) if g is None]
+
+
 def _param_groups(model: LTSI, cfg: TrainConfig) -> list[dict]:
     """Weight decay on Linear/LSTM weight matrices only; the counts part's weights learn faster.
 
@@ -438,9 +463,11 @@ def train(
         )
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise LTSIError("Training needs at least one epoch and a batch size of at least one.")
-    device = pick_device(cfg.device)
-    # on a GPU too: the validation's data handling and the caller's evaluation after training run on the CPU
-    torch.set_num_threads(cfg.threads or default_threads())
+    ctx = distributed.current()
+    device = distributed.rank_device(pick_device(cfg.device), ctx)
+    # on a GPU too: the validation's data handling and the caller's evaluation after training run on the CPU;
+    # processes on one machine share its cores
+    torch.set_num_threads(cfg.threads or max(1, default_threads() // ctx.local_world_size))
     dtype = amp_dtype(cfg.amp, device)
     set_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -452,24 +479,38 @@ def train(
         raise LTSIError("There is nothing to train on: every user needs at least two training events.")
     steps = math.ceil(len(dataset) / cfg.batch_size)
 
-    def windows(epoch: int) -> tuple[Batch, torch.Tensor]:
-        """Every training window of this epoch as (W, L) inputs and next-item targets on the device."""
+    def windows(epoch: int) -> tuple[distributed.Shard, Batch, torch.Tensor]:
+        """This epoch's shuffled windows of this rank (all of them for one process), as (n, L) inputs and
+        next-item targets on the device in training order: batch s is rows shard.bounds[s]:shard.bounds[s + 1]."""
         if cfg.window_jitter and epoch > 1:  # the first epoch uses the plain layout
             dataset.users, dataset.ends = jittered_windows(split.train_ends, model_config.max_len, rng)
-        inputs, targets = dataset.batch(np.arange(len(dataset)))  # (W, L) each
-        return inputs.to(device), targets.to(device)
+        order = rng.permutation(len(dataset))  # (W,) the same on every rank: same seed
+        targets_per_window = np.minimum(dataset.ends - 1, model_config.max_len)  # (W,)
+        shard = distributed.shard_windows(order, cfg.batch_size, targets_per_window, ctx)
+        inputs, targets = dataset.batch(shard.windows)  # (n, L) each
+        return shard, inputs.to(device), targets.to(device)
 
     model = LTSI(model_config)
     if model_config.transitions:
         model.set_counts(training_counts(seqs, split, MAX_SUCCESSORS))
     model = model.to(device)
     initial_state = copy.deepcopy(model.state_dict())  # returned if the loss diverges before any evaluation
+    if ctx.rank:  # own dropout masks on each rank; the weights are rank 0's (DDP copies them at the start)
+        set_seed(cfg.seed + ctx.rank)
+    # an ablation's switched-off weights get no gradient in any case; DDP needs one for every weight it averages
+    frozen = unused_weights(model, dataset, device) if ctx.active else []
+    for weight in frozen:
+        weight.requires_grad_(False)
+    forward = distributed.wrap(model, ctx, device)  # DDP averages the gradients of several processes
+    # its own generator: dropout's draws differ between ranks, the negatives must not
+    negatives_generator = torch.Generator(device=device).manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, fused=device.type == "cuda")
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
     sampled = cfg.sampled_softmax if cfg.sampled_softmax is not None else model_config.n_items > cfg.sampled_threshold
     n_negatives = min(cfg.n_negatives, model_config.n_items - 1)
     can_validate = len(split.valid) > 0
+    valid_cases = distributed.shard_cases(split.valid, ctx)  # this rank's validation users
 
     plateau = cfg.lr_schedule() == "plateau"
     if not plateau:
@@ -477,7 +518,7 @@ def train(
     epoch_seconds: list[float] = []  # training + validation time of each finished epoch
 
     def report(epoch: int, step: int, loss: float, metrics: dict | None, message: str) -> None:
-        if callback is None:
+        if callback is None or not ctx.is_main:
             return
         pace = sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else math.nan
         callback(
@@ -499,10 +540,22 @@ def train(
             )
         )
 
+    shared_elapsed = 0.0  # several processes: the slowest rank's clock at the last agreement (`agree_on_stop`)
+
+    def clock() -> float:
+        """Seconds since the start; the agreed clock for several processes, so all ranks use one schedule."""
+        return shared_elapsed if ctx.active else time.perf_counter() - t0
+
     def progress(epochs_done: float) -> float:
         """Share of the planned training done: epochs, or the clock when the budget ends sooner."""
-        by_time = (time.perf_counter() - t0) / cfg.max_seconds if cfg.max_seconds else 0.0
+        by_time = clock() / cfg.max_seconds if cfg.max_seconds else 0.0
         return min(max(epochs_done / cfg.epochs, by_time), 1.0)
+
+    def agree_on_stop(stop: StopReason | None) -> StopReason | None:
+        """Every rank's most serious reason to stop, and the clock, made the same on all ranks."""
+        nonlocal shared_elapsed
+        code, shared_elapsed = distributed.agree(ctx, HALT_PRIORITY.index(stop), time.perf_counter() - t0, device)
+        return HALT_PRIORITY[code]
 
     history, best_state, best_score, best_epoch, best_metrics = [], None, -math.inf, 0, {}
     bad_evals, evaluated_epochs, cuts = 0, [], 0  # cuts: halvings of the "plateau" learning rate so far
@@ -515,18 +568,18 @@ def train(
         reason = StopReason.EPOCHS
         stopped = f"finished all {cfg.epochs} epochs" if cfg.epochs > 1 else "finished its only epoch"
     sizes = f"{plural(len(dataset), 'window')}, {plural(steps, 'batch', 'batches')} per epoch"
-    report(0, 0, math.nan, None, f"training on {device.type}: {sizes}")
+    where = f"{device.type} in {ctx.world_size} processes" if ctx.active else device.type
+    report(0, 0, math.nan, None, f"training on {where}: {sizes}")
     for epoch in range(1, cfg.epochs + 1):
         # ---- one pass over the training windows
         model.train()
         epoch_start, halt = time.perf_counter(), None
-        inputs, targets = windows(epoch)  # (W, L) each
-        steps = math.ceil(len(dataset) / cfg.batch_size)
-        order = torch.from_numpy(rng.permutation(len(dataset))).to(device)
+        shard, inputs, targets = windows(epoch)  # (n, L) each
+        steps = len(shard.bounds) - 1
         loss_sum, done = torch.zeros((), device=device), 0  # summed on the device: no sync per batch
         for step in range(steps):
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            x, y = inputs.items[idx], targets[idx]  # (B, L), (B, L)
+            rows = slice(int(shard.bounds[step]), int(shard.bounds[step + 1]))  # this rank's part of the batch
+            x, y = inputs.items[rows], targets[rows]  # (B, L), (B, L)
             if plateau:
                 lr = plateau_learning_rate(cfg, epoch - 1 + step / steps, cuts)
             else:
@@ -534,10 +587,16 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
             # distinct negatives (the counts part scatters into their columns): a random subset, not draws
-            negatives = (torch.randperm(model_config.n_items - 1, device=device)[:n_negatives] + 1) if sampled else None
+            negatives = (
+                torch.randperm(model_config.n_items - 1, device=device, generator=negatives_generator)[:n_negatives] + 1
+                if sampled
+                else None
+            )
             with autocast():
-                out = model(x, inputs.events[idx], inputs.gaps[idx])
+                out = forward(x, inputs.events[rows], inputs.gaps[rows])
                 loss = next_item_loss(model, out.interest, x, y, negatives)  # ()
+                if ctx.active:  # weighted by this rank's share of the batch: DDP's average is then the batch's mean
+                    loss = loss * float(shard.share[step])
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.clip > 0:
@@ -547,32 +606,48 @@ def train(
             scaler.update()
             loss_sum += loss.detach()
             done = step + 1
-            # the finiteness check syncs a GPU, so there it runs every log_every batches and at the end
-            if device.type == "cpu" or done % max(cfg.log_every, 1) == 0 or done == steps:
-                if not torch.isfinite(loss_sum):
-                    reason = StopReason.DIVERGED
-                    halt = (
-                        f"The training loss became {float(loss_sum)} in epoch {epoch}; training was stopped and "
-                        f"the best weights so far kept. Try a lower learning rate (now {cfg.lr:g}) or turn "
-                        "mixed precision off."
-                    )
-                    break
-                if cfg.log_every and done % cfg.log_every == 0 and done < steps:
-                    report(epoch, done, float(loss_sum) / done, None, f"epoch {epoch}, batch {done}/{steps}")
-            if should_stop is not None and should_stop():
+            # the finiteness check syncs a GPU, so there it runs every log_every batches and at the end; several
+            # processes decide whether to stop only there, together (a collective each time)
+            check = device.type == "cpu" or done % max(cfg.log_every, 1) == 0 or done == steps
+            stop = None
+            if check and not torch.isfinite(loss_sum):
+                stop = StopReason.DIVERGED
+            elif should_stop is not None and should_stop():
+                stop = StopReason.REQUESTED
+            elif cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+                stop = StopReason.BUDGET
+            if ctx.active:
+                stop = agree_on_stop(stop) if check else None
+            if stop is StopReason.DIVERGED:
+                reason = StopReason.DIVERGED
+                halt = (
+                    f"The training loss became {float(loss_sum)} in epoch {epoch}; training was stopped and "
+                    f"the best weights so far kept. Try a lower learning rate (now {cfg.lr:g}) or turn "
+                    "mixed precision off."
+                )
+                break
+            # several processes: only rank 0 reports, and its weighted part of the loss estimates the batch's mean
+            if check and cfg.log_every and done % cfg.log_every == 0 and done < steps:
+                report(epoch, done, float(loss_sum) / done, None, f"epoch {epoch}, batch {done}/{steps}")
+            if stop is StopReason.REQUESTED:
                 reason, halt = StopReason.REQUESTED, "stopped on request"
                 break
-            if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+            if stop is StopReason.BUDGET:
                 reason, halt = StopReason.BUDGET, f"time budget of {cfg.max_seconds:g} s reached"
                 break
-        epoch_loss = float(loss_sum) / max(done, 1)
+        epoch_loss = float(distributed.average(ctx, loss_sum)) / max(done, 1)  # every rank's part: the batches' mean
         train_seconds = time.perf_counter() - epoch_start
 
         # ---- validation, best weights, early stopping
         metrics, eval_start = None, time.perf_counter()
         diverged = reason is StopReason.DIVERGED
         if not diverged and can_validate and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or halt):
-            metrics = evaluate(model, seqs, split.valid, model_config.max_len, batch_size=cfg.eval_batch_size)
+            mine = (
+                evaluate(model, seqs, valid_cases, model_config.max_len, batch_size=cfg.eval_batch_size)
+                if len(valid_cases)
+                else {}
+            )
+            metrics = distributed.combine_means(ctx, mine, len(valid_cases), metric_names(), device)
             evaluated_epochs.append(epoch)
             if metrics[cfg.metric] > best_score:
                 best_score, best_epoch, best_metrics, bad_evals = metrics[cfg.metric], epoch, metrics, 0
@@ -599,6 +674,7 @@ def train(
         if halt is not None:
             stopped = halt
             break
+        agree_on_stop(None)  # one clock for `progress` below and the next epoch's schedule
         # not in the first half of a planned schedule either: the learning rate is still high there, and a model
         # whose counts part scores well at once dips on validation before the interest part catches up
         settled = epoch >= cfg.min_epochs and (plateau or progress(epoch) >= 0.5)
@@ -611,6 +687,8 @@ def train(
             break
 
     model.load_state_dict(best_state if best_state is not None else initial_state)
+    for weight in frozen:
+        weight.requires_grad_(True)
     model = model.to("cpu").eval()
     seconds = time.perf_counter() - t0
     still_improving = reason is not StopReason.CONVERGED and best_epoch in evaluated_epochs[-2:]

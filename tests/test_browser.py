@@ -5,14 +5,17 @@ through the file input, trains a tiny model, opens a user and checks that the he
 recommendations table are on the page. Screenshots of every view go to tests/screenshots/
 (git-ignored). A second test opens two browser contexts at once and checks that neither sees the
 other's upload. A third uploads a log full of Markdown / HTML and checks it is shown as text and
-nothing is fetched from outside.
+nothing is fetched from outside. A fourth walks the demo from page to page as an analyst would: Model (a group
+of users, one of them) -> that user -> a what-if -> the model beside a saved run -> one item.
 
 Skipped (with the reason) when /usr/bin/chromium is missing: `apt-get install -y --no-install-recommends chromium`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -452,18 +455,40 @@ def test_markup_in_the_data_is_shown_as_text(server, browser, tmp_path):
 def pick_option(page, keyed: str, text: str | None = None, index: int = 0) -> str:
     """Open the selectbox inside `keyed` (a selector of its keyed container), click its option containing `text`
     (else its `index`-th option) and return the option's text."""
-    page.locator(f"{keyed} [data-baseweb='select']").first.click()
+    box = page.locator(f"{keyed} input[role='combobox']").first
+    box.click()
+    box.press("ArrowDown")  # (a click only focuses the combobox; the arrow key opens its list)
     options = page.get_by_role("option")
     option = options.filter(has_text=text).first if text else options.nth(index)
     chosen = option.inner_text()
     option.click()
-    idle(page)
+    idle(page, 120_000)  # a pick on the Model page attributes a group's recommendations again
     return chosen
 
 
 def shown_option(page, keyed: str) -> str:
     """The text the selectbox inside `keyed` (a selector of its keyed container) shows."""
-    return page.locator(f"{keyed} [data-baseweb='select']").first.inner_text()
+    return page.locator(f"{keyed} input[role='combobox']").first.input_value()
+
+
+WHATIF_BEFORE = ["rank", "title", "item_id", "score"]  # the what-if's top 10 before the changes
+WHATIF_AFTER = ["rank", "new", "title", "item_id", "score"]  # ... and after them
+
+
+GRID_ROWS = """header => {
+    for (const table of document.querySelectorAll("[data-testid='stDataFrame'] table")) {
+        const rows = [...table.querySelectorAll("tr")].map(r => [...r.children].map(c => c.innerText.trim()));
+        if (rows.length > 1 && JSON.stringify(rows[0]) === JSON.stringify(header)) return rows.slice(1);
+    }
+    return null;
+}"""
+
+
+def grid(page, header: list[str]) -> list[list[str]]:
+    """The body rows of the dataframe with this header, as text, once it is drawn: Streamlit's grid draws on a
+    canvas and mirrors the cells it shows in an accessible table (numbers there are the raw values, not the
+    formatted ones)."""
+    return page.wait_for_function(GRID_ROWS, arg=header, timeout=30_000).json_value()
 
 
 def test_walk_model_slice_user_whatif_compare_items(server, browser, library_folder):
@@ -530,7 +555,60 @@ def test_walk_model_slice_user_whatif_compare_items(server, browser, library_fol
     no_exception(page)
     text = main.inner_text()
     assert f"Added {added} as a " in text and " at the end" in text, text
-    assert " → " in text.split("With these changes,")[1].split("\n")[0]  # rank before → rank after
-    assert page.locator(".st-key-whatif_after [data-testid='stDataFrame']").count() == 1  # the new top 10
+    before, after = (grid(page, header) for header in (WHATIF_BEFORE, WHATIF_AFTER))
+    assert len(before) == len(after) == 10, (before, after)
+    before_ids = [row[WHATIF_BEFORE.index("item_id")] for row in before]
+    after_ids = [row[WHATIF_AFTER.index("item_id")] for row in after]
+    assert [row[1] == "★" for row in after] == [i not in before_ids for i in after_ids]  # ★ marks the new items
+    # the sentence's ranks are the explained item's places in the two lists
+    said = re.search(r"With these changes, .+ \((\S+)\) (rises|falls|stays): #([\d,]+) → #([\d,]+)", text)
+    assert said, text
+    explained, direction, rank_before, rank_after = said[1], said[2], int(said[3]), int(said[4])
+    assert direction == ("rises" if rank_after < rank_before else "falls" if rank_after > rank_before else "stays")
+    for ids, rank in ((before_ids, rank_before), (after_ids, rank_after)):
+        assert (ids.index(explained) + 1 if explained in ids else None) == (rank if rank <= 10 else None)
+    no_exception(page)
     step("users: what-if add")
     shot(page, "9-walk-3-whatif")
+
+    # Compare: the demo model beside the saved copy of it: equal scores, equal top 10s
+    goto(page, server, "Compare")
+    pick_option(page, ".st-key-compare_pick", "second run")
+    page.locator(".st-key-compare_open button").first.click()
+    page.get_by_text("One user under both models").wait_for(timeout=120_000)
+    idle(page, 120_000)
+    no_exception(page)
+    text = main.inner_text()
+    assert "B = second run" in text, text
+    assert shown_option(page, ".st-key-compare_runs_user") == user  # the user of the walk, under both models
+    assert "10 items in both lists (0 of them at another rank), 0 only in A's, 0 only in B's." in text, text
+    metrics = {row["model"]: row for row in json.loads((ROOT / "data" / "demo_run" / "metrics.json").read_text())}
+    header = ["model", *(f"{m}@10{side}" for m in ("HR", "NDCG", "MRR") for side in (" (A)", " (B)", " change"))]
+    table = {row[0]: row[1:] for row in grid(page, header)}
+    shown = [float(v) for v in table["LTSI"]]
+    a_and_b = [metrics["LTSI"][f"{m}@10"] for m in ("HR", "NDCG", "MRR") for _ in "AB"]
+    assert [v for i, v in enumerate(shown) if i % 3 != 2] == pytest.approx(a_and_b, abs=1e-9), table
+    assert shown[2::3] == [0.0, 0.0, 0.0], table  # B minus A
+    step("compare: two runs")
+    shot(page, "9-walk-4-compare")
+
+    # Items: search, pick the second match; the page says how many users get it in their top 10
+    goto(page, server, "Items")
+    page.get_by_text("Who gets it in their top 10", exact=True).wait_for(timeout=120_000)
+    idle(page, 120_000)
+    search = page.locator(".st-key-item_query input").first
+    search.fill("sneaker")
+    search.press("Enter")
+    idle(page, 120_000)
+    chosen = pick_option(page, ".st-key-item_pick", index=1)
+    label, lists = re.fullmatch(r"(.+ \(P\d+\)) · in ([\d,]+) top-10 lists?", chosen).groups()
+    assert "sneaker" in label.lower(), label
+    idle(page, 120_000)
+    assert shown_option(page, ".st-key-item_pick") == chosen
+    n = int(lists.replace(",", ""))
+    gets = f"{label} is in the top 10 of {n:,} user{'s' * (n != 1)} of 1,000 ({n / 1000:.1%})"
+    assert gets in main.inner_text(), main.inner_text()
+    no_exception(page)
+    step("items: search, pick")
+    shot(page, "9-walk-5-items")
+    context.close()

@@ -47,13 +47,14 @@ def item_text(run: ActiveRun, item_id: str) -> str:
 def pick_user(label: str, users: list[str], key: str, default: str) -> str:
     """A user picker; with very many users the list shows 200 of them and any id can be typed."""
     many = len(users) > widgets.MAX_SELECTBOX_USERS  # a selectbox sends all its options to the browser
+    known = set(users)  # once: with a million users, each set costs a noticeable moment
     options = list(dict.fromkeys([default, *users[:200]])) if many else users
-    if st.session_state.get(key) not in (set(users) if many else options):
+    if st.session_state.get(key) not in known:
         st.session_state[key] = default
     if many and st.session_state[key] not in options:
         options = [st.session_state[key], *options]
     chosen = st.selectbox(f"{label} (type part of an id)" if many else label, options, key=key, accept_new_options=many)
-    if chosen not in set(users):
+    if chosen not in known:
         st.warning(f"There is no user {md_escape(chosen)}; showing {md_escape(default)}.", icon=":material/warning:")
         return default
     return chosen

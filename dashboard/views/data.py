@@ -1,4 +1,5 @@
-"""Data: pick a demo or upload a log; column mapping and filters; validation report; summary charts."""
+"""Data: pick a demo, upload a log or open one on the server; column mapping and filters; validation report;
+summary charts."""
 
 import datetime as dt
 
@@ -10,8 +11,11 @@ from dashboard.state import Keys
 from dashboard.text import md_escape, plural
 from ltsi.events import UNIT_NONE
 from ltsi.filters import EventFilter, effective_filter, log_days
+from ltsi.server_sources import allowed_folders, enable_note
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
+SERVER_SOURCES = {"server": "A file or folder on the server", "sql": "A SQL query"}
+DEFAULT_SAMPLE_USERS = 100_000
 NONE = "(none)"
 ROLE_LABELS = {
     "user": "User",
@@ -43,6 +47,112 @@ def chosen_days(value: tuple | dt.date | None) -> tuple[dt.date | None, dt.date 
     return days[0], days[1]
 
 
+def mapping_text(mapping) -> str:
+    """One line per role: the column read for it and why (markdown)."""
+    return "  \n".join(
+        f"**{ROLE_LABELS[r]}** ← {md_escape(getattr(mapping, r))} — {md_escape(mapping.reasons.get(r, ''))}"
+        if getattr(mapping, r)
+        else f"**{ROLE_LABELS[r]}** ← none — {md_escape(mapping.reasons.get(r, 'not found'))}"
+        for r in ROLE_LABELS
+    )
+
+
+def server_filters(current: state.Dataset) -> None:
+    """Dates and event types to keep from a log on the server: "Apply" scans it again with them."""
+    server = current.server
+    in_use = current.filters or EventFilter()
+    with st.expander("Filters", expanded=current.filters is not None, icon=":material/filter_alt:"):
+        st.caption(
+            "Keep only some events (before training); the report below counts what is removed. The columns are "
+            "recognised from their names; to choose them yourself, rename them in a SQL query (e.g. "
+            "SELECT customer AS user_id, ...)."
+        )
+        with st.form("server_filters_form", border=False):
+            f1, f2 = st.columns([2, 3])
+            start = end = None
+            with f1:
+                if server.days is not None:
+                    first, last = server.days
+                    start, end = chosen_days(
+                        st.date_input(
+                            "Dates to keep",
+                            value=(in_use.start or first, in_use.end or last),
+                            min_value=first,
+                            max_value=last,
+                            key="server_dates",
+                            help="Events before the first day or after the last day (UTC) are removed.",
+                        )
+                    )
+                else:
+                    st.caption("No time column: the events cannot be kept by date.")
+            event_types = None
+            with f2:
+                if len(server.event_types) > 1:
+                    event_types = st.multiselect(
+                        "Event types to keep",
+                        list(server.event_types),
+                        default=list(in_use.event_types or server.event_types),
+                        key="server_event_types",
+                        help="Events of the types left out are removed, e.g. keep only purchases.",
+                    )
+            if st.form_submit_button("Apply", icon=":material/refresh:"):
+                with widgets.guard("reading the log again with the filters"):
+                    chosen = EventFilter(start=start, end=end, event_types=event_types)
+                    if server.days is not None and (start, end) == server.days:  # the whole log: no date filter
+                        chosen = EventFilter(event_types=event_types)
+                    if event_types is not None and set(event_types) == set(server.event_types):
+                        chosen = EventFilter(start=chosen.start, end=chosen.end)
+                    with st.spinner("Reading the log on the server again…"):
+                        state.set_dataset(state.with_filters(current, chosen))
+                    st.rerun()
+        st.markdown(mapping_text(current.report.mapping))
+
+
+def server_source_form(kind: str, folders: tuple) -> None:
+    """The path (or query) and the sample size of a log on the server; "Open" scans it into the active data."""
+    inside = ", ".join(md_escape(folder) for folder in folders)
+    with st.form(f"{kind}_form", border=False):
+        if kind == "server":
+            asked = st.text_input(
+                "File, folder or pattern on the server",
+                key=Keys.SERVER_PATH,
+                placeholder=f"{folders[0]}/events/*.parquet",
+                help=f"Parquet or CSV files (a folder means every file in it) inside: {inside}.",
+            )
+        else:
+            asked = st.text_area(
+                "SQL query",
+                key=Keys.SERVER_SQL,
+                placeholder=f"SELECT user_id, item_id, ts, event FROM read_parquet('{folders[0]}/events/*.parquet')",
+                help="One SELECT over read_parquet('...') or read_csv('...') of files inside: "
+                f"{inside}. One row per event; the columns are recognised as for a file.",
+            )
+        c1, c2 = st.columns(2)
+        sample = c1.number_input(
+            "Users to keep (a random sample; 0 keeps all)",
+            min_value=0,
+            value=st.session_state.get(Keys.SERVER_SAMPLE, DEFAULT_SAMPLE_USERS),
+            step=10_000,
+            help="A large log is quicker to explore and train on through a sample of its users (the same users "
+            "every time). 0 reads every user.",
+        )
+        min_events = c2.number_input("Min. events per user", 1, 1000, value=1, step=1, key=f"{kind}_min_events")
+        opened = st.form_submit_button("Open", icon=":material/folder_open:")
+    if opened:
+        st.session_state[Keys.SERVER_SAMPLE] = int(sample)
+        with widgets.guard("opening the log on the server"):
+            with st.spinner("Reading the log on the server…"):
+                state.set_dataset(
+                    state.open_server_source(
+                        path=asked if kind == "server" else "",
+                        sql=asked if kind == "sql" else None,
+                        sample_users=int(sample) or None,
+                        min_events=int(min_events),
+                    )
+                )
+            st.rerun()
+
+
 st.title("Data")
 st.caption(
     "One row per event: who (user), what (item), when (time), and optionally the kind of event. "
@@ -50,18 +160,31 @@ st.caption(
 )
 
 current = state.dataset()
-if Keys.DATA_SOURCE not in st.session_state:
-    st.session_state[Keys.DATA_SOURCE] = current.kind if current is not None else "ecommerce"
+folders = allowed_folders()
+offered = {**SOURCES, **SERVER_SOURCES} if folders else SOURCES
+if st.session_state.get(Keys.DATA_SOURCE) not in offered:  # first visit, or the server sources were closed
+    kept = current is not None and current.kind in offered
+    st.session_state[Keys.DATA_SOURCE] = current.kind if kept else "ecommerce"
 source = st.radio(
     "Source",
-    list(SOURCES),
-    format_func=SOURCES.get,
+    list(offered),
+    format_func=offered.get,
     horizontal=True,
     key=Keys.DATA_SOURCE,
     label_visibility="collapsed",
 )
+if not folders:
+    st.caption(f"Logs too big to upload can be read from files on the server. {md_escape(enable_note())}")
 
-if source in state.DEMOS:
+if source in SERVER_SOURCES:
+    server_source_form(source, folders)
+    if current is None or current.kind != source:
+        st.info(
+            "Give the files to read and open them. Only folders the operator allowed can be read.",
+            icon=":material/dns:",
+        )
+        st.stop()
+elif source in state.DEMOS:
     if current is None or current.kind != source:
         with widgets.guard("loading the demo"):
             state.set_dataset(state.load_demo(source))
@@ -117,133 +240,133 @@ if current is None:
     st.stop()
 
 report = current.report
-mapping = report.mapping
-as_read = current.as_read  # the filters' choices are among the events before the filters
-in_use = current.filters or EventFilter()
+if current.server is not None:
+    server_filters(current)
+else:
+    mapping = report.mapping
+    as_read = current.as_read  # the filters' choices are among the events before the filters
+    in_use = current.filters or EventFilter()
 
-# ---- column mapping and filters
-with st.expander(
-    "Columns, reading options and filters",
-    expanded=current.kind == "upload" or current.filters is not None,
-    icon=":material/view_column:",
-):
-    st.caption(
-        "Columns are detected automatically from their names and contents; change any of them, or keep only "
-        "some events, and apply."
-    )
-    with st.form("mapping_form", border=False):
-        cols = [*st.columns(3), *st.columns(3)]  # two rows of three: six selectboxes side by side are too narrow
-        chosen = {}
-        for column, role in zip(cols, ROLE_LABELS):
-            options = list(current.columns) if role in ("user", "item") else [NONE, *current.columns]
-            value = getattr(mapping, role)
-            index = options.index(value) if value in options else 0
-            reason = mapping.reasons.get(role, "")
-            with column:
-                chosen[role] = st.selectbox(
-                    ROLE_LABELS[role],
-                    options,
-                    index=index,
-                    key=f"map_{role}",
-                    help=f"{ROLE_HELP[role]}  \nNow: {md_escape(reason) or 'not found'}.",
-                )
-        o1, o2 = st.columns([1, 3])
-        with o1:
-            min_events = st.number_input(
-                "Min. events per user",
-                1,
-                1000,
-                value=current.min_events,
-                step=1,
-                key="map_min_events",
-                help="Users with fewer events are dropped (and counted in the report), also after the filters.",
-            )
-        with o2:
-            day_options = {"auto": "automatic", "day": "day first (31/12/2025)", "month": "month first (12/31/2025)"}
-            day_values = {"auto": None, "day": True, "month": False}
-            now = {None: "auto", True: "day", False: "month"}[current.dayfirst]
-            dayfirst = day_values[
-                st.radio(
-                    "Ambiguous dates like 02/01/2025",
-                    list(day_options),
-                    format_func=day_options.get,
-                    index=list(day_options).index(now),
-                    horizontal=True,
-                    key="map_dayfirst",
-                )
-            ]
-        st.markdown("**Keep only some events** (before training; the report below counts what is removed)")
-        f1, f2, f3 = st.columns([2, 3, 1])
-        with f1:
-            start = end = None
-            if as_read.report.timestamp_unit != UNIT_NONE:
-                first, last = log_days(as_read)
-                start, end = chosen_days(
-                    st.date_input(
-                        "Dates to keep",
-                        value=(in_use.start or first, in_use.end or last),
-                        min_value=first,
-                        max_value=last,
-                        key="map_dates",
-                        help="Events before the first day or after the last day (UTC) are removed. "
-                        "The whole log by default.",
-                    )
-                )
-            else:
-                st.caption("No time column: the events cannot be kept by date.")
-        with f2:
-            types = [str(t) for t in as_read.events["event"].cat.categories]
-            event_types = None
-            if len(types) > 1:  # one type (or none mapped): nothing to choose
-                event_types = st.multiselect(
-                    "Event types to keep",
-                    types,
-                    default=list(in_use.event_types or types),
-                    key="map_event_types",
-                    help="Events of the types left out are removed, e.g. keep only purchases. All by default.",
-                )
-        with f3:
-            scale = as_read.report.rating_range
-            min_rating = None
-            if scale is not None:  # only a value column of ratings gets the filter
-                low, high = scale
-                step = 0.5 if low % 1 or high % 1 else 1.0
-                min_rating = st.number_input(
-                    "Keep only ratings of at least",
-                    low,
-                    high,
-                    value=in_use.min_rating if in_use.min_rating is not None else low,
-                    step=step,
-                    key="map_min_rating",
-                    help="Events with a lower rating (or none) are removed before training and counted in the "
-                    f"report. {low:g} keeps every rated event.",
-                )
-        if st.form_submit_button("Apply", icon=":material/refresh:"):
-            overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
-            with widgets.guard("re-reading the file"):
-                reread = state.reread(current, overrides, int(min_events), dayfirst)
-                chosen_filter = EventFilter(
-                    start=start,
-                    end=end,
-                    event_types=event_types,  # none ticked: the filter says to choose one (not "keep all")
-                    min_rating=None if min_rating is None else float(min_rating),
-                )
-                reread = state.with_filters(reread, effective_filter(chosen_filter, reread.as_read))
-                state.set_dataset(reread)
-                st.rerun()
-            st.warning(
-                "These settings were not applied: the mapping and the report below are still those of the "
-                "last successful reading.",
-                icon=":material/warning:",
-            )
-    st.markdown(
-        "  \n".join(
-            f"**{ROLE_LABELS[r]}** ← {md_escape(getattr(mapping, r))} — {md_escape(mapping.reasons.get(r, ''))}"
-            if getattr(mapping, r)
-            else f"**{ROLE_LABELS[r]}** ← none — {md_escape(mapping.reasons.get(r, 'not found'))}"
-            for r in ROLE_LABELS
+    # ---- column mapping and filters
+    with st.expander(
+        "Columns, reading options and filters",
+        expanded=current.kind == "upload" or current.filters is not None,
+        icon=":material/view_column:",
+    ):
+        st.caption(
+            "Columns are detected automatically from their names and contents; change any of them, or keep only "
+            "some events, and apply."
         )
-    )
+        with st.form("mapping_form", border=False):
+            cols = [*st.columns(3), *st.columns(3)]  # two rows of three: six selectboxes side by side are too narrow
+            chosen = {}
+            for column, role in zip(cols, ROLE_LABELS):
+                options = list(current.columns) if role in ("user", "item") else [NONE, *current.columns]
+                value = getattr(mapping, role)
+                index = options.index(value) if value in options else 0
+                reason = mapping.reasons.get(role, "")
+                with column:
+                    chosen[role] = st.selectbox(
+                        ROLE_LABELS[role],
+                        options,
+                        index=index,
+                        key=f"map_{role}",
+                        help=f"{ROLE_HELP[role]}  \nNow: {md_escape(reason) or 'not found'}.",
+                    )
+            o1, o2 = st.columns([1, 3])
+            with o1:
+                min_events = st.number_input(
+                    "Min. events per user",
+                    1,
+                    1000,
+                    value=current.min_events,
+                    step=1,
+                    key="map_min_events",
+                    help="Users with fewer events are dropped (and counted in the report), also after the filters.",
+                )
+            with o2:
+                day_options = {
+                    "auto": "automatic",
+                    "day": "day first (31/12/2025)",
+                    "month": "month first (12/31/2025)",
+                }
+                day_values = {"auto": None, "day": True, "month": False}
+                now = {None: "auto", True: "day", False: "month"}[current.dayfirst]
+                dayfirst = day_values[
+                    st.radio(
+                        "Ambiguous dates like 02/01/2025",
+                        list(day_options),
+                        format_func=day_options.get,
+                        index=list(day_options).index(now),
+                        horizontal=True,
+                        key="map_dayfirst",
+                    )
+                ]
+            st.markdown("**Keep only some events** (before training; the report below counts what is removed)")
+            f1, f2, f3 = st.columns([2, 3, 1])
+            with f1:
+                start = end = None
+                if as_read.report.timestamp_unit != UNIT_NONE:
+                    first, last = log_days(as_read)
+                    start, end = chosen_days(
+                        st.date_input(
+                            "Dates to keep",
+                            value=(in_use.start or first, in_use.end or last),
+                            min_value=first,
+                            max_value=last,
+                            key="map_dates",
+                            help="Events before the first day or after the last day (UTC) are removed. "
+                            "The whole log by default.",
+                        )
+                    )
+                else:
+                    st.caption("No time column: the events cannot be kept by date.")
+            with f2:
+                types = [str(t) for t in as_read.events["event"].cat.categories]
+                event_types = None
+                if len(types) > 1:  # one type (or none mapped): nothing to choose
+                    event_types = st.multiselect(
+                        "Event types to keep",
+                        types,
+                        default=list(in_use.event_types or types),
+                        key="map_event_types",
+                        help="Events of the types left out are removed, e.g. keep only purchases. All by default.",
+                    )
+            with f3:
+                scale = as_read.report.rating_range
+                min_rating = None
+                if scale is not None:  # only a value column of ratings gets the filter
+                    low, high = scale
+                    step = 0.5 if low % 1 or high % 1 else 1.0
+                    min_rating = st.number_input(
+                        "Keep only ratings of at least",
+                        low,
+                        high,
+                        value=in_use.min_rating if in_use.min_rating is not None else low,
+                        step=step,
+                        key="map_min_rating",
+                        help="Events with a lower rating (or none) are removed before training and counted in the "
+                        f"report. {low:g} keeps every rated event.",
+                    )
+            if st.form_submit_button("Apply", icon=":material/refresh:"):
+                overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
+                with widgets.guard("re-reading the file"):
+                    reread = state.reread(current, overrides, int(min_events), dayfirst)
+                    chosen_filter = EventFilter(
+                        start=start,
+                        end=end,
+                        event_types=event_types,  # none ticked: the filter says to choose one (not "keep all")
+                        min_rating=None if min_rating is None else float(min_rating),
+                    )
+                    reread = state.with_filters(reread, effective_filter(chosen_filter, reread.as_read))
+                    state.set_dataset(reread)
+                    st.rerun()
+                st.warning(
+                    "These settings were not applied: the mapping and the report below are still those of the "
+                    "last successful reading.",
+                    icon=":material/warning:",
+                )
+        st.markdown(mapping_text(mapping))
 
 # ---- validation report
 st.subheader("Validation report")
@@ -263,6 +386,17 @@ st.caption(
     f"{', header row' if report.has_header else ', no header row'} · time {when} · "
     f"time unit: {md_escape(report.timestamp_unit)}"
 )
+
+if current.sampled_out:
+    st.info(
+        f"This is a sample: {plural(report.n_users, 'user')} drawn at random from the log (the same ones every "
+        f"time), with all their events. The rows of the other users "
+        f"({plural(current.sampled_out, 'row')}) are counted as dropped below; everything shown and trained here "
+        "is about the sample.",
+        icon=":material/casino:",
+    )
+elif current.server is not None and current.server.sample_users is not None:
+    st.caption(f"Every user of the log is here: it has no more than {current.server.sample_users:,} users.")
 
 if report.dropped:
     left, right = st.columns([3, 2])
@@ -289,7 +423,7 @@ if report.data_notes:
 
 # ---- summary charts
 st.subheader("What is in the log")
-events = current.events
+events = current.chart_events()  # a server source: built from its sequences (no value column)
 charts = current.cached(
     "figures",
     lambda: [
@@ -307,8 +441,8 @@ bottom[0].plotly_chart(charts[2], key="chart_users")
 bottom[1].plotly_chart(charts[3], key="chart_items")
 
 with st.expander("First rows of the validated table"):
-    preview = events.head(200)
-    if "value" in preview and events["value"].isna().all():  # the log has no value column: no column of blanks
+    preview = events.head(200).astype({"user_id": str, "item_id": str})
+    if "value" in preview and current.events["value"].isna().all():  # the log has no value column: no column of blanks
         preview = preview.drop(columns="value")
     if current.items is not None:
         preview = preview.merge(current.items[["item_id", "title", "category"]], on="item_id", how="left")

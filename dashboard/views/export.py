@@ -4,7 +4,8 @@ import streamlit as st
 
 from dashboard import explaining, exporting, report, widgets
 from dashboard.state import Keys
-from dashboard.text import file_slug
+from dashboard.text import file_slug, md_escape
+from ltsi.errors import LTSIError
 
 st.title("Export")
 st.caption("Everything is generated when you click a button, from the active model of this session.")
@@ -12,8 +13,33 @@ active = widgets.require_run("export")
 widgets.quality_badge(active)
 
 PREVIEW_USERS = 3
+LISTED_USERS = 200  # with very many users, the picker lists this many and any id can be typed
 seqs = active.run.seqs
 slug = file_slug(active.name)
+
+
+def known_user(user: str | None) -> bool:
+    try:
+        seqs.user_index(user)
+    except LTSIError:
+        return False
+    return True
+
+
+def pick_report_user(default: str) -> str:
+    """The report's user; with more users than a list can carry to the browser, the list shows a few and any id
+    can be typed (an unknown one falls back to `default`, with a warning)."""
+    if seqs.n_users <= widgets.MAX_SELECTBOX_USERS:
+        users = list(seqs.users)
+        return st.selectbox("User", users, index=users.index(default), key=Keys.EXPORT_USER)
+    typed = st.session_state.get(Keys.EXPORT_USER)  # a typed id reaches the state before the page is drawn
+    if not known_user(typed):
+        st.session_state[Keys.EXPORT_USER] = default
+        if typed:
+            st.warning(f"There is no user {md_escape(typed)}; the report is about {md_escape(default)}.")
+    options = list(dict.fromkeys([st.session_state[Keys.EXPORT_USER], default, *seqs.users[:LISTED_USERS]]))
+    return st.selectbox("User (type an id)", options, key=Keys.EXPORT_USER, accept_new_options=True)
+
 
 # ---- recommendations for all users
 with st.container(border=True):
@@ -77,10 +103,10 @@ with st.container(border=True):
 # ---- one user's HTML report
 with st.container(border=True):
     st.subheader("One user's report for a stakeholder (HTML)")
-    users = list(seqs.users)
     default = st.session_state.get(Keys.USER)
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
-    user = c1.selectbox("User", users, index=users.index(default) if default in users else 0, key=Keys.EXPORT_USER)
+    with c1:
+        user = pick_report_user(default if known_user(default) else seqs.users[0])
     held = explaining.heldout(active, user)
     end = held["end"] if held is not None else None  # the report's view: the history before the held-out event
     book = st.session_state.get(Keys.SCENARIOS, {}).get((user, end))

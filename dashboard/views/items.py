@@ -14,6 +14,7 @@ from ltsi.recommend import item_info
 
 K = 10
 MAX_OPTIONS = 200  # a selectbox sends all its options to the browser on every run
+MAX_TABLE_ROWS = 1000  # so does a table: the users who get a popular item are shown by rank, the first 1,000
 MAX_DRIVER_USERS = 100  # Integrated Gradients per user is slow: the drivers come from a sample
 PICK = "item_pick"  # the item selectbox (widget identity; the chosen item lives in Keys.ITEM)
 USER_PICK = "item_user_pick"  # the selectbox of a user who gets the item
@@ -125,8 +126,9 @@ with widgets.guard("finding who gets this item"):
     )
 
 if len(getters):
-    lengths = seqs.lengths[[seqs.user_index(u) for u in getters["user_id"]]]
-    table = getters.assign(events=lengths)[["user_id", "rank", "score", "events"]]
+    shown = getters.head(MAX_TABLE_ROWS)  # sorted by rank: the users for whom the item ranks highest
+    lengths = seqs.lengths[[seqs.user_index(u) for u in shown["user_id"]]]
+    table = shown.assign(events=lengths)[["user_id", "rank", "score", "events"]]
 
     def pick_user_row() -> None:
         """A clicked row of the users table picks that user below."""
@@ -151,12 +153,13 @@ if len(getters):
         },
     )
     c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
-    ranks = dict(zip(getters["user_id"], getters["rank"]))
-    if st.session_state.get(USER_PICK) not in ranks:  # a user picked for another item
+    ranks = dict(zip(table["user_id"], table["rank"]))
+    if st.session_state.get(USER_PICK) not in set(table["user_id"]):  # a user picked for another item
         st.session_state[USER_PICK] = getters["user_id"].iat[0]
+    listed = list(dict.fromkeys([st.session_state[USER_PICK], *table["user_id"].head(MAX_OPTIONS)]))
     user = c1.selectbox(
         "User (or click a row above)",
-        getters["user_id"].tolist(),
+        listed,
         key=USER_PICK,
         format_func=lambda u: f"{u} · rank {ranks.get(u, '?')}",
     )
@@ -176,6 +179,11 @@ if len(getters):
         if explained:  # the Users page's target: (…, user, end (None: whole history), its seen switch, item)
             st.session_state[Keys.TARGET] = ("target", user, None, hide_seen, item)
         st.switch_page("views/users.py")
+    if len(getters) > len(table):
+        st.caption(
+            f"The table shows the first {len(table):,} of these {plural(len(getters), 'user')} (those whose list "
+            f"has the item highest); the user list beside, the first {min(len(table), MAX_OPTIONS)}."
+        )
     st.caption(
         "Users sorted by the item's rank in their list (1 = their top recommendation). Open one to see their "
         "timeline; “Explain” also shows which of their events pushed this item up."

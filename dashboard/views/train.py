@@ -18,6 +18,7 @@ from dashboard.text import (
     stop_note,
 )
 from ltsi.model import ABLATIONS, ModelConfig
+from ltsi.server_sources import allowed_folders, check_path
 from ltsi.train import TrainConfig, default_threads, eta_words
 
 st.title("Train")
@@ -61,6 +62,26 @@ with st.expander("Load a saved run (.zip from the Export page)", icon=":material
             state.set_run(exporting.load_run_zip(saved.getvalue(), saved.name))
             st.session_state[Keys.RUN_LOADED] = state.run().name  # said once, on the page the rerun draws
             st.rerun()
+
+# ---- open a run folder on the server (e.g. trained from the command line on the full log)
+folders = allowed_folders()
+if folders:
+    with st.expander("Open a run folder on the server", icon=":material/dns:"):
+        inside = ", ".join(md_escape(folder) for folder in folders)
+        with st.form("run_folder_form", border=False):
+            run_folder = st.text_input(
+                "Run folder",
+                key=Keys.RUN_FOLDER,
+                placeholder=f"{folders[0]}/runs/my_run",
+                help=f"A folder saved by `python -m ltsi train --out ...`, inside: {inside}.",
+            )
+            if st.form_submit_button("Open this run", icon=":material/folder_open:"):
+                with widgets.guard("opening the run folder"):
+                    checked = check_path(run_folder)
+                    with st.spinner("Loading the run…"):
+                        state.set_run(state.load_run_folder(checked))
+                    st.session_state[Keys.RUN_LOADED] = state.run().name  # said once, on the page the rerun draws
+                    st.rerun()
 
 loaded = st.session_state.pop(Keys.RUN_LOADED, None)
 if loaded:
