@@ -333,7 +333,7 @@ def test_train_view_plans_history_length_and_epochs_unless_chosen(small_run):
     ok(at)
     text = planned_text(at)
     assert f"History window {planned.model_config.max_len} events: 90% of users" in text
-    assert f"At most {planned.train_config.epochs} epochs" in text and "chosen by you" not in text
+    assert f"and at most {planned.train_config.epochs}, a safety cap" in text and "chosen by you" not in text
 
     # a value set in the form wins, and the plan says so
     at.select_slider(key="train_max_len").set_value(20)

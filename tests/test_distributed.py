@@ -126,6 +126,16 @@ def _train_rank(rank: int, world: int, port: int, argv: list[str], record: str) 
     assert code in (None, 0), code
 
 
+@pytest.fixture(autouse=True)
+def plain_main_module(monkeypatch):
+    """Spawned processes re-run the parent's __main__ file; after an AppTest in the same pytest run that is
+    dashboard/app.py, which cannot run outside Streamlit. A __main__ without a file is not re-run."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+
+
 @pytest.fixture(scope="module")
 def log_path(tmp_path_factory) -> Path:
     log = generate(n_users=150, n_items=200, n_categories=5, mean_events=25, seed=2)
