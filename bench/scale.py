@@ -88,9 +88,8 @@ def child(kind: str, path: str, sample_users: int | None) -> dict:
 
 
 def measure(name: str, kind: str, path: Path, sample_users: int | None, timeout_s: int) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--path", str(path)]
-    if sample_users is not None:
-        command += ["--sample-users", str(sample_users)]
+    # always said: the child's --sample-users default would otherwise sample the "whole log" case too
+    command = [sys.executable, __file__, "--child", kind, "--path", str(path), "--sample-users", str(sample_users or 0)]
     before = load()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
@@ -115,7 +114,7 @@ def main() -> None:
     parser.add_argument("--path")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.path, args.sample_users)))
+        print(json.dumps(child(args.child, args.path, args.sample_users or None)))  # 0: every user
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
