@@ -45,9 +45,10 @@ def user_overview(active: ActiveRun, max_users: int = 5000) -> pd.DataFrame:
         seqs, cases, model = active.run.seqs, active.run.split.test, active.run.model
         if len(cases) == 0:  # nobody has enough events for a held-out test event
             return pd.DataFrame(columns=["user_id", "n_events", "gate", "short_peak", "heldout_rank"])
-        index = np.arange(len(cases))
-        if len(index) > max_users:
-            index = np.sort(np.random.default_rng(0).choice(index, max_users, replace=False))
+        from ltsi.insights import sample_index, scored_users
+
+        # each user's held-out rank scores the whole catalogue: a big catalogue gets fewer users (see scored_users)
+        index = sample_index(len(cases), scored_users(len(seqs.items) - 1, max_users))
         users, ends, targets = cases.users[index], cases.ends[index], cases.targets[index]
         histories = [edit_history(seqs, int(u), int(e)) for u, e in zip(users, ends)]
         _, ranks = score_histories(model, histories, targets)

@@ -14,25 +14,52 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ltsi.attribution import COMPONENTS, integrated_gradients
 from ltsi.errors import LTSIError
 from ltsi.model import LTSI
-from ltsi.recommend import item_info, last_outputs, with_items
-from ltsi.sequences import History, Sequences, edit_history, pad_histories
+from ltsi.recommend import device_of, eval_mode, item_info, last_outputs, with_items
+from ltsi.sequences import Batch, History, Sequences, edit_history, history_batch, pad_histories
 
 if TYPE_CHECKING:  # ltsi.quality samples users with this module's sample_users
     from ltsi.quality import Quality
+
+
+# Views over all users or items stay responsive on big logs: above these sizes they use a seeded sample (and say so).
+SAMPLE_USERS = 20_000  # users a view that only runs the model (no scoring of the catalogue) reads at most
+SAMPLE_ITEMS = 20_000  # points the item map draws at most
+# A view that scores every item for each user costs users x items: it scores at most this many (user, item) pairs,
+# about 5 s on a 2-core CPU, so a 1M-item catalogue gets 100 users and a 2,000-item one 20,000.
+SCORED_PAIRS = 100_000_000
+MIN_SCORED_USERS = 100  # fewer would say little: a view scores at least this many users, whatever the catalogue
+
+
+def scored_users(n_items: int, most: int = SAMPLE_USERS) -> int:
+    """How many users a view that scores the whole catalogue for each user ranks at most (see SCORED_PAIRS)."""
+    return int(min(most, max(MIN_SCORED_USERS, SCORED_PAIRS // max(n_items, 1))))
+
+
+def sample_index(n: int, max_n: int | None, seed: int = 0) -> np.ndarray:
+    """0..n-1, or a sorted seeded sample of `max_n` of them when there are more."""
+    index = np.arange(n)
+    if max_n is not None and n > max_n:
+        index = np.sort(np.random.default_rng(seed).choice(index, max_n, replace=False))
+    return index
 
 
 def sample_users(seqs: Sequences, users: Sequence[str] | None, max_users: int | None, seed: int = 0) -> np.ndarray:
     """User indices: the given ones, or a seeded sample of at most `max_users` of all users."""
     if users is not None:
         return np.array([seqs.user_index(user) for user in users], dtype=np.int64)
-    index = np.arange(seqs.n_users)
-    if max_users is not None and len(index) > max_users:
-        index = np.sort(np.random.default_rng(seed).choice(index, max_users, replace=False))
-    return index
+    return sample_index(seqs.n_users, max_users, seed)
+
+
+@torch.no_grad()
+def _forward(model: LTSI, batch: Batch):
+    """The model's outputs (attention, gate, interest) for a batch, in eval mode, without scoring the catalogue."""
+    with eval_mode(model):
+        return model(*(t.to(device_of(model)) for t in (batch.items, batch.events, batch.gaps)))
 
 
 def _full_histories(seqs: Sequences, index: np.ndarray) -> list[History]:
@@ -59,7 +86,7 @@ def attention_by_recency(
     for start in range(0, len(index), batch_size):
         histories = _full_histories(seqs, index[start : start + batch_size])
         batch = pad_histories(histories, L)
-        out, _ = last_outputs(model, batch)
+        out = _forward(model, batch)  # no item is scored: only the attention and the gate are read
         width = batch.items.shape[1]
         g = out.gate[:, -1:].float().cpu()  # (b, 1)
         short = out.short_attention[:, -1].float().cpu()  # (b, T)
@@ -85,27 +112,30 @@ def gate_distribution(
     model: LTSI,
     seqs: Sequences,
     users: Sequence[str] | None = None,
-    max_users: int | None = None,
+    max_users: int | None = SAMPLE_USERS,
     batch_size: int = 512,
 ) -> pd.DataFrame:
-    """The gate (share of long-term interest) after each user's last event.
+    """The gate (share of long-term interest) after each user's last event, for every user or a seeded sample
+    of `max_users` (None: all).
 
-    Columns: user_id, gate, n_events (length of the user's history).
+    Columns: user_id, gate, n_events (length of the user's history). `frame.attrs["of_users"]`: how many users
+    the log has (more than the rows when sampled). Only the model's forward pass runs: no item is scored.
     """
     index = sample_users(seqs, users, max_users)
     gates = []
     for start in range(0, len(index), batch_size):
-        out, _ = last_outputs(
-            model, pad_histories(_full_histories(seqs, index[start : start + batch_size]), model.config.max_len)
-        )
-        gates.append(out.gate[:, -1].float().cpu().numpy())
-    return pd.DataFrame(
+        part = index[start : start + batch_size]
+        out = _forward(model, history_batch(seqs, part, seqs.lengths[part], model.config.max_len))
+        gates.append(out.gate[:, -1].float().cpu().numpy())  # (b,) after the last event
+    frame = pd.DataFrame(
         {
             "user_id": [seqs.users[u] for u in index],
             "gate": np.concatenate(gates).astype(np.float64) if gates else np.zeros(0),
             "n_events": seqs.lengths[index],
         }
     )
+    frame.attrs["of_users"] = seqs.n_users if users is None else len(index)
+    return frame
 
 
 def event_type_attribution(
@@ -163,32 +193,43 @@ def event_type_attribution(
     )
 
 
-def item_map(model: LTSI, seqs: Sequences, items: pd.DataFrame | None = None) -> pd.DataFrame:
+def item_map(
+    model: LTSI, seqs: Sequences, items: pd.DataFrame | None = None, max_items: int | None = SAMPLE_ITEMS
+) -> pd.DataFrame:
     """2-D PCA map of the item embeddings (the same vectors that score items).
 
     Columns: item_id, [title, category], x, y (first two principal components), popularity (events
     in the log). `frame.attrs["explained_variance"]` holds the two components' variance shares.
     PCA by SVD of the centred embeddings; each axis' sign is fixed (largest loading positive) so
-    the map does not flip between calls.
+    the map does not flip between calls. The PCA is of every item; with more than `max_items` items
+    (None: no limit) the rows are a seeded sample of them, and `frame.attrs["of_items"]` says of how many.
     """
     weights = model.item_embedding.weight.detach().float().cpu().numpy()[1:]  # (N - 1, D) padding left out
     if len(weights) < 2:
         raise LTSIError("An item map needs at least two items.")
     centred = weights - weights.mean(0)
-    _, s, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    # the axes from the (D, D) scatter matrix: the SVD's, at a fraction of its cost on a million items
+    eigenvalues, vectors = np.linalg.eigh(centred.T.astype(np.float64) @ centred.astype(np.float64))  # (D,), (D, D)
+    order = np.argsort(eigenvalues)[::-1]
+    s, vt = np.sqrt(np.clip(eigenvalues[order], 0, None)), vectors[:, order].T  # singular values, (D, D) axes
     vt = vt[:2] * np.sign(vt[:2][np.arange(min(2, len(vt))), np.abs(vt[:2]).argmax(1)])[:, None]  # (2, D)
     xy = centred @ vt.T  # (N - 1, 2)
     variance = s**2 / max((s**2).sum(), 1e-30)
+    shown = sample_index(len(weights), max_items)  # (M,) rows of the map
+    tokens = seqs.items.tokens
     frame = pd.DataFrame(
         {
-            "item_id": list(seqs.items.tokens[1:]),
-            "x": xy[:, 0],
-            "y": xy[:, 1] if xy.shape[1] > 1 else 0.0,
-            "popularity": np.bincount(seqs.item_ids, minlength=len(seqs.items))[1:],
+            "item_id": [tokens[i + 1] for i in shown],
+            "x": xy[shown, 0],
+            "y": xy[shown, 1] if xy.shape[1] > 1 else 0.0,
+            "popularity": np.bincount(seqs.item_ids, minlength=len(seqs.items))[1:][shown],
         }
     )
+    if items is not None and "item_id" in items and len(shown) < len(weights):  # only the drawn items' titles
+        items = items[items["item_id"].astype(str).isin(frame["item_id"])]
     frame = with_items(frame, item_info(items))
     frame.attrs["explained_variance"] = [float(v) for v in variance[:2]]
+    frame.attrs["of_items"] = len(weights)
     return frame
 
 

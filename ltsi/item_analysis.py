@@ -77,16 +77,20 @@ def history_group(lengths: np.ndarray) -> np.ndarray:
     return labels
 
 
-def reach_by_history_length(seqs: Sequences, users: Sequence[str]) -> pd.DataFrame:
+def reach_by_history_length(seqs: Sequences, users: Sequence[str], among: Sequence[str] | None = None) -> pd.DataFrame:
     """How many users of each history-length group are among `users` (those who get an item).
+
+    `among`: the users that were ranked, when only a sample was (then `users` are of them, and a group's
+    users are counted in the sample); None: every user of the log.
 
     Columns: group, users (all users of the group), getting (of them, among `users`), share (getting /
     users: how much of the group the item reaches; 0 for an empty group), share_of_getting (the
     group's part of `users`). One row per group of `HISTORY_GROUPS`, empty groups included.
     """
-    all_groups = history_group(seqs.lengths)  # (U,)
+    lengths = seqs.lengths if among is None else seqs.lengths[[seqs.user_index(u) for u in among]]
+    all_groups = history_group(lengths)  # (U,) or (sampled users,)
     index = np.array([seqs.user_index(u) for u in users], dtype=np.int64)
-    getting_groups = all_groups[index]
+    getting_groups = history_group(seqs.lengths[index])
     rows = []
     for label, _, _ in HISTORY_GROUPS:
         n_users = int((all_groups == label).sum())

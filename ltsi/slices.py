@@ -249,21 +249,34 @@ def filter_as_slices(mask: pd.Series) -> pd.Series:
 
 
 @torch.no_grad()
-def heldout_ranks(run: Run, batch_size: int = 512) -> pd.DataFrame:
+def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -> pd.DataFrame:
     """Rank of each tested user's held-out item (rows: user_id) by each model of `run_scorers` (columns:
-    LTSI, its ablations, the baselines), full ranking as `ltsi.evaluate` (inf: never ranked)."""
+    LTSI, its ablations, the baselines), full ranking as `ltsi.evaluate` (inf: never ranked).
+
+    Every model scores the whole catalogue for each user, so a big log is ranked on a seeded sample of at most
+    `max_users` tested users (-1, the default: `ltsi.insights.scored_users` of the catalogue, 20,000 for a
+    catalogue of up to 5,000 items; None: all). `frame.attrs["of_users"]`: how many users are tested in all.
+    """
+    from ltsi.insights import sample_index, scored_users
+
     seqs, cases = run.seqs, _test_cases(run)
+    if max_users == -1:
+        max_users = scored_users(len(seqs.items) - 1)
+    picked = sample_index(len(cases), max_users)  # (C',) positions in the test cases
+    users, ends, targets = cases.users[picked], cases.ends[picked], cases.targets[picked]
     columns = {}
     for name, scorer in run_scorers(run).items():
         score = as_scorer(scorer)
         ranks = []
-        for start in range(0, len(cases), batch_size):
+        for start in range(0, len(picked), batch_size):
             part = slice(start, start + batch_size)
-            batch = history_batch(seqs, cases.users[part], cases.ends[part], run.model_config.max_len)
+            batch = history_batch(seqs, users[part], ends[part], run.model_config.max_len)
             scores = score(batch).cpu()  # (b, N)
-            ranks.append(target_ranks(scores, torch.from_numpy(cases.targets[part])).numpy())  # (b,)
+            ranks.append(target_ranks(scores, torch.from_numpy(targets[part])).numpy())  # (b,)
         columns[name] = np.concatenate(ranks).astype(np.float64)
-    return pd.DataFrame(columns, index=_tested_index(run))
+    frame = pd.DataFrame(columns, index=_tested_index(run)[picked])
+    frame.attrs["of_users"] = len(cases)
+    return frame
 
 
 def slice_metrics(

@@ -55,6 +55,7 @@ with st.container(border=True):
         help="The same switch as on the Users page. Off: a repeat purchase or re-watch can be recommended, as "
         "in the evaluation. " + rule.reason,
     )
+    too_big = seqs.n_users * (len(seqs.items) - 1) > exporting.MAX_CSV_SCORES  # hours of scoring in the page
     c3.download_button(
         "Download recommendations (CSV)",
         data=lambda: exporting.recommendations_csv(active, int(k), exclude_seen),
@@ -64,7 +65,15 @@ with st.container(border=True):
         icon=":material/download:",
         key="export_csv",
         type="primary",
+        disabled=too_big,
     )
+    if too_big:
+        st.info(
+            f"{seqs.n_users:,} users × {len(seqs.items) - 1:,} items is too much to score here. Download the run "
+            "below and stream every user's list to Parquet from the command line: `ltsi recommend RUN_DIR --all "
+            "--out recs.parquet --k 10` (in chunks of users, on a GPU when there is one).",
+            icon=":material/terminal:",
+        )
     n_preview = min(PREVIEW_USERS, seqs.n_users)
     with widgets.guard("counting the rows"):
         st.caption(

@@ -8,7 +8,7 @@ from dashboard import explaining, exporting, widgets
 from dashboard.figures import items as item_figures
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
-from ltsi import item_analysis
+from ltsi import insights, item_analysis
 from ltsi.items import item_label
 from ltsi.recommend import item_info
 
@@ -57,9 +57,19 @@ if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one 
 left, right = st.columns([2, 3], vertical_alignment="bottom")
 with right:
     hide_seen = st.toggle("Hide items already in the history", key=Keys.HIDE_SEEN, help=md_escape(rule.reason))
+# Every user's top 10 scores the whole catalogue per user: a big log is ranked on a seeded sample of users
+ranked_users = None  # None: every user
+if seqs.n_users > insights.scored_users(len(seqs.items) - 1):
+    ranked_users = active.cached(
+        ("item-ranked-users",),
+        lambda: [seqs.users[u] for u in insights.sample_users(seqs, None, insights.scored_users(len(seqs.items) - 1))],
+    )
+n_ranked = seqs.n_users if ranked_users is None else len(ranked_users)
+lists_word = "sampled top-10 list" if ranked_users is not None else "top-10 list"
 recommendations = pd.DataFrame(columns=["user_id", "rank", "item_id", "score"])
 with widgets.guard("ranking every user's recommendations"):
-    recommendations = exporting.all_recommendations(active, K, hide_seen)  # the Export page's CSV rows, cached
+    # the Export page's CSV rows (of the sampled users on a big log), cached
+    recommendations = exporting.all_recommendations(active, K, hide_seen, users=ranked_users)
 reach = recommendations["item_id"].value_counts()  # item id -> users who get it in their top 10
 if st.session_state.get(Keys.ITEM) not in label_of:  # start on the item most users get (or a new run's first)
     st.session_state[Keys.ITEM] = str(reach.index[0]) if len(reach) else str(items["item_id"].iat[0])
@@ -85,7 +95,7 @@ with left:
         options,
         key=PICK,
         help="The list: the item shown, then the items most users get. Type in the search box to narrow it.",
-        format_func=lambda i: f"{label_of.get(i, i)} · in {plural(int(reach.get(i, 0)), 'top-10 list')}",
+        format_func=lambda i: f"{label_of.get(i, i)} · in {plural(int(reach.get(i, 0)), lists_word)}",
     )
     if query and not matches:
         st.caption(f"No item has “{md_escape(query)}” in its id or title; the list shows the item shown before.")
@@ -111,16 +121,22 @@ with widgets.guard("finding who gets this item"):
         ("item-who-gets", item, K, hide_seen),
         lambda: item_analysis.who_gets(active.run, item, K, hide_seen, recommendations=recommendations),
     )
-    n_users = seqs.n_users
+    of_whom = (
+        f"{n_ranked:,}"
+        if ranked_users is None
+        else f"the {n_ranked:,} users of a random sample (of {seqs.n_users:,} users: ranking the whole catalogue "
+        "for everyone would take too long here)"
+    )
     st.markdown(
-        f"**{name}** is in the top {K} of **{plural(len(getters), 'user')}** of {n_users:,} "
-        f"({len(getters) / max(n_users, 1):.1%}), after each user's whole history. It has "
+        f"**{name}** is in the top {K} of **{plural(len(getters), 'user')}** of {of_whom} "
+        f"({len(getters) / max(n_ranked, 1):.1%}), after each user's whole history. It has "
         f"{plural(int(items.loc[items['item_id'] == item, 'events'].iat[0]), 'event')} in the log."
     )
-    groups = item_analysis.reach_by_history_length(seqs, getters["user_id"].tolist())
+    groups = item_analysis.reach_by_history_length(seqs, getters["user_id"].tolist(), among=ranked_users)
     st.plotly_chart(item_figures.reach_by_history_length(groups, K), key="item_reach", config={"displayModeBar": False})
     st.caption(
-        "Users grouped by how many events they have in the log. Each bar: the share of that group who get this "
+        ("Sampled users" if ranked_users is not None else "Users")
+        + " grouped by how many events they have in the log. Each bar: the share of that group who get this "
         "item in their top 10 (hover for the counts). A bar much higher than the others means the item is "
         "pushed mostly to that kind of user."
     )
@@ -193,11 +209,18 @@ else:
 
 # ---- (b) which past items drive it
 st.subheader("Which past items push it up")
+# Integrated Gradients scores the catalogue at every step of every user: a big catalogue gets fewer users, and
+# smaller batches (about 64 M scores at once)
+n_catalogue = len(seqs.items) - 1
+driver_users = min(MAX_DRIVER_USERS, max(10, insights.scored_users(n_catalogue) // 5))
+driver_batch = int(np.clip(2**26 // (16 * n_catalogue), 1, 64))
 if len(getters):
     with widgets.guard("explaining this item"), st.spinner("Attributing the item's score…"):
         drivers = active.cached(
             ("item-drivers", item, K, hide_seen),
-            lambda: item_analysis.item_drivers(active.run, item, getters["user_id"].tolist(), MAX_DRIVER_USERS),
+            lambda: item_analysis.item_drivers(
+                active.run, item, getters["user_id"].tolist(), driver_users, batch_size=driver_batch
+            ),
         )
         st.plotly_chart(item_figures.item_drivers(drivers), key="item_drivers", config={"displayModeBar": False})
         sampled, given = drivers.attrs.get("n_users", 0), drivers.attrs.get("of_users", 0)

@@ -1,5 +1,6 @@
 """Model: what the trained model learned overall (global explanation views)."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -62,8 +63,9 @@ with left, widgets.guard("computing attention by recency"):
         f"read (up to {plural(cfg.max_len, 'event')})."
     )
 with right, widgets.guard("computing the gate distribution"):
-    gates = active.cached(("gates",), lambda: insights.gate_distribution(model, seqs))
+    gates = active.cached(("gates",), lambda: insights.gate_distribution(model, seqs, max_users=insights.SAMPLE_USERS))
     st.plotly_chart(figures.gate_distribution(gates["gate"]), key="model_gates")
+    gate_users = users_phrase(insights.SAMPLE_USERS)
     if quality is not None and quality.gate_saturated:
         st.warning(
             "Nearly every user is at 0% or at 100% here: the model gives everyone the same mix of short-term "
@@ -71,8 +73,8 @@ with right, widgets.guard("computing the gate distribution"):
             icon=":material/warning:",
         )
     st.caption(
-        "The gate after each user's last event: 0% = only the last few events matter, 100% = only the "
-        "lasting taste. A wide spread means the model treats users differently."
+        f"The gate after each user's last event, over {gate_users}: 0% = only the last few events matter, "
+        "100% = only the lasting taste. A wide spread means the model treats users differently."
     )
 
 left, right = st.columns(2)
@@ -104,10 +106,18 @@ with left, widgets.guard("computing attributions by event type"):
             f"kind of event weighs more than its frequency.{counts}"
         )
 with right, widgets.guard("computing the item map"):
-    points = active.cached(("item-map",), lambda: insights.item_map(model, seqs, items))
+    points = active.cached(
+        ("item-map",), lambda: insights.item_map(model, seqs, items, max_items=insights.SAMPLE_ITEMS)
+    )
     st.plotly_chart(figures.item_map(points), key="model_item_map")
     variance = points.attrs.get("explained_variance")
     share = f" (the two axes keep {sum(variance):.0%} of the variance)" if variance else ""
+    of_items = points.attrs.get("of_items", len(points))
+    drawn = (
+        f"A sample of {len(points):,} of the {of_items:,} items, each drawn at its embedding"
+        if len(points) < of_items
+        else "Every item's embedding"
+    )
     colour_by = "main_category" if "main_category" in points else "category"  # what the map colours by
     named = points[colour_by].dropna().astype(str) if colour_by in points else points["item_id"].iloc[:0]
     categories = named[named != ""].nunique()  # item_info leaves "" where an item has no category
@@ -120,7 +130,7 @@ with right, widgets.guard("computing the item map"):
     else:
         colours = "all in one colour: the item table has no categories."
     st.caption(
-        f"Every item's embedding, the vector that scores it, projected to 2-D by PCA{share}. Items the model "
+        f"{drawn}, the vector that scores it, projected to 2-D by PCA{share}. Items the model "
         f"treats alike lie close; {colours}"
     )
 
@@ -166,19 +176,30 @@ def custom_groups() -> tuple[pd.Series, tuple] | None:
 
 with widgets.guard("comparing the models by group of users"):
     run = active.run
-    choices = [by.name for by in slices.available_slicings(run)] + [CUSTOM]
+    choices = [by.name for by in active.cached(("slicings",), lambda: slices.available_slicings(run))] + [CUSTOM]
     slicing = st.radio(
         "Cut the tested users by", choices, key=Keys.SLICE_BY, format_func=slicing_words, horizontal=True
     )
     ranks = active.cached(("heldout-ranks",), lambda: slices.heldout_ranks(run))
     models = [name for name in ("LTSI", *BASELINES) if name in ranks]
-    heldout_ends = pd.Series(run.split.test.ends, index=ranks.index)  # events before each held-out one
+    # events before each held-out one; the test cases list users in user order (both splits make them so)
+    tested_at = np.searchsorted(run.split.test.users, [seqs.user_index(u) for u in ranks.index])
+    heldout_ends = pd.Series(run.split.test.ends[tested_at], index=ranks.index)
+    ranked, tested = len(ranks), ranks.attrs.get("of_users", len(ranks))
+    if ranked < tested:  # every model scores the whole catalogue per user: a big log is ranked on a sample
+        st.caption(
+            f"Every model ranks the whole catalogue of {plural(len(seqs.items) - 1, 'item')} for each user, so "
+            f"this section is computed on a random sample of {ranked:,} of the {tested:,} tested users; the "
+            "groups, counts and scores below are those of the sample."
+        )
     if slicing == CUSTOM:
         custom = custom_groups()
         groups, key = (slices.filter_as_slices(custom[0]), custom[1]) if custom else (None, None)
     else:
         groups = active.cached(("slices", slicing), lambda: slices.tested_user_slices(run, slices.SliceBy[slicing]))
         key = (slicing,)
+    if groups is not None and ranked < tested:  # ranked on a sample: the groups of the sampled users
+        groups = groups[groups.index.isin(ranks.index)]
     if groups is not None:
         metrics = active.cached(
             ("slice-metrics", key), lambda: slices.slice_metrics(run, groups, ranks=ranks, models=models)
