@@ -11,8 +11,8 @@ from ltsi import insights, slices
 from ltsi.baselines import BASELINES
 
 RECENCY_USERS = 1000  # users sampled for attention by recency
-ATTRIBUTION_USERS = 60  # users whose top recommendation is attributed (IG: slow; 60 keeps the page under 2 s)
-SEGMENT_USERS = 50  # users of one group whose top recommendation is attributed (as above)
+ATTRIBUTION_USERS = 40  # users whose top recommendation is attributed (IG: slow; 40 keeps the page under 2 s)
+SEGMENT_USERS = 30  # users of one group whose top recommendation is attributed (as above)
 IG_STEPS = 8  # Integrated-Gradients steps for these summaries: pooled over many users, the per-user error averages out
 CUSTOM = "custom"  # the slicing radio's own-filter choice (the others are ltsi.slices.SliceBy names)
 LISTED_USERS = 1000  # a group lists its best-ranked users, up to this many
