@@ -131,9 +131,13 @@ def init(device: str = "auto") -> Context:
 
 @contextmanager
 def session(device: str = "auto") -> Iterator[Context]:
-    """`init` on the way in, `close` on the way out (also after an error)."""
+    """`init` on the way in, `close` on the way out (also after an error). On a normal exit the ranks meet first:
+    a rank that tore the group down while another was still in its last collective made gloo abort the other."""
     try:
-        yield init(device)
+        ctx = init(device)
+        yield ctx
+        if ctx.active:
+            dist.barrier()
     finally:
         close()
 
