@@ -92,6 +92,30 @@ def _colour_scale(z: np.ndarray, kind: str) -> dict:
     return dict(colorscale=ATTENTION_SCALE, zmin=0.0, zmax=zmax)
 
 
+def _signal_row(
+    z, x, label: str, kind: str, text: list[str], place: tuple[float, float], axes: tuple[str, str]
+) -> dict:
+    """One heatmap row of a signal: its values `z` over the columns `x`, its own colour scale and legend;
+    `place` = (top, height) of the row, `axes` = its (x, y) axes."""
+    scale = _colour_scale(z, kind)
+    top, height = place
+    return dict(
+        type="heatmap",
+        z=[z],
+        x=x,
+        y=[label],
+        showscale=True,
+        colorbar=_colorbar(kind, scale, top, height),
+        xgap=1,
+        text=[text],
+        hovertemplate="%{text}<extra></extra>",
+        name=label,
+        xaxis=axes[0],
+        yaxis=axes[1],
+        **scale,
+    )
+
+
 def _colorbar(kind: str, scale: dict, top: float, height: float) -> dict:
     """A colour legend beside one signal row, its ends named in words."""
     bar = dict(y=top - height / 2, yanchor="middle", len=height, thickness=10, x=1.01, xanchor="left")
@@ -147,24 +171,7 @@ def user_heatmap(
         xa, ya = ("x", "y") if r == 1 else (f"x{r}", f"y{r}")
         z = frame[column].to_numpy(dtype=float)
         text = [f"{h}<br><b>{label}: {v:.3f}</b>" for h, v in zip(hover, z)]
-        scale = _colour_scale(z, kind)
-        data.append(
-            dict(
-                type="heatmap",
-                z=[z],
-                x=x,
-                y=[label],
-                showscale=True,
-                colorbar=_colorbar(kind, scale, top, row_height),
-                xgap=1,
-                text=[text],
-                hovertemplate="%{text}<extra></extra>",
-                name=label,
-                xaxis=xa,
-                yaxis=ya,
-                **scale,
-            )
-        )
+        data.append(_signal_row(z, x, label, kind, text, (top, row_height), (xa, ya)))
         data.append(_click_markers(x, label, text, x, xa, ya))
         key = "" if r == 1 else str(r)
         layout[f"yaxis{key}"] = _row_axis(max(top - row_height, 0.0), top, xa)
@@ -476,24 +483,7 @@ def _timeline_heatmap(
         xa, ya = f"x{r}", f"y{r}"
         z = columns.values[column]
         text = _signal_text(columns.hover, label, z, columns.unit)
-        scale = _colour_scale(z, kind)
-        data.append(
-            dict(
-                type="heatmap",
-                z=[z],
-                x=columns.labels,
-                y=[label],
-                showscale=True,
-                colorbar=_colorbar(kind, scale, top, row_height),
-                xgap=1,
-                text=[text],
-                hovertemplate="%{text}<extra></extra>",
-                name=label,
-                xaxis=xa,
-                yaxis=ya,
-                **scale,
-            )
-        )
+        data.append(_signal_row(z, columns.labels, label, kind, text, (top, row_height), (xa, ya)))
         data.append(_click_markers(columns.labels, label, text, columns.positions, xa, ya))
         layout[f"yaxis{r}"] = _row_axis(max(top - row_height, 0.0), top, xa)
         layout[f"xaxis{r}"] = _matched_x(bottom) if r <= n else {}
