@@ -47,6 +47,25 @@ def chosen_days(value: tuple | dt.date | None) -> tuple[dt.date | None, dt.date 
     return days[0], days[1]
 
 
+def date_range(days: tuple[dt.date, dt.date] | None, in_use, key: str) -> tuple[dt.date | None, dt.date | None]:
+    """The "Dates to keep" picker over the log's (first, last) day, starting from the filter in use; without a time
+    column (`days` None) a caption says why there is none."""
+    if days is None:
+        st.caption("No time column: the events cannot be kept by date.")
+        return None, None
+    first, last = days
+    return chosen_days(
+        st.date_input(
+            "Dates to keep",
+            value=(in_use.start or first, in_use.end or last),
+            min_value=first,
+            max_value=last,
+            key=key,
+            help="Events before the first day or after the last day (UTC) are removed. The whole log by default.",
+        )
+    )
+
+
 def mapping_text(mapping) -> str:
     """One line per role: the column read for it and why (markdown)."""
     return "  \n".join(
@@ -69,22 +88,8 @@ def server_filters(current: state.Dataset) -> None:
         )
         with st.form("server_filters_form", border=False):
             f1, f2 = st.columns([2, 3])
-            start = end = None
             with f1:
-                if server.days is not None:
-                    first, last = server.days
-                    start, end = chosen_days(
-                        st.date_input(
-                            "Dates to keep",
-                            value=(in_use.start or first, in_use.end or last),
-                            min_value=first,
-                            max_value=last,
-                            key="server_dates",
-                            help="Events before the first day or after the last day (UTC) are removed.",
-                        )
-                    )
-                else:
-                    st.caption("No time column: the events cannot be kept by date.")
+                start, end = date_range(server.days, in_use, "server_dates")
             event_types = None
             with f2:
                 if len(server.event_types) > 1:
@@ -305,22 +310,8 @@ else:
             st.markdown("**Keep only some events** (before training; the report below counts what is removed)")
             f1, f2, f3 = st.columns([2, 3, 1])
             with f1:
-                start = end = None
-                if as_read.report.timestamp_unit != UNIT_NONE:
-                    first, last = log_days(as_read)
-                    start, end = chosen_days(
-                        st.date_input(
-                            "Dates to keep",
-                            value=(in_use.start or first, in_use.end or last),
-                            min_value=first,
-                            max_value=last,
-                            key="map_dates",
-                            help="Events before the first day or after the last day (UTC) are removed. "
-                            "The whole log by default.",
-                        )
-                    )
-                else:
-                    st.caption("No time column: the events cannot be kept by date.")
+                days = log_days(as_read) if as_read.report.timestamp_unit != UNIT_NONE else None
+                start, end = date_range(days, in_use, "map_dates")
             with f2:
                 types = [str(t) for t in as_read.events["event"].cat.categories]
                 event_types = None
