@@ -23,7 +23,8 @@ from ltsi.baselines import fit_baselines
 from ltsi.evaluate import evaluate
 from ltsi.pipeline import fit_run
 from ltsi.plan import plan_training
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 
 
 def load(args) -> tuple[pd.DataFrame, str]:

@@ -5,7 +5,7 @@
 For timing the dashboard at scale (bench/big_dashboard.py), not for judging recommendations:
 - events: 8-20 per user, Zipf-like item popularity (item P0000001 the most popular), two event
   types ("view", "purchase"), timestamps over 2024 with exponential gaps;
-- split: leave-one-out (ltsi.sequences.leave_one_out);
+- split: leave-one-out (ltsi.splits.leave_one_out);
 - model: planned by ltsi.plan.plan_training with dim 32, LEFT AT ITS INITIAL WEIGHTS (full training
   on this size is hours on 2 cores), with its counts part set from the training events, as
   ltsi.train.train does (so its scores follow item-to-item transitions, like a trained one's);
@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 
 from ltsi.baselines import training_counts
+from ltsi.devices import set_seed
 from ltsi.evaluate import compare, metric_names
 from ltsi.model import LTSI
 from ltsi.plan import plan_training
 from ltsi.runs import Run, model_scorers, save_run
-from ltsi.sequences import EvalCases, Sequences, Vocabulary, gap_buckets, leave_one_out
-from ltsi.train import MAX_SUCCESSORS, set_seed
+from ltsi.sequences import Sequences, Vocabulary, gap_buckets
+from ltsi.splits import EvalCases, leave_one_out
+from ltsi.train import MAX_SUCCESSORS
 
 ROOT = Path(__file__).resolve().parents[1]
 START_S = 1_704_067_200  # 2024-01-01 UTC

@@ -42,12 +42,14 @@ from ltsi import explain as ex
 from ltsi.attribution import integrated_gradients
 from ltsi.errors import LTSIError
 from ltsi.events import load_events
+from ltsi.histories import edit_history, pad_histories
 from ltsi.model import LTSI
 from ltsi.pipeline import fit_run
 from ltsi.plan import plan_training
 from ltsi.recommend import last_outputs, score_histories
 from ltsi.runs import fingerprint, load_run, save_run
-from ltsi.sequences import Sequences, build_sequences, edit_history, leave_one_out, pad_histories
+from ltsi.sequences import Sequences, build_sequences
+from ltsi.splits import leave_one_out
 from ltsi.synth import generate
 from ltsi.train import StopReason
 

@@ -31,14 +31,15 @@ import torch
 
 import ltsi.plan as plan_module
 from ltsi.baselines import fit_baselines
+from ltsi.devices import pick_device
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
 from ltsi.model import ModelConfig
 from ltsi.pipeline import fit_run
 from ltsi.plan import Plan, plan_training
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 from ltsi.synth import generate, write_log
-from ltsi.train import pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench/out/panel"

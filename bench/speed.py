@@ -23,12 +23,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ltsi.batches import NextItemDataset
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
 from ltsi.model import ModelConfig
-from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 from ltsi.synth import generate
-from ltsi.train import TrainConfig, train
+from ltsi.train import train
+from ltsi.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 ML100K = [ROOT / "data/ml-100k/ratings.csv", ROOT.parent / "shared/data/ml-100k/ratings.csv"]

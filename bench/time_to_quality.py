@@ -24,12 +24,13 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from ltsi.baselines import fit_baselines
+from ltsi.devices import default_threads, pick_device
 from ltsi.evaluate import evaluate
 from ltsi.events import load_events
 from ltsi.pipeline import fit_run
 from ltsi.plan import DEFAULT_BUDGET_S, plan_training
-from ltsi.sequences import build_sequences, leave_one_out
-from ltsi.train import default_threads, pick_device
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = [ROOT / "data" / "ecommerce" / "events.csv", ROOT / "data" / "ml-100k" / "ratings.csv"]

@@ -5,6 +5,8 @@ No `st.*` here: a deferred download (the HTML report) calls these from another t
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,9 +15,11 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from dashboard.state import ActiveRun
+    from ltsi.catalogue import Catalogue
     from ltsi.explain import WhatIf
+    from ltsi.histories import History
     from ltsi.scenarios import Edit, Scenario
-    from ltsi.sequences import History, SeenRule
+    from ltsi.seen_items import SeenRule
 
 MAX_FOUND_ITEMS = 50  # items an item search lists: a selectbox sends all its options to the browser
 
@@ -23,14 +27,50 @@ MAX_FOUND_ITEMS = 50  # items an item search lists: a selectbox sends all its op
 def heldout(active: ActiveRun, user: str) -> dict | None:
     """The user's held-out test event: {"end": history length before it, "item_id", "position"}; None if untested."""
     seqs, test = active.run.seqs, active.run.split.test
-    table = active.cached(
-        ("heldout-table",),
-        lambda: {seqs.users[int(u)]: (int(e), int(t)) for u, e, t in zip(test.users, test.ends, test.targets)},
-    )
-    if user not in table:
+    if not seqs.has_user(user):
         return None
-    end, target = table[user]
-    return {"end": end, "item_id": seqs.items.decode([target])[0], "position": end}
+    u = seqs.user_index(user)
+    at = int(np.searchsorted(test.users, u))  # the test cases list users in user order (both splits make them so)
+    if at == len(test.users) or test.users[at] != u:
+        return None
+    end = int(test.ends[at])
+    return {"end": end, "item_id": seqs.items.decode([test.targets[at]])[0], "position": end}
+
+
+def baselines_started(active: ActiveRun) -> Future:
+    """The run's fitted baselines (`ltsi.baselines.fit_baselines`), fitted once per run in a background thread.
+
+    The fit is numpy over the training events and never touches the model, so it runs beside the page's own
+    work (explanations hook the model: those stay on the page's thread); on a million users it takes about a
+    second, which a page that starts it first no longer waits for.
+    """
+
+    def start() -> Future:
+        from ltsi.baselines import fit_baselines
+
+        future: Future = Future()
+
+        def fit() -> None:
+            try:
+                future.set_result(fit_baselines(active.run.seqs, active.run.split))
+            except BaseException as error:  # handed to whoever asks for the result
+                future.set_exception(error)
+
+        threading.Thread(target=fit, name="ltsi-baselines", daemon=True).start()
+        return future
+
+    return active.cached(("baselines",), start)
+
+
+def find_users(active: ActiveRun, query: str, limit: int = 200) -> tuple[list[str], int]:
+    """The first `limit` user ids containing `query` (any case, user order) and how many do; cached per query."""
+    needle = query.lower()
+
+    def compute() -> tuple[list[str], int]:
+        found = [u for u in active.run.seqs.users if needle in u.lower()]  # one pass over every id
+        return found[:limit], len(found)
+
+    return active.cached(("user-search", needle, limit), compute)
 
 
 def user_overview(active: ActiveRun, max_users: int = 5000) -> pd.DataFrame:
@@ -39,8 +79,8 @@ def user_overview(active: ActiveRun, max_users: int = 5000) -> pd.DataFrame:
     def compute() -> pd.DataFrame:
         import torch
 
+        from ltsi.histories import edit_history, pad_histories
         from ltsi.recommend import score_histories
-        from ltsi.sequences import edit_history, pad_histories
 
         seqs, cases, model = active.run.seqs, active.run.split.test, active.run.model
         if len(cases) == 0:  # nobody has enough events for a held-out test event
@@ -74,8 +114,8 @@ def user_overview(active: ActiveRun, max_users: int = 5000) -> pd.DataFrame:
 
 
 def seen_rule(active: ActiveRun) -> SeenRule:
-    """`ltsi.sequences.seen_rule` of the run's log (hide items already in the history, and why), once per run."""
-    from ltsi.sequences import seen_rule as rule_of
+    """`ltsi.seen_items.seen_rule` of the run's log (hide items already in the history, and why), once per run."""
+    from ltsi.seen_items import seen_rule as rule_of
 
     return active.cached(("seen-rule",), lambda: rule_of(active.run.seqs))
 
@@ -91,8 +131,8 @@ def heldout_rank(active: ActiveRun, user: str, exclude_seen: bool = False) -> fl
         return float("inf")
 
     def compute() -> float:
+        from ltsi.histories import edit_history
         from ltsi.recommend import score_histories
-        from ltsi.sequences import edit_history
 
         seqs = active.run.seqs
         u = seqs.user_index(user)
@@ -223,15 +263,21 @@ def what_if_edits(
     return active.cached(("what-if-edits", user, end, edits, item, k, exclude_seen), compute)
 
 
-def item_titles(active: ActiveRun) -> dict[str, str]:
-    """item id -> title, from the run's item table (empty without one)."""
+def item_titles(active: ActiveRun) -> pd.Series:
+    """item id -> title, from the run's item table (empty without one); `.get(item_id)` is None for no title."""
     items = active.run.items
     if items is None or "title" not in items:
-        return {}
+        return pd.Series(dtype=object)
     return active.cached(
-        ("item-titles",),
-        lambda: items.drop_duplicates("item_id").set_index("item_id")["title"].astype(str).to_dict(),
+        ("item-titles",), lambda: items.drop_duplicates("item_id").set_index("item_id")["title"].astype(str)
     )
+
+
+def catalogue(active: ActiveRun) -> Catalogue:
+    """The run's items with titles and event counts, for search and labels (`ltsi.catalogue.Catalogue`)."""
+    from ltsi.catalogue import Catalogue
+
+    return active.cached(("item-catalogue",), lambda: Catalogue.of(active.run.seqs, active.run.items))
 
 
 def find_items(active: ActiveRun, query: str, limit: int = MAX_FOUND_ITEMS) -> list[str]:
@@ -239,14 +285,10 @@ def find_items(active: ActiveRun, query: str, limit: int = MAX_FOUND_ITEMS) -> l
 
     An item whose id is exactly `query` comes first; an empty query lists the most popular items.
     """
-    catalogue = list(active.run.seqs.items.tokens[1:])  # most popular first (the vocabulary's order)
-    typed = query.strip().lower()
-    if not typed:
-        return catalogue[:limit]
-    titles = item_titles(active)
-    exact = [i for i in catalogue if i.lower() == typed]
-    found = [i for i in catalogue if typed in i.lower() or typed in titles.get(i, "").lower()]
-    return list(dict.fromkeys(exact + found))[:limit]
+    items = catalogue(active)  # most popular first (the vocabulary's order)
+    if not query.strip():
+        return items.first(limit)
+    return items.search(query, limit, first=[query.strip()])[0]
 
 
 def scenario_words(active: ActiveRun, user: str, end: int | None, edits: tuple[Edit, ...]) -> list[str]:

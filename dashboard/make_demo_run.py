@@ -21,7 +21,8 @@ from ltsi.events import load_events
 from ltsi.pipeline import fit_run
 from ltsi.plan import plan_training
 from ltsi.runs import save_run
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -32,10 +32,11 @@ import streamlit as st
 from ltsi.errors import LTSIError
 
 if TYPE_CHECKING:
-    from ltsi.events import EventLog, ValidationReport
+    from ltsi.event_log import EventLog, ValidationReport
     from ltsi.filters import EventFilter
     from ltsi.runs import Run
-    from ltsi.sequences import Sequences, Split
+    from ltsi.sequences import Sequences
+    from ltsi.splits import Split
     from ltsi.warehouse import ScanResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,7 +289,8 @@ class Dataset:
         """(Sequences, Split) built once per dataset from the events in use (after the filters):
         per-user chronological events, leave-one-out."""
         if self._sequences is None:
-            from ltsi.sequences import build_sequences, leave_one_out
+            from ltsi.sequences import build_sequences
+            from ltsi.splits import leave_one_out
 
             seqs = self.scanned.seqs if self.scanned is not None else build_sequences(self.events)
             self._sequences = (seqs, leave_one_out(seqs))

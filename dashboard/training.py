@@ -25,8 +25,8 @@ from ltsi.errors import LTSIError
 if TYPE_CHECKING:
     from ltsi.pipeline import Stage
     from ltsi.plan import BudgetProposal, Plan, TimeEstimate
+    from ltsi.progress import Progress
     from ltsi.runs import Run
-    from ltsi.train import Progress
 
 MAX_CONCURRENT_TRAININGS = int(os.environ.get("LTSI_MAX_TRAININGS", "1"))
 WAITING = "waiting for a free training slot (another session is training)"
@@ -338,7 +338,7 @@ class TrainingJob:
         p = self.progress
         if p is None or not p.epochs:
             return 0.0
-        from ltsi.train import epochs_done, fewest_epochs_left
+        from ltsi.progress import epochs_done, fewest_epochs_left
 
         done_epochs = epochs_done(p)
         planned_epochs = min(p.epochs, done_epochs + fewest_epochs_left(p)) if p.until_converged else p.epochs

@@ -1,7 +1,7 @@
 """LTSI: long- and short-term interest models of behavior logs, with explanations.
 
 The flow, one module per stage:
-CSV -> `events` -> `sequences` -> `model` -> `train` (settings from `plan`) -> `evaluate` ->
+CSV -> `events` -> `sequences` -> `splits` -> `batches` -> `model` -> `train` (settings from `plan`) -> `evaluate` ->
 `recommend` -> `attribution` -> `explain` -> `insights`.
 """
 

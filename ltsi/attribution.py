@@ -33,10 +33,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ltsi.batches import Batch
 from ltsi.errors import LTSIError
 from ltsi.model import LTSI
 from ltsi.recommend import device_of, eval_mode
-from ltsi.sequences import PADDING_IDX, Batch
+from ltsi.sequences import PADDING_IDX
 
 # what each past event's attribution is made of: its three input embeddings (Integrated Gradients)
 # and its item's training successors (the counts part, exact: it is a sum over events)
@@ -104,8 +105,8 @@ def _target_score(model: LTSI, items, events, gaps, real_items, real_events, rea
     """Interest part of `targets`' (B,) score after the last event, with embeddings of (items, events, gaps); (B,)."""
     with _embeddings_of(model, (items, events, gaps)):
         out = model(real_items, real_events, real_gaps)
-    scores = model.scores(out.interest[:, -1], mask_padding=False)  # (B, N)
-    return scores.gather(1, targets[:, None]).squeeze(1).float()  # (B,)
+    target_vectors = model.item_embedding.weight[targets]  # (B, D) only the targets: never the whole catalogue
+    return (out.interest[:, -1] * target_vectors).sum(-1).float()  # (B,) = model.scores(...)[b, targets[b]]
 
 
 def integrated_gradients(
@@ -229,8 +230,8 @@ def interest_split(
         raise LTSIError("Give one target item per history row.")
 
     def forward(long_part, short_part, row_targets):  # Captum repeats the rows once per step, targets too
-        scores = model.scores(model.head(long_part + short_part), mask_padding=False)  # (B, N)
-        return scores.gather(1, row_targets[:, None]).squeeze(1).float()  # (B,)
+        target_vectors = model.item_embedding.weight[row_targets]  # (B, D) only the targets, not the catalogue
+        return (model.head(long_part + short_part) * target_vectors).sum(-1).float()  # (B,) the targets' scores
 
     with eval_mode(model):
         with torch.no_grad():

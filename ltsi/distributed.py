@@ -53,8 +53,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ltsi.batches import NextItemDataset
 from ltsi.errors import LTSIError
-from ltsi.sequences import EvalCases
+from ltsi.loss import next_item_loss
+from ltsi.model import LTSI
+from ltsi.splits import EvalCases
 
 ENV_NAMES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
 
@@ -171,7 +174,7 @@ def rank_device(device: torch.device, ctx: Context) -> torch.device:
 def wrap(model: torch.nn.Module, ctx: Context, device: torch.device) -> torch.nn.Module:
     """The model behind DistributedDataParallel when distributed (it averages gradients), else the model itself.
 
-    Every weight that needs a gradient must get one each step (`ltsi.train.unused_weights` finds those
+    Every weight that needs a gradient must get one each step (`unused_weights` finds those
     that never do, and the loop freezes them): the default DDP is then exact. static_graph=True is not,
     here: the loss uses the item table and the counts weights outside `forward`, and a static graph then
     gave gradients off by about 1e-3 (measured against one process). forward_sync_buffers=False: the
@@ -186,6 +189,21 @@ def wrap(model: torch.nn.Module, ctx: Context, device: torch.device) -> torch.nn
         forward_sync_buffers=False,
         gradient_as_bucket_view=True,
     )
+
+
+def unused_weights(model: LTSI, dataset: NextItemDataset, device: torch.device) -> list[torch.nn.Parameter]:
+    """The weights that the training loss does not depend on (an ablation's switched-off parts), from two windows."""
+    was_training = model.training
+    model.eval()  # the same weights take part, and dropout draws no random numbers
+    inputs, targets = dataset.batch(np.arange(min(2, len(dataset))))  # (2, L) each
+    inputs, targets = inputs.to(device), targets.to(device)
+    negatives = torch.arange(1, min(model.config.n_items, 3), device=device)  # (<= 2,) small at any catalogue size
+    out = model(inputs.items, inputs.events, inputs.gaps)
+    loss = next_item_loss(model, out.interest, inputs.items, targets, negatives)  # ()
+    weights = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    model.train(was_training)
+    return [p for p, g in zip(weights, grads) if g is None]
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,11 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 import torch
 
+from ltsi.batches import Batch, history_batch
 from ltsi.errors import LTSIError
-from ltsi.sequences import PADDING_IDX, Batch, EvalCases, Sequences, history_batch, history_mask
+from ltsi.seen_items import history_mask
+from ltsi.sequences import PADDING_IDX, Sequences
+from ltsi.splits import EvalCases
 
 Scorer = Callable[[Batch], torch.Tensor]
 METRICS = ("HR", "NDCG", "MRR")
@@ -65,15 +68,28 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, excluded: torch.Te
 
     `excluded` (B, N) bool removes items from the ranking; an excluded target gets rank +inf.
     """
-    # (posinf/neginf given: by default nan_to_num makes -inf finite, and a hidden target would get a rank)
-    scores = scores.float().nan_to_num(nan=-math.inf, posinf=math.inf, neginf=-math.inf)  # (B, N)
-    scores[:, PADDING_IDX] = -math.inf  # padding is never a candidate
-    if excluded is not None:
-        scores = scores.masked_fill(excluded, -math.inf)  # (B, N)
+    # No copy of the (B, N) scores (at a million items that copy cost more than the ranking): padding's column is
+    # skipped by a view, a NaN score is never higher than anything, and a -inf or NaN target has no rank.
     target_scores = scores.gather(1, targets[:, None])  # (B, 1)
-    ranks = 1.0 + (scores > target_scores).sum(1).float()  # (B,)
-    missing = target_scores.squeeze(1) == -math.inf  # excluded or hopeless target
+    candidates = scores[:, PADDING_IDX + 1 :]  # (B, N - 1) padding is never a candidate
+    allowed = None if excluded is None else ~excluded[:, PADDING_IDX + 1 :]  # (B, N - 1)
+    if scores.device.type == "cpu":  # row by row: counting a 1-D mask is ~10x faster than summing a (B, N) one
+        rows = [(candidates[b], target_scores[b], None if allowed is None else allowed[b]) for b in range(len(scores))]
+        higher = torch.tensor([_count_above(*row) for row in rows], dtype=torch.int64)  # (B,)
+    else:
+        above = candidates > target_scores  # (B, N - 1)
+        higher = (above if allowed is None else above & allowed).sum(1)  # (B,)
+    missing = ~(target_scores.squeeze(1) > -math.inf)  # (B,) -inf or NaN: a hopeless target
+    if excluded is not None:
+        missing |= excluded.gather(1, targets[:, None]).squeeze(1)  # (B,) an excluded target
+    ranks = 1.0 + higher.float()  # (B,)
     return ranks.masked_fill(missing, math.inf)  # (B,)
+
+
+def _count_above(row: torch.Tensor, target: torch.Tensor, allowed: torch.Tensor | None) -> int:
+    """How many of `row`'s (N,) scores are above `target` (1,), among the `allowed` (N,) ones when given."""
+    above = row > target  # (N,)
+    return int(torch.count_nonzero(above if allowed is None else above & allowed))
 
 
 def metrics_from_ranks(ranks: torch.Tensor, ks: Iterable[int] = (10, 20)) -> dict[str, torch.Tensor]:

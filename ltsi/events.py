@@ -1,13 +1,16 @@
 """Event logs in: read a file, map its columns, validate rows, and report what was kept and dropped.
 
-This is the stage's front door. The work is done by one module per step, in flow order:
+This is the stage's front door (`load_events`). The work is done by one module per step, in flow order:
 
     ltsi.sources    path/upload/bytes -> plain UTF-8 bytes (archives, non-tables, encodings)
     ltsi.readers    bytes -> raw frame (formats, delimiter, header) + ReadInfo; `read_table`
     ltsi.columns    raw frame -> which column is user / item / timestamp / event / value, and why
+    ltsi.column_names   the known header names of each role
+    ltsi.column_content what a column's values look like (times, IDs, event words, ratings)
     ltsi.times      time column -> UTC times (epoch units, written dates, day-first choice)
-    ltsi.events     all of the above + row checks -> EventLog (table + ValidationReport);
-                    data-shape notes (bulk-entered bursts, sessions as users, ratings)
+    ltsi.events     all of the above + row checks -> EventLog (table + ValidationReport)
+    ltsi.event_log  what comes out: EventLog, ValidationReport, the reasons a row is dropped
+    ltsi.data_notes data-shape notes on the kept events (bulk-entered bursts, sessions as users, ratings)
     ltsi.filters    a loaded log -> the events of chosen dates, event types and ratings (before training)
     ltsi.items      the optional item table: item_id, title, category (+ main_category), given as a
                     file or built from the log's own category column
@@ -19,7 +22,6 @@ input raises LTSIError with a message a non-programmer can act on. Heavy lifting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,226 +29,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ltsi.columns import (
-    ROLES,
-    ColumnMapping,
-    detect_columns,
-    detect_columns_with_notes,
-    rating_scale,
-)
+from ltsi.column_content import rating_scale
+from ltsi.columns import ColumnMapping, detect_columns_with_notes
+from ltsi.data_notes import data_shape_notes
 from ltsi.errors import one_line_error
+from ltsi.event_log import (
+    DEFAULT_EVENT,
+    REASON_BAD_TIME,
+    REASON_DUPLICATE,
+    REASON_NO_ITEM,
+    REASON_NO_TIME,
+    REASON_NO_USER,
+    REASON_TIME_RANGE,
+    EventLog,
+    ValidationReport,
+    plain_cell,
+    reason_few_events,
+)
+from ltsi.filters import EventFilter, apply_filters
 from ltsi.items import is_item_table, items_from_events, load_items
-from ltsi.readers import (
-    MAX_EXAMPLES,
-    REASON_BAD_JSON,
-    REASON_MALFORMED,
-    ReadInfo,
-    read_table,
-    too_many_rows,
-)
+from ltsi.readers import MAX_EXAMPLES, REASON_BAD_JSON, REASON_MALFORMED, ReadInfo, read_table, too_many_rows
 from ltsi.sources import base_name
-from ltsi.times import (
-    UNIT_NONE,
-    UNIT_RELATIVE,
-    UNIT_WORDS,
-    as_arrow_text,
-    as_bools,
-    factorize,
-    parse_times,
-)
-
-__all__ = [
-    "REASON_MALFORMED",
-    "REASON_BAD_JSON",
-    "REASON_NO_USER",
-    "REASON_NO_ITEM",
-    "REASON_NO_TIME",
-    "REASON_BAD_TIME",
-    "REASON_TIME_RANGE",
-    "REASON_DUPLICATE",
-    "reason_few_events",
-    "reason_low_rating",
-    "ROLES",
-    "DEFAULT_EVENT",
-    "MAX_EXAMPLES",
-    "UNIT_RELATIVE",
-    "UNIT_NONE",
-    "ColumnMapping",
-    "ValidationReport",
-    "EventLog",
-    "ReadInfo",
-    "read_table",
-    "detect_columns",
-    "load_events",
-    "keep_ratings_at_least",
-    "plain_cell",
-    "data_shape_notes",
-    "burst_note",
-    "session_note",
-    "rating_note",
-]
-
-# ---------------------------------------------------------------------------------------------
-# Reasons a row is dropped, in words a non-programmer understands. They are the keys of
-# ValidationReport.dropped / .examples, so other modules and tests may refer to them.
-# (The two reasons a line is dropped before it becomes a row, REASON_MALFORMED and
-# REASON_BAD_JSON, live with the reader.)
-REASON_NO_USER = "user is missing"
-REASON_NO_ITEM = "item is missing"
-REASON_NO_TIME = "timestamp is missing"
-REASON_BAD_TIME = "timestamp could not be read as a date or time"
-REASON_TIME_RANGE = "timestamp is outside the plausible range of dates"
-REASON_DUPLICATE = "exact duplicate of an earlier row"
-
-
-def reason_few_events(min_events: int) -> str:
-    return f"user has fewer than {min_events} events"
-
-
-def reason_low_rating(min_rating: float) -> str:
-    return f"rating is below {min_rating:g} or missing"
-
-
-DEFAULT_EVENT = "interaction"
-
-
-# ---------------------------------------------------------------------------------------------
-# Data classes (the contract other stages code against)
-
-
-@dataclass
-class ValidationReport:
-    """What was read, what was kept, what was dropped and why."""
-
-    source: str
-    file_format: str
-    encoding: str
-    delimiter: str | None
-    has_header: bool
-    rows_read: int
-    rows_kept: int
-    dropped: dict[str, int]
-    examples: dict[str, list[dict]]
-    timestamp_unit: str
-    time_min: pd.Timestamp | None
-    time_max: pd.Timestamp | None
-    n_users: int
-    n_items: int
-    event_counts: dict[str, int]
-    mapping: ColumnMapping
-    notes: list[str] = field(default_factory=list)
-    columns: list[str] = field(default_factory=list)  # the source's columns as read (the mapping chooses among them)
-    data_notes: list[str] = field(default_factory=list)  # what the kept events look like (bursts, sessions, ratings)
-    rating_range: tuple[float, float] | None = None  # (lowest, highest) when the value column holds ratings
-    min_rating: float | None = None  # "keep only ratings >= x", when it was applied
-    filters: dict | None = None  # the filters applied after loading (ltsi.filters.EventFilter.to_dict)
-    filter_note: str | None = None  # what they removed, in one sentence ("Filters removed 1,234 events ...")
-
-    @property
-    def rows_dropped(self) -> int:
-        return sum(self.dropped.values())
-
-    def to_dict(self) -> dict:
-        def stamp(t: pd.Timestamp | None) -> str | None:
-            return None if t is None else t.isoformat()
-
-        return {
-            "source": self.source,
-            "file_format": self.file_format,
-            "encoding": self.encoding,
-            "delimiter": self.delimiter,
-            "has_header": self.has_header,
-            "rows_read": self.rows_read,
-            "rows_kept": self.rows_kept,
-            "rows_dropped": self.rows_dropped,
-            "dropped": dict(self.dropped),
-            "examples": {k: [dict(e) for e in v] for k, v in self.examples.items()},
-            "timestamp_unit": self.timestamp_unit,
-            "time_min": stamp(self.time_min),
-            "time_max": stamp(self.time_max),
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "event_counts": dict(self.event_counts),
-            "mapping": self.mapping.to_dict(),
-            "notes": list(self.notes),
-            "data_notes": list(self.data_notes),
-            "rating_range": None if self.rating_range is None else list(self.rating_range),
-            "min_rating": self.min_rating,
-            "filters": None if self.filters is None else dict(self.filters),
-            "filter_note": self.filter_note,
-        }
-
-    def to_text(self) -> str:
-        delim = {None: "", "\t": ", tab-separated", "::": ", '::'-separated"}.get(
-            self.delimiter, f", delimiter '{self.delimiter}'"
-        )
-        header = ", header row" if self.has_header else ", no header row"
-        unit = self.timestamp_unit
-        if unit in UNIT_WORDS:
-            unit = f"{unit} (epoch {UNIT_WORDS[unit]})"
-        lines = [
-            f"Source:   {self.source} ({self.file_format}, {self.encoding}{delim}{header})",
-            f"Rows:     {self.rows_read:,} read, {self.rows_kept:,} kept, {self.rows_dropped:,} dropped",
-            f"Users:    {self.n_users:,}",
-            f"Items:    {self.n_items:,}",
-            f"Time:     {_fmt_time(self.time_min)} to {_fmt_time(self.time_max)}",
-            f"Unit:     {unit}",
-            "Events:   " + ", ".join(f"{k} {v:,}" for k, v in self.event_counts.items()),
-            "Columns:",
-        ]
-        for role in ROLES:
-            col = getattr(self.mapping, role)
-            reason = self.mapping.reasons.get(role, "")
-            shown = "(none)" if col is None else col
-            lines.append(f"  {role:<9} <- {shown}" + (f"   [{reason}]" if reason else ""))
-        if self.dropped:
-            lines.append("Dropped rows:")
-            for reason, count in self.dropped.items():
-                lines.append(f"  {count:>9,}  {reason}")
-                for ex in self.examples.get(reason, [])[:3]:
-                    lines.append("             e.g. " + _fmt_example(ex))
-        if self.filter_note:
-            lines.append(f"Filters:  {self.filter_note}")
-        if self.notes:
-            lines.append("Notes:")
-            lines.extend(f"  - {note}" for note in self.notes)
-        if self.data_notes:
-            lines.append("What the data looks like:")
-            lines.extend(f"  - {note}" for note in self.data_notes)
-        return "\n".join(lines)
-
-
-@dataclass
-class EventLog:
-    """The canonical event table (user_id, item_id, timestamp, event, value), its report and an optional item table."""
-
-    events: pd.DataFrame
-    report: ValidationReport
-    items: pd.DataFrame | None = None
-
-    def __post_init__(self) -> None:
-        ev = self.events
-        if not isinstance(ev, pd.DataFrame):
-            raise one_line_error("The event table must be a pandas DataFrame.")
-        for col in ("user_id", "item_id", "timestamp", "event", "value"):
-            if col not in ev.columns:
-                raise one_line_error(f"The event table has no '{col}' column.")
-        for col in ("user_id", "item_id"):
-            if not pd.api.types.is_string_dtype(ev[col].dtype) or ev[col].isna().any():
-                raise one_line_error(f"Column '{col}' of the event table must hold text with no gaps.")
-        ts = ev["timestamp"].dtype
-        if not (isinstance(ts, pd.DatetimeTZDtype) and str(ts.tz) == "UTC" and ts.unit == "ns"):
-            raise one_line_error(f"Column 'timestamp' of the event table must be datetime64[ns, UTC], not {ts}.")
-        if ev["timestamp"].isna().any():
-            raise one_line_error("Column 'timestamp' of the event table has missing times.")
-        if not isinstance(ev["event"].dtype, pd.CategoricalDtype):
-            raise one_line_error("Column 'event' of the event table must be categorical.")
-        if ev["value"].dtype != np.float64:
-            raise one_line_error("Column 'value' of the event table must be float64.")
-        if self.items is not None:
-            for col in ("item_id", "title", "category"):
-                if col not in self.items.columns:
-                    raise one_line_error(f"The item table has no '{col}' column.")
+from ltsi.times import UNIT_NONE, as_arrow_text, as_bools, factorize, parse_times
 
 
 def _parse_values(series: pd.Series, column: str, notes: list[str]) -> np.ndarray:
@@ -482,102 +286,7 @@ def keep_ratings_at_least(log: EventLog, min_rating: float, min_events: int = 1)
     The rating filter of ltsi.filters.apply_filters on its own: the removed rows are counted under
     reason_low_rating, then users left with fewer than `min_events` events are dropped.
     """
-    from ltsi.filters import EventFilter, apply_filters  # here: ltsi.filters builds on this module
-
     return apply_filters(log, EventFilter(min_rating=min_rating), min_events)
-
-
-# ---------------------------------------------------------------------------------------------
-# Data-shape notes: plain sentences, with numbers, about what the kept events look like
-
-BURST_SIZE = 11  # an event and at least 10 others of the same user in the same minute
-BURST_SHARE = 0.02  # noted when at least this share of the events is in such bursts
-SESSION_SPAN = pd.Timedelta(hours=1)  # a typical user id spanning less than this ...
-SESSION_LENGTH = 10  # ... with fewer events than this looks like one visit
-MIN_USERS_FOR_SHAPE = 10  # fewer users with 2+ events than this say nothing about the log's shape
-
-
-def data_shape_notes(events: pd.DataFrame, report: ValidationReport) -> list[str]:
-    """The notes that apply: bulk-entered bursts, sessions as users, ratings (in that order)."""
-    time_known = report.timestamp_unit != UNIT_NONE  # file order: times are invented, 1 s apart
-    removed = report.dropped.get(reason_low_rating(report.min_rating), 0) if report.min_rating is not None else 0
-    notes = [
-        burst_note(events) if time_known else None,
-        session_note(events) if time_known else None,
-        rating_note(events["value"].to_numpy(), report.mapping.value, report.rating_range, report.min_rating, removed),
-    ]
-    return [note for note in notes if note]
-
-
-def burst_note(events: pd.DataFrame) -> str | None:
-    """Share of events entered in bulk: 11+ events of one user in the same minute, whose order is unknown."""
-    if len(events) == 0:
-        return None
-    users = pd.factorize(events["user_id"])[0]  # (rows,)
-    nanoseconds = pd.DatetimeIndex(events["timestamp"]).as_unit("ns").asi8  # (rows,) whatever unit came in
-    minutes = nanoseconds // (60 * 10**9)  # (rows,) whole minutes since 1970
-    sizes = pd.Series(np.ones(len(events), dtype=np.int64)).groupby([users, minutes]).transform("size").to_numpy()
-    in_bursts = int((sizes >= BURST_SIZE).sum())
-    share = in_bursts / len(events)
-    if share < BURST_SHARE:
-        return None
-    return (
-        f"{share:.0%} of the events ({in_bursts:,} of {len(events):,}) come in bursts of {BURST_SIZE} or more "
-        "events of the same user within one minute, as when ratings are entered in bulk. The order inside such "
-        "bursts is unknown; the model takes them in the order of the file."
-    )
-
-
-def session_note(events: pd.DataFrame) -> str | None:
-    """Says the log looks like sessions when the typical user id is short and spans under an hour."""
-    times = events.groupby("user_id", sort=False)["timestamp"]
-    length, span = times.size(), times.max() - times.min()
-    several = length >= 2  # a single event has no span: it says nothing about sessions
-    if several.sum() < MIN_USERS_FOR_SHAPE:
-        return None
-    typical_length = float(length[several].median())
-    typical_span = span[several].median()
-    if not (typical_span < SESSION_SPAN and typical_length < SESSION_LENGTH):
-        return None
-    return (
-        f"The log looks like sessions rather than people: half of the {int(several.sum()):,} user ids with two or "
-        f"more events have at most {typical_length:g} events, within {_duration_words(typical_span)}. If each "
-        "user id is one visit, 'long-term interest' means earlier in the same visit, not earlier weeks."
-    )
-
-
-def rating_note(
-    values: np.ndarray,
-    column: str | None,
-    scale: tuple[float, float] | None,
-    min_rating: float | None,
-    removed: int,
-) -> str | None:
-    """Says the value column holds ratings and what a minimum rating would keep, or what it removed."""
-    if min_rating is not None:
-        return (
-            f"Only ratings of at least {min_rating:g} are kept: {removed:,} events with a lower or no rating "
-            "were removed."
-        )
-    if scale is None or column is None:
-        return None
-    low, high = scale
-    present = values[np.isfinite(values)]
-    # A suggestion near the top quarter of the scale: 4 of 1-5, 8 of 1-10 (the lowest such rating used).
-    suggested = float(present[present >= low + 0.75 * (high - low)].min())
-    kept = float((values >= suggested).mean())
-    return (
-        f"The column '{column}' holds ratings from {low:g} to {high:g}. Every rating counts as an interaction, "
-        "a low one as much as a high one; to learn only from what people liked, keep only ratings of at least "
-        f"a chosen value (at least {suggested:g} would keep {kept:.0%} of the events)."
-    )
-
-
-def _duration_words(span: pd.Timedelta) -> str:
-    seconds = span.total_seconds()
-    if seconds < 90:
-        return f"{seconds:.0f} seconds"
-    return f"{seconds / 60:.0f} minutes"
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
@@ -604,38 +313,6 @@ def _hint(reason: str, cmap: ColumnMapping | None, info: ReadInfo, min_events: i
     if reason == REASON_NO_ITEM:
         col = cmap.item if cmap else "?"
         return f"Check the item column '{col}', or choose another (--item-col)."
-    if reason.startswith("user has fewer than"):
+    if reason == reason_few_events(min_events):
         return f"Lower the minimum number of events per user (now {min_events})."
     return "Check the file."
-
-
-# ---------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def plain_cell(v: Any) -> Any:
-    """A JSON-friendly version of one cell for the examples."""
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
-        return None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return None if np.isnan(v) else float(v)
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return v if isinstance(v, (int, float, str, bool)) else str(v)
-
-
-def _fmt_time(t: pd.Timestamp | None) -> str:
-    return "-" if t is None else t.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _fmt_example(ex: dict) -> str:
-    parts = [f"row {ex['row']}"] if "row" in ex else []  # rows dropped after validation have no file line
-    parts += [f"{k}={v!r}" for k, v in ex.items() if k != "row"]
-    return ", ".join(parts)[:160]

@@ -16,7 +16,7 @@ Every per-user view is a tidy DataFrame with one row per past event that the mod
 - what-if: the top-K before and after editing the history (`what_if` removes events and/or appends
   items; `what_if_history` scores any edited history, e.g. from `ltsi.scenarios.apply_edits`).
 
-Model-wide summaries are in `ltsi.insights`; histories and their batches in `ltsi.sequences`;
+Model-wide summaries are in `ltsi.insights`; histories in `ltsi.histories`, their batches in `ltsi.batches`;
 scoring, top-K tables and item metadata in `ltsi.recommend`.
 """
 
@@ -34,15 +34,17 @@ import torch
 from ltsi.attribution import COMPONENTS, Attributions, integrated_gradients, interest_split
 from ltsi.errors import LTSIError
 from ltsi.evaluate import target_ranks
+from ltsi.histories import History, edit_history, pad_histories
 from ltsi.model import LTSI
-from ltsi.recommend import item_info, last_outputs, score_histories, top_k_table, with_items
-from ltsi.sequences import History, Sequences, edit_history, pad_histories, seen_mask
+from ltsi.recommend import last_outputs, score_histories, top_k_table, with_items
+from ltsi.seen_items import seen_mask
+from ltsi.sequences import Sequences
 
 
-def _ranked(scores: torch.Tensor, k: int, seqs: Sequences, info: pd.DataFrame | None) -> pd.DataFrame:
+def _ranked(scores: torch.Tensor, k: int, seqs: Sequences, items: pd.DataFrame | None) -> pd.DataFrame:
     """(N,) scores -> rank, item_id, [title, category], score of the k best items (-inf never appears)."""
     table = top_k_table(scores[None], k, seqs).drop(columns=["row", "probability"])
-    return with_items(table, info)
+    return with_items(table, items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,15 +154,17 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
-def _window_events(seqs: Sequences, u: int, history: History, max_len: int, info) -> pd.DataFrame:
+def _window_events(seqs: Sequences, u: int, history: History, max_len: int, items: pd.DataFrame | None) -> pd.DataFrame:
     """position, recency, timestamp, item_id, [title, category], event of the events the model reads."""
     window = history.positions[-min(len(history), max_len) :]
     table = seqs.user_events(u).iloc[window].reset_index(drop=True)
     table.insert(1, "recency", np.arange(len(window))[::-1])  # 0 = the most recent event
-    return with_items(table, info)
+    return with_items(table, items)
 
 
-def _history_events(seqs: Sequences, u: int, history: History, max_len: int, info) -> pd.DataFrame:
+def _history_events(
+    seqs: Sequences, u: int, history: History, max_len: int, items: pd.DataFrame | None
+) -> pd.DataFrame:
     """Every event of an unedited history, oldest first: the `_window_events` columns plus in_window.
 
     Read from the log alone (no model pass): events before the window have no signals to compute.
@@ -168,12 +172,14 @@ def _history_events(seqs: Sequences, u: int, history: History, max_len: int, inf
     table = seqs.user_events(u).iloc[history.positions].reset_index(drop=True)
     table.insert(1, "recency", np.arange(len(table))[::-1])  # 0 = the most recent event
     table["in_window"] = np.arange(len(table)) >= len(table) - min(len(table), max_len)
-    return with_items(table, info)
+    return with_items(table, items)
 
 
-def _attention_table(model: LTSI, seqs: Sequences, u: int, history: History, info) -> tuple[pd.DataFrame, torch.Tensor]:
+def _attention_table(
+    model: LTSI, seqs: Sequences, u: int, history: History, items: pd.DataFrame | None
+) -> tuple[pd.DataFrame, torch.Tensor]:
     """The attention rows of `attention` and the scores (N,) after the history, from one forward pass."""
-    table = _window_events(seqs, u, history, model.config.max_len, info)
+    table = _window_events(seqs, u, history, model.config.max_len, items)
     out, scores = last_outputs(model, pad_histories([history], model.config.max_len))
     n = len(table)
     gate = float(out.gate[0, -1])
@@ -198,7 +204,7 @@ def attention(
     mattered: the attributions and occlusion measure that.
     """
     u = seqs.user_index(user)
-    table, _ = _attention_table(model, seqs, u, edit_history(seqs, u, end), item_info(items))
+    table, _ = _attention_table(model, seqs, u, edit_history(seqs, u, end), items)
     return table
 
 
@@ -285,13 +291,12 @@ def explain(
     and empty_score (they add up to score - empty_score).
     """
     u = seqs.user_index(user)
-    info = item_info(items)
     history = edit_history(seqs, u, end)
-    table, scores = _attention_table(model, seqs, u, history, info)  # rows per event; scores (N,)
+    table, scores = _attention_table(model, seqs, u, history, items)  # rows per event; scores (N,)
     n = len(table)
     if exclude_seen:
         scores = scores.masked_fill(seen_mask([history], len(scores))[0], -math.inf)
-    recommendations = _ranked(scores, k, seqs, info)
+    recommendations = _ranked(scores, k, seqs, items)
     if targets is None:
         targets = [recommendations["item_id"].iat[0]]
     elif isinstance(targets, str):
@@ -347,9 +352,9 @@ def explain(
         n_window=n,
         gate=float(table["gate"].iat[0]),
         events=events,
-        targets=with_items(target_frame, info, "target_item"),
+        targets=with_items(target_frame, items, "target_item"),
         recommendations=recommendations,
-        timeline=_history_events(seqs, u, history, model.config.max_len, info),
+        timeline=_history_events(seqs, u, history, model.config.max_len, items),
     )
 
 
@@ -455,12 +460,11 @@ def what_if_history(
     of its own history.
     """
     u = seqs.user_index(user)
-    info = item_info(items)
     real = edit_history(seqs, u, end)
     _, scores = last_outputs(model, pad_histories([real, edited], model.config.max_len))
     raw = scores.cpu()  # (2, N) the model's scores
     scores = raw.masked_fill(seen_mask([real, edited], raw.shape[1]), -math.inf) if exclude_seen else raw
-    before, after = _ranked(scores[0], k, seqs, info), _ranked(scores[1], k, seqs, info)
+    before, after = _ranked(scores[0], k, seqs, items), _ranked(scores[1], k, seqs, items)
 
     union = list(dict.fromkeys([*before["item_id"], *after["item_id"]]))
     ids = torch.from_numpy(seqs.items.encode(union, "item"))  # (M,)
@@ -501,7 +505,7 @@ def what_if_history(
     return WhatIf(
         before=before,
         after=after,
-        changes=with_items(changes, info),
-        history=with_items(history, info),
+        changes=with_items(changes, items),
+        history=with_items(history, items),
         item=chosen_change,
     )

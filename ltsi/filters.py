@@ -18,16 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltsi.data_notes import data_shape_notes
 from ltsi.errors import one_line_error
-from ltsi.events import (
-    MAX_EXAMPLES,
-    UNIT_NONE,
-    EventLog,
-    data_shape_notes,
-    plain_cell,
-    reason_few_events,
-    reason_low_rating,
-)
+from ltsi.event_log import EventLog, plain_cell, reason_few_events, reason_low_rating
+from ltsi.readers import MAX_EXAMPLES
+from ltsi.times import UNIT_NONE
 
 __all__ = [
     "EventFilter",

@@ -22,9 +22,10 @@ import torch
 
 from ltsi.attribution import integrated_gradients
 from ltsi.errors import LTSIError
+from ltsi.histories import edit_history, pad_histories
 from ltsi.model import LTSI
-from ltsi.recommend import item_info, recommend_all, with_items
-from ltsi.sequences import Sequences, edit_history, pad_histories
+from ltsi.recommend import recommend_all, with_items
+from ltsi.sequences import Sequences
 
 # History-length groups of users (events in the whole log): (label, fewest, most); None = no upper end
 HISTORY_GROUPS: tuple[tuple[str, int, int | None], ...] = (
@@ -146,7 +147,7 @@ def item_drivers(
             "share": push[present] / max(push.sum(), 1e-30),
         }
     )
-    frame = with_items(frame, item_info(run.items))
+    frame = with_items(frame, run.items)
     frame.attrs.update(n_users=len(index), of_users=len(users))
     return frame
 
@@ -167,11 +168,14 @@ def nearest_items(run, item_id: str, n: int = 10) -> pd.DataFrame:
     """
     seqs = run.seqs
     target = item_index(seqs, item_id)
-    weights = run.model.item_embedding.weight.detach().float().cpu().numpy().astype(np.float64)  # (N, D)
-    norms = np.linalg.norm(weights, axis=1)  # (N,)
-    similarity = weights @ weights[target] / np.maximum(norms * norms[target], 1e-12)  # (N,)
+    weights = run.model.item_embedding.weight.detach().float().cpu()  # (N, D)
+    norms = torch.linalg.vector_norm(weights, dim=1)  # (N,)
+    similarity = (weights @ weights[target] / (norms * norms[target]).clamp(min=1e-12)).double().numpy()  # (N,)
     similarity[[0, target]] = -np.inf  # padding and the item itself are no neighbours
-    order = np.argsort(-similarity, kind="stable")[: max(min(n, len(seqs.items) - 2), 0)]
+    n = max(min(n, len(seqs.items) - 2), 0)
+    nth = -np.partition(-similarity, n - 1)[n - 1] if n else np.inf  # the n-th highest similarity
+    best = np.flatnonzero(similarity >= nth)  # (>= n,) a partition, not a sort of a million items; ties kept
+    order = best[np.lexsort((best, -similarity[best]))][:n]  # most similar first, ties by item index
     frame = pd.DataFrame(
         {
             "item_id": seqs.items.decode(order),
@@ -179,7 +183,7 @@ def nearest_items(run, item_id: str, n: int = 10) -> pd.DataFrame:
             "popularity": np.bincount(seqs.item_ids, minlength=len(seqs.items))[order],
         }
     )
-    return with_items(frame, item_info(run.items))
+    return with_items(frame, run.items)
 
 
 def popularity_over_time(run, item_id: str, freq: str = "W") -> pd.DataFrame:

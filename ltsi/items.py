@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from ltsi.columns import CATEGORY_NAMES, GENERIC_RE, ITEM_ID_NAMES, KNOWN_NAMES, TITLE_NAMES, norm_name, profile
+from ltsi.column_content import profile
+from ltsi.column_names import CATEGORY_NAMES, GENERIC_RE, ITEM_ID_NAMES, KNOWN_NAMES, TITLE_NAMES, norm_name
 from ltsi.errors import one_line_error
 from ltsi.readers import read_table
 from ltsi.times import as_arrow_text

@@ -39,8 +39,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ltsi.baselines import TrainingCounts
+from ltsi.batches import Batch
 from ltsi.errors import LTSIError
-from ltsi.sequences import N_GAP_BUCKETS, PADDING_IDX, Batch
+from ltsi.sequences import N_GAP_BUCKETS, PADDING_IDX
 
 
 def _config_int(owner: str, name: str, value, low: int, high: int | None = None) -> None:

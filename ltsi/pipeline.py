@@ -6,7 +6,7 @@
 
 The CLI's `train`, the dashboard's training job, the demo-run builder and the benches all call
 `fit_run`, so the same log and plan give the same models, labels and metrics everywhere. The CPU
-threads are the plan's (`TrainConfig.threads`, 0 = `ltsi.train.default_threads()`): `train` sets
+threads are the plan's (`TrainConfig.threads`, 0 = `ltsi.devices.default_threads()`): `train` sets
 them, and the evaluation after training runs with them too.
 """
 
@@ -22,9 +22,11 @@ from ltsi import distributed
 from ltsi.evaluate import compare
 from ltsi.model import ABLATIONS
 from ltsi.plan import Plan
+from ltsi.progress import Progress
 from ltsi.runs import Run, model_scorers, training_summary
-from ltsi.sequences import Sequences, Split
-from ltsi.train import Progress, StopReason, TrainResult, train
+from ltsi.sequences import Sequences
+from ltsi.splits import Split
+from ltsi.train import StopReason, TrainResult, train
 
 
 class Stage(enum.Enum):

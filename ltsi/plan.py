@@ -22,18 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ltsi.batches import NextItemDataset
+from ltsi.devices import default_threads, pick_device
 from ltsi.model import ModelConfig
-from ltsi.sequences import NextItemDataset, Sequences, Split
-from ltsi.train import (
-    Progress,
-    TrainConfig,
-    default_threads,
-    fmt_duration,
-    pick_device,
-    plateau_evals,
-    plural,
-    train,
-)
+from ltsi.progress import Progress, fmt_duration, plural
+from ltsi.sequences import Sequences
+from ltsi.splits import Split
+from ltsi.train import train
+from ltsi.train_config import TrainConfig, plateau_evals
 
 
 @dataclass

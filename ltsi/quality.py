@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from ltsi.baselines import BASELINES
-from ltsi.insights import sample_users
+from ltsi.batches import history_batch
+from ltsi.insights import model_outputs, sample_index, sample_users, scored_users
 from ltsi.recommend import last_outputs
 from ltsi.runs import Run
-from ltsi.sequences import history_batch
 
 K = 10  # the cut-off of the headline metric (NDCG@10) and of the compared top-k lists
 METRIC = f"NDCG@{K}"
@@ -76,7 +76,7 @@ class Behaviour:
 
     gates: np.ndarray  # (U,) share of long-term interest after each user's last event
     uniform: np.ndarray  # (m,) per user reading >= 2 events: short-term attention near uniform (UNIFORM_RELATIVE)
-    top: np.ndarray  # (U, k) item indices of each user's top-k
+    top: np.ndarray  # (L, k) item indices of the top-k of the listed users (all U but on a big catalogue)
 
 
 def assess_run(run: Run, max_users: int = 500, seed: int = 0) -> Quality:
@@ -112,21 +112,30 @@ def assess_run(run: Run, max_users: int = 500, seed: int = 0) -> Quality:
 
 
 def sample_behaviour(run: Run, max_users: int = 500, seed: int = 0) -> Behaviour:
-    """Gate, short-term attention uniformity and top-k lists after each sampled user's whole history."""
+    """Gate, short-term attention uniformity and top-k lists after each sampled user's whole history.
+
+    The top-k lists score the whole catalogue for each user, so on a big catalogue they are compared for
+    fewer of the sampled users (`ltsi.insights.scored_users`: 100 at a million items).
+    """
     model, seqs = run.model, run.seqs
     cfg = model.config
     index = sample_users(seqs, None, max_users, seed)
     k = min(K, len(seqs.items) - 1)
     window = min(cfg.short_window, cfg.max_len)
-    gates, uniform, top = [], [], []
+    gates, uniform = [], []
     for start in range(0, len(index), BATCH):
         users = index[start : start + BATCH]
         batch = history_batch(seqs, users, seqs.lengths[users], cfg.max_len)
-        out, scores = last_outputs(model, batch)
+        out = model_outputs(model, batch)  # no item is scored here
         gates.append(out.gate[:, -1].float().cpu().numpy())  # (b,)
         attention = out.short_attention[:, -1, -window:].float().cpu()  # (b, w) weights over the last window
         read = batch.mask[:, -window:]  # (b, w) the events the short-term attention reads
         uniform.append(near_uniform(attention, read))
+    listed = index[sample_index(len(index), scored_users(len(seqs.items) - 1, max_users), seed)]
+    top = []
+    for start in range(0, len(listed), BATCH):
+        users = listed[start : start + BATCH]
+        _, scores = last_outputs(model, history_batch(seqs, users, seqs.lengths[users], cfg.max_len))  # (b, N)
         top.append(scores.topk(k, dim=-1).indices.cpu().numpy())  # (b, k)
     return Behaviour(
         gates=np.concatenate(gates).astype(np.float64) if gates else np.zeros(0),
@@ -191,8 +200,8 @@ def degeneracy_warnings(behaviour: Behaviour, saturated: bool, uniform: bool, al
         )
     if alike:
         warnings.append(
-            f"Nearly every user gets the same top {K} (on average two users share "
-            f"{mean_jaccard(behaviour.top):.0%} of their lists), so the recommendations are not personal."
+            f"Nearly every user gets the same top {K} (on average two of the {len(behaviour.top):,} users compared "
+            f"share {mean_jaccard(behaviour.top):.0%} of their lists), so the recommendations are not personal."
         )
     return tuple(warnings)
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ltsi.columns import ALL_KNOWN, norm_name
+from ltsi.column_names import ALL_KNOWN, norm_name
 from ltsi.errors import LTSIError, one_line_error
 from ltsi.sources import (
     SAMPLE_BYTES,

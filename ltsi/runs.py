@@ -43,8 +43,10 @@ from ltsi.baselines import TrainingCounts
 from ltsi.errors import LTSIError
 from ltsi.folders import file_digest, fsync_dir, move_into_place, sweep_unfinished, write_manifest
 from ltsi.model import LTSI, ModelConfig
-from ltsi.sequences import EvalCases, Sequences, Split, Vocabulary
-from ltsi.train import TrainConfig, TrainResult
+from ltsi.sequences import Sequences, Vocabulary
+from ltsi.splits import EvalCases, Split
+from ltsi.train import TrainResult
+from ltsi.train_config import TrainConfig
 
 FORMAT = "ltsi-run"
 FORMAT_VERSION = 3  # 2: LTSI's counts part (training counts stored with the weights); 3: manifest.json
@@ -495,10 +497,7 @@ def _load_model(config: ModelConfig, file: Path) -> LTSI:
     state = _read_tensors(file)
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise LTSIError(
-                f"{file} contains NaN or infinite weights ({key}): the training diverged or the file is damaged. "
-                "Train again."
-            )
+            raise LTSIError(f"{file} contains NaN or infinite weights ({key}): training diverged or it is damaged.")
     try:
         if config.transitions:  # the counts' sizes follow the data: set them before the weights go in
             model.set_counts(
@@ -511,9 +510,7 @@ def _load_model(config: ModelConfig, file: Path) -> LTSI:
             )
         model.load_state_dict(state, strict=True)
     except KeyError as error:
-        raise LTSIError(
-            f"The weights in {file} lack {error}: the file is damaged or belongs to another model."
-        ) from None
+        raise LTSIError(f"The weights in {file} lack {error}: the file is damaged or is another model's.") from None
     except (RuntimeError, LTSIError) as error:
         first = str(error).splitlines()[0] if str(error) else "shapes or names differ"
         raise LTSIError(f"The weights in {file} do not fit the stored model configuration ({first}).") from None
@@ -524,20 +521,21 @@ def _load_model(config: ModelConfig, file: Path) -> LTSI:
 # Evaluating a stored run
 
 
-def model_scorers(model: LTSI, ablations: dict[str, LTSI], seqs: Sequences, split: Split) -> dict[str, object]:
-    """Every model under its report name: LTSI, its ablations, then the baselines (fitted here on the
-    split's training part; they are cheap and deterministic)."""
+def model_scorers(
+    model: LTSI, ablations: dict[str, LTSI], seqs: Sequences, split: Split, baselines: dict | None = None
+) -> dict[str, object]:
+    """Every model under its report name: LTSI, its ablations, then the baselines (given fitted, else fitted here)."""
     from ltsi.baselines import fit_baselines
 
     scorers: dict[str, object] = {"LTSI": model}
     scorers.update({f"LTSI ({name})": ablation for name, ablation in ablations.items()})
-    scorers.update(fit_baselines(seqs, split))
+    scorers.update(fit_baselines(seqs, split) if baselines is None else baselines)
     return scorers
 
 
-def run_scorers(run: Run) -> dict[str, object]:
+def run_scorers(run: Run, baselines: dict | None = None) -> dict[str, object]:
     """`model_scorers` of a loaded run."""
-    return model_scorers(run.model, run.ablations, run.seqs, run.split)
+    return model_scorers(run.model, run.ablations, run.seqs, run.split, baselines)
 
 
 def evaluate_run(run: Run, split: str = "test", exclude_seen: bool = False, ks=(10, 20)) -> pd.DataFrame:

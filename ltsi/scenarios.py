@@ -4,7 +4,7 @@ An `Edit` names events by their position in the user's chronological sequence (t
 and `ltsi.explain` show), so an edit reads the same whatever came before it: "move event #12 to just
 before event #20". Added events have no such position (-1 in the result) and cannot be referred to by
 later edits; undo the edit instead. `apply_edits` applies a list of edits in order to the history
-[0, end) and returns a `ltsi.sequences.History` the model can score; `describe_edits` says each edit
+[0, end) and returns a `ltsi.histories.History` the model can score; `describe_edits` says each edit
 in plain words.
 
 Every event carries a timestamp while edits are applied, so time gaps stay those of a real history:
@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ltsi.errors import LTSIError
-from ltsi.sequences import History, Sequences, edit_history, gap_buckets
+from ltsi.histories import History, edit_history
+from ltsi.sequences import Sequences, gap_buckets
 
 KINDS = ("remove", "insert", "move", "truncate")
 FALLBACK_GAP_S = 60  # a log whose users never have two events at different times: one minute apart

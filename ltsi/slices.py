@@ -20,11 +20,14 @@ import torch
 
 from ltsi.attribution import integrated_gradients, interest_split
 from ltsi.baselines import training_counts
+from ltsi.batches import history_batch
 from ltsi.errors import LTSIError
 from ltsi.evaluate import as_scorer, metrics_from_ranks, target_ranks
-from ltsi.recommend import item_info, last_outputs
+from ltsi.histories import History, edit_history, pad_histories
+from ltsi.recommend import category_column, item_info, last_outputs
 from ltsi.runs import Run, run_scorers
-from ltsi.sequences import EvalCases, History, Sequences, Split, edit_history, history_batch, pad_histories
+from ltsi.sequences import Sequences
+from ltsi.splits import EvalCases, Split
 
 
 class SliceBy(enum.Enum):
@@ -74,9 +77,21 @@ def _test_cases(run: Run) -> EvalCases:
     return cases
 
 
-def _tested_index(run: Run) -> pd.Index:
+def _tested_index(run: Run, at: np.ndarray | None = None) -> pd.Index:
+    """The user ids of the test cases (at positions `at`; default: all), named user_id."""
+    users = _test_cases(run).users if at is None else _test_cases(run).users[at]
+    return pd.Index([run.seqs.users[int(u)] for u in users], name="user_id")
+
+
+def _case_positions(run: Run, users: Sequence[str]) -> np.ndarray:
+    """(K,) each user's position in the test cases (which list users in user order); unknown or untested: an error."""
     cases = _test_cases(run)
-    return pd.Index([run.seqs.users[int(u)] for u in cases.users], name="user_id")
+    wanted = np.array([run.seqs.user_index(user) for user in users], dtype=np.int64)  # (K,)
+    at = np.minimum(np.searchsorted(cases.users, wanted), len(cases) - 1)  # (K,)
+    untested = np.flatnonzero(cases.users[at] != wanted)
+    if len(untested):
+        raise LTSIError(f"User {users[int(untested[0])]!r} has no held-out test event, so it is in no slice.")
+    return at
 
 
 def _heldout_flat(run: Run) -> np.ndarray:
@@ -116,13 +131,16 @@ def popularity_tiers(seqs: Sequences, split: Split) -> np.ndarray:
     return out
 
 
-def item_categories(run: Run) -> pd.Series | None:
-    """Each item index's category ((no category) when blank), or None when the run has no item categories."""
-    info = item_info(run.items)
-    if info is None or "main_category" not in info:
+def item_categories(run: Run, indices: np.ndarray) -> np.ndarray | None:
+    """The category of each item index in `indices` ((no category) when blank, or not in the item table);
+    None when the run has no item categories. Only those items' rows of the table are read."""
+    if category_column(run.items) is None:
         return None
-    named = info["main_category"].astype(str).replace("", NO_CATEGORY)
-    return named.reindex(list(run.seqs.items.tokens)).fillna(NO_CATEGORY).reset_index(drop=True)
+    unique, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)  # (V,), (K,)
+    ids = run.seqs.items.decode(unique)
+    info = item_info(run.items, only=ids)
+    named = info["main_category"].astype(str).replace("", NO_CATEGORY).reindex(ids).fillna(NO_CATEGORY)
+    return named.to_numpy(dtype=object)[inverse.reshape(-1)]  # (K,)
 
 
 def _top_or_other(values: pd.Series, n: int = TOP_CATEGORIES) -> tuple[list[str], list[str]]:
@@ -136,11 +154,12 @@ def _top_or_other(values: pd.Series, n: int = TOP_CATEGORIES) -> tuple[list[str]
 
 def available_slicings(run: Run) -> list[SliceBy]:
     """The built-in slicings that make sense for this run (by category only with an item table that has one)."""
-    return [by for by in SliceBy if by is not SliceBy.CATEGORY or item_categories(run) is not None]
+    return [by for by in SliceBy if by is not SliceBy.CATEGORY or category_column(run.items) is not None]
 
 
-def tested_user_slices(run: Run, by: SliceBy) -> pd.Series:
-    """Each tested user's slice, an ordered categorical indexed by user_id (only labels that occur).
+def tested_user_slices(run: Run, by: SliceBy, among: Sequence[str] | None = None) -> pd.Series:
+    """Each tested user's slice, an ordered categorical indexed by user_id (only labels that occur); with
+    `among`, only those tested users (e.g. the sample `heldout_ranks` ranked on a big log), in that order.
 
     Every slicing describes the held-out (test) event, i.e. the situation the test metrics measure:
     HISTORY_LENGTH: how many events came before it ("1-5 events" ... "more than 50 events");
@@ -151,23 +170,25 @@ def tested_user_slices(run: Run, by: SliceBy) -> pd.Series:
     EVENT_TYPE: its event type.
     """
     seqs, cases = run.seqs, _test_cases(run)
-    index, flat = _tested_index(run), _heldout_flat(run)
+    at = np.arange(len(cases)) if among is None else _case_positions(run, among)  # (C,) positions in the cases
+    index, flat = _tested_index(run, at), _heldout_flat(run)[at]
+    ends, targets = cases.ends[at], cases.targets[at]  # (C,) each
     name = by.value
     if by is SliceBy.HISTORY_LENGTH:
-        labels = _binned(cases.ends, HISTORY_BINS, HISTORY_OPEN)
+        labels = _binned(ends, HISTORY_BINS, HISTORY_OPEN)
         return _ordered(labels, [label for _, label in HISTORY_BINS] + [HISTORY_OPEN], index, name)
     if by is SliceBy.RECENCY:
         away = seqs.timestamps[flat] - seqs.timestamps[flat - 1]  # (C,) seconds; ends >= 1, so flat - 1 is the user's
         labels = _binned(away, RECENCY_BINS, RECENCY_OPEN)
         return _ordered(labels, [label for _, label in RECENCY_BINS] + [RECENCY_OPEN], index, name)
     if by is SliceBy.POPULARITY:
-        labels = list(popularity_tiers(seqs, run.split)[cases.targets])
+        labels = list(popularity_tiers(seqs, run.split)[targets])
         return _ordered(labels, [HEAD, TORSO, TAIL, UNSEEN], index, name)
     if by is SliceBy.CATEGORY:
-        categories = item_categories(run)
+        categories = item_categories(run, targets)  # (C,)
         if categories is None:
             raise LTSIError("This run has no item table with a category column, so users cannot be cut by category.")
-        labels, order = _top_or_other(categories.iloc[cases.targets].reset_index(drop=True))
+        labels, order = _top_or_other(pd.Series(categories))
         return _ordered(labels, order, index, name)
     if by is SliceBy.EVENT_TYPE:
         labels = seqs.event_types.decode(seqs.event_ids[flat])
@@ -249,13 +270,16 @@ def filter_as_slices(mask: pd.Series) -> pd.Series:
 
 
 @torch.no_grad()
-def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -> pd.DataFrame:
+def heldout_ranks(
+    run: Run, batch_size: int = 512, max_users: int | None = -1, baselines: dict | None = None
+) -> pd.DataFrame:
     """Rank of each tested user's held-out item (rows: user_id) by each model of `run_scorers` (columns:
     LTSI, its ablations, the baselines), full ranking as `ltsi.evaluate` (inf: never ranked).
 
     Every model scores the whole catalogue for each user, so a big log is ranked on a seeded sample of at most
     `max_users` tested users (-1, the default: `ltsi.insights.scored_users` of the catalogue, 20,000 for a
     catalogue of up to 5,000 items; None: all). `frame.attrs["of_users"]`: how many users are tested in all.
+    `baselines`: already fitted ones (`ltsi.baselines.fit_baselines` on the run's split), else fitted here.
     """
     from ltsi.insights import sample_index, scored_users
 
@@ -265,7 +289,7 @@ def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -
     picked = sample_index(len(cases), max_users)  # (C',) positions in the test cases
     users, ends, targets = cases.users[picked], cases.ends[picked], cases.targets[picked]
     columns = {}
-    for name, scorer in run_scorers(run).items():
+    for name, scorer in run_scorers(run, baselines).items():
         score = as_scorer(scorer)
         ranks = []
         for start in range(0, len(picked), batch_size):
@@ -274,7 +298,7 @@ def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -
             scores = score(batch).cpu()  # (b, N)
             ranks.append(target_ranks(scores, torch.from_numpy(targets[part])).numpy())  # (b,)
         columns[name] = np.concatenate(ranks).astype(np.float64)
-    frame = pd.DataFrame(columns, index=_tested_index(run)[picked])
+    frame = pd.DataFrame(columns, index=_tested_index(run, picked))
     frame.attrs["of_users"] = len(cases)
     return frame
 
@@ -421,10 +445,11 @@ TARGETS = ("top", "held-out")
 def _slice_histories(run: Run, index: np.ndarray) -> tuple[list[History], np.ndarray]:
     """Each user's history before the held-out event (whole history if untested) and held-out item (0: none)."""
     seqs, cases = run.seqs, run.split.test
-    where = {int(u): i for i, u in enumerate(cases.users)}
+    at = np.minimum(np.searchsorted(cases.users, index), max(len(cases) - 1, 0))  # (K,) cases list users in order
+    tested = (cases.users[at] == index) if len(cases) else np.zeros(len(index), dtype=bool)  # (K,)
     histories, heldout = [], np.zeros(len(index), dtype=np.int64)
     for row, u in enumerate(index):
-        case = where.get(int(u))
+        case = int(at[row]) if tested[row] else None
         histories.append(edit_history(seqs, int(u), None if case is None else int(cases.ends[case])))
         if case is not None:
             heldout[row] = cases.targets[case]
@@ -465,7 +490,7 @@ def segment_drivers(
         histories, heldout, index = [h for h, k in zip(histories, keep) if k], heldout[keep], index[keep]
     if not histories:
         raise LTSIError("None of these users can be explained (no held-out event to explain).")
-    categories = item_categories(run)
+    with_categories = category_column(run.items) is not None
     sums: dict[str, dict[str, float]] = {"event type": {}, "category": {}, "recency": {}, "interest": {}}
     for start in range(0, len(histories), batch_size):
         chunk = histories[start : start + batch_size]
@@ -484,8 +509,8 @@ def segment_drivers(
             np.array(seqs.event_types.tokens, dtype=object)[batch.events.numpy()[real]],
             per_event[real],
         )
-        if categories is not None:
-            _add(sums["category"], categories.to_numpy()[batch.items.numpy()[real]], per_event[real])
+        if with_categories:
+            _add(sums["category"], item_categories(run, batch.items.numpy()[real]), per_event[real])
         _add(
             sums["recency"], np.array(_binned(back[real], RECENCY_GROUPS, RECENCY_OLDER), dtype=object), per_event[real]
         )

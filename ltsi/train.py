@@ -36,6 +36,12 @@ Several processes (torchrun, `ltsi train --gpus N`; see `ltsi.distributed`): the
 process group is initialised. Each rank trains on its share of every global batch (`batch_size` stays
 the whole batch), DistributedDataParallel averages the gradients, validation is sharded and combined,
 and the reasons to stop are agreed so that all ranks stop together. Only rank 0 calls `callback`.
+
+This module holds the loop and what it returns; its parts, in the order the loop uses them:
+`ltsi.train_config` (TrainConfig), `ltsi.devices` (device, threads, mixed precision, seed),
+`ltsi.learning_rate` (the schedules), `ltsi.loss` (next_item_loss), `ltsi.best_weights` (best validation
+score and its weights, early stopping's count), `ltsi.progress` (Progress and the time-left words) and
+`ltsi.distributed` (sharding and agreeing across processes).
 """
 
 from __future__ import annotations
@@ -43,26 +49,30 @@ from __future__ import annotations
 import copy
 import enum
 import math
-import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from ltsi import distributed
 from ltsi.baselines import training_counts
+from ltsi.batches import Batch, NextItemDataset
+from ltsi.best_weights import BestWeights
+from ltsi.devices import amp_dtype, default_threads, pick_device, set_seed
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate, metric_names
-from ltsi.model import LTSI, ModelConfig, _config_bool, _config_float, _config_int, _config_str
-from ltsi.sequences import PADDING_IDX, Batch, NextItemDataset, Sequences, Split
+from ltsi.learning_rate import learning_rate, plateau_learning_rate
+from ltsi.loss import next_item_loss
+from ltsi.model import LTSI, ModelConfig
+from ltsi.progress import Progress, fmt_duration, plural
+from ltsi.sequences import Sequences
+from ltsi.splits import Split
+from ltsi.train_config import TrainConfig
 
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-SCHEDULES = ("cosine", "constant", "plateau")
 MAX_SUCCESSORS = 100  # successors kept per item for the counts part: bounds a batch's gathered pairs
 
 
@@ -79,118 +89,6 @@ class StopReason(enum.Enum):
 
 # reasons to stop inside an epoch, least serious first: several processes stop for the most serious one of any rank
 HALT_PRIORITY = (None, StopReason.BUDGET, StopReason.REQUESTED, StopReason.DIVERGED)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30  # the cosine schedule spans this many epochs; early stopping may end sooner
-    until_converged: bool = False  # train until early stopping; `epochs` is then only a safety cap
-    batch_size: int = 128  # training windows per step
-    lr: float = 3e-3  # peak learning rate
-    # "cosine": decay to lr * min_lr_ratio over `epochs` (or the budget); "constant"; "plateau": halve the lr
-    # whenever validation has not improved for `plateau_evals()` evaluations (the choice for until_converged).
-    schedule: str = "auto"  # "auto": plateau with until_converged, else cosine
-    warmup_epochs: float = 1.0  # linear warm-up from lr / 10 to lr
-    min_lr_ratio: float = 0.02
-    weight_decay: float = 0.0  # AdamW decoupled decay on weight matrices (not embeddings, norms, biases)
-    clip: float = 1.0  # gradient-norm clipping; 0 = off
-    patience: int = 10  # evaluations without a better validation NDCG@10 before stopping
-    # early stopping cannot end training before this epoch. With until_converged the plan sets it to the length
-    # of its usual schedule: a model whose counts part scores well after one epoch dips on validation while the
-    # interest part learns, and would otherwise be stopped, at its first epoch's weights, before it recovers.
-    min_epochs: int = 0
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" ...
-    seed: int = 0
-    threads: int = 0  # CPU threads for torch; 0 = one per available core, at most 8
-    amp: str = "auto"  # "auto" (bf16/fp16 on CUDA, off on CPU) | "bf16" | "fp16" | "off"
-    eval_every: int = 1  # epochs between validation runs
-    log_every: int = 20  # batches between progress callbacks (plus one per epoch)
-    max_seconds: float | None = None  # time budget for the whole loop; None = no limit
-    window_jitter: bool = True  # re-cut the training windows at a random offset every epoch (augmentation)
-    eval_batch_size: int = 512
-    metric: str = "NDCG@10"  # validation metric for early stopping and best weights
-    sampled_softmax: bool | None = None  # None = automatic: on when the catalogue exceeds sampled_threshold
-    sampled_threshold: int = 200_000  # items (padding included) above which sampling is switched on
-    n_negatives: int = 8192  # shared uniform negatives per batch under sampled softmax
-    counts_lr_scale: float = 10.0  # the counts part's few weights (one per lag + popularity) learn this much faster
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """LTSIError naming the first field of a wrong type or out of range (a stored run's too)."""
-        owner = "train_config"
-        if isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs < 1:
-            raise LTSIError(f"{owner}.epochs must be at least 1: train for at least one epoch (not {self.epochs}).")
-        _config_int(owner, "epochs", self.epochs, 1)
-        _config_bool(owner, "until_converged", self.until_converged)
-        _config_int(owner, "batch_size", self.batch_size, 1)
-        _config_float(owner, "lr", self.lr, 0.0, low_open=True)
-        _config_str(owner, "schedule", self.schedule)
-        _config_float(owner, "warmup_epochs", self.warmup_epochs, 0.0)
-        _config_float(owner, "min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
-        _config_float(owner, "weight_decay", self.weight_decay, 0.0)
-        _config_float(owner, "clip", self.clip, 0.0)
-        _config_int(owner, "patience", self.patience, 1)
-        _config_int(owner, "min_epochs", self.min_epochs, 0)
-        _config_str(owner, "device", self.device)
-        _config_int(owner, "seed", self.seed, 0)
-        _config_int(owner, "threads", self.threads, 0)
-        _config_str(owner, "amp", self.amp)
-        _config_int(owner, "eval_every", self.eval_every, 1)
-        _config_int(owner, "log_every", self.log_every, 1)
-        if self.max_seconds is not None:
-            _config_float(owner, "max_seconds", self.max_seconds, 0.0, low_open=True)
-        _config_bool(owner, "window_jitter", self.window_jitter)
-        _config_int(owner, "eval_batch_size", self.eval_batch_size, 1)
-        _config_str(owner, "metric", self.metric)
-        _config_bool(owner, "sampled_softmax", self.sampled_softmax, optional=True)
-        _config_int(owner, "sampled_threshold", self.sampled_threshold, 0)
-        _config_int(owner, "n_negatives", self.n_negatives, 1)
-        _config_float(owner, "counts_lr_scale", self.counts_lr_scale, 0.0, low_open=True)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def lr_schedule(self) -> str:
-        """The schedule in force: "auto" resolved (see `schedule`)."""
-        if self.schedule != "auto":
-            return self.schedule
-        return "plateau" if self.until_converged else "cosine"
-
-    def plateau_evals(self) -> int:
-        """Evaluations without improvement after which the "plateau" schedule halves the learning rate."""
-        return plateau_evals(self.patience)
-
-
-def plateau_evals(patience: int) -> int:
-    """Half the patience: a stalled run gets one halving of the learning rate (the annealing a cosine would
-    have given it) before early stopping ends it, and another after each further stall.
-
-    Measured on the 600-user synthetic log of the baseline test (seeds 0 / 1, test NDCG@10, patience 10):
-    halving every 5 stalled evaluations 0.301 / 0.304, every 3 0.143 / 0.295 (cut too soon, before the
-    attention part had learned), constant rate 0.289 / 0.304; the cosine over a planned 600 steps 0.315 / 0.307.
-    """
-    return max(1, patience // 2)
-
-
-@dataclass
-class Progress:
-    epoch: int  # 1-based; 0 before the first epoch
-    epochs: int  # the planned most (with until_converged: the safety cap)
-    step: int  # batches done in this epoch
-    steps: int  # batches per epoch
-    loss: float  # mean training loss of this epoch so far
-    metrics: dict[str, float] | None  # validation metrics, at the end of an evaluated epoch
-    elapsed_s: float
-    message: str
-    # what `eta_words` needs: measured pace, how the run ends
-    epoch_seconds: float = math.nan  # mean seconds of a finished epoch (training + validation); NaN before one
-    max_seconds: float | None = None  # the time budget (None = none)
-    until_converged: bool = False  # no planned end: early stopping ends it
-    patience: int = 0  # evaluations without improvement that end training
-    bad_evals: int = 0  # evaluations since the last improvement
-    eval_every: int = 1  # epochs between evaluations
 
 
 @dataclass
@@ -229,136 +127,6 @@ class TrainResult:
         )
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """'1 epoch', '3 epochs', '1,204 batches'."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
-
-
-def fmt_duration(seconds: float) -> str:
-    """12 s, 4 min, 1.5 h."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-
-
-def epochs_done(p: Progress) -> float:
-    """Epochs done, fractional (0 before the first batch)."""
-    return max(p.epoch - 1, 0) + p.step / max(p.steps, 1) if p.epoch >= 1 else 0.0
-
-
-def fewest_epochs_left(p: Progress) -> float:
-    """The fewest epochs before early stopping can end training: the patience left, from the last evaluation."""
-    into_epoch = p.step / max(p.steps, 1) if p.step < p.steps else 0.0  # an epoch's last report follows its evaluation
-    return max((p.patience - p.bad_evals) * p.eval_every - into_epoch, 0.0)
-
-
-def eta_words(p: Progress) -> str:
-    """How much longer training takes, in plain words, from the measured pace (an estimate, said as one).
-
-    With a plan (epochs, a time budget): at most the time to the last epoch or the end of the budget,
-    sooner when early stopping ends it. With `until_converged`: no one knows when the validation score
-    stops improving, so the words give the least (`patience` evaluations without improvement from
-    now) and the most (the safety cap, or the budget) that it can take.
-    """
-    if p.epoch < 1 or not math.isfinite(p.epoch_seconds) or p.epoch_seconds <= 0:
-        return "Time left: known after the first epoch."
-    by_epochs = max(p.epochs - epochs_done(p), 0.0) * p.epoch_seconds
-    by_budget = max(p.max_seconds - p.elapsed_s, 0.0) if p.max_seconds else math.inf
-    most = min(by_epochs, by_budget)
-    ends = "the time budget" if by_budget < by_epochs else None
-    if not p.until_converged:
-        ends = ends or f"the last of {plural(p.epochs, 'epoch')}"
-        return (
-            f"At most about {fmt_duration(most)} left ({ends} ends training); sooner if the validation "
-            f"score stops improving for {plural(p.patience, 'evaluation')}."
-        )
-    least = min(fewest_epochs_left(p) * p.epoch_seconds, most)
-    ends = ends or f"the safety cap of {plural(p.epochs, 'epoch')}"
-    return (
-        f"Until the validation score stops improving (patience {p.patience}): at least about "
-        f"{fmt_duration(least)} more, at most about {fmt_duration(most)} ({ends})."
-    )
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python-visible randomness that training uses (torch CPU + CUDA)."""
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; an unavailable CUDA request is an LTSIError."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise LTSIError("A GPU (cuda) was asked for, but PyTorch sees none here; use --device cpu or auto.")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise LTSIError(f"Unknown device {name!r}; use auto, cpu or cuda.") from error
-    if device.type not in ("cpu", "cuda"):  # meta, mps, xpu ...: the loop is written and tested for these two
-        raise LTSIError(f"LTSI trains on the CPU or a CUDA GPU, not on {name!r}; use auto, cpu or cuda.")
-    return device
-
-
-def default_threads(reserve: int = 0) -> int:
-    """CPU threads for torch: one per available core less `reserve` (e.g. one for a dashboard), 1..8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores - reserve, 8))
-
-
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `mode` on `device`, or None for full fp32."""
-    if mode not in AMP_MODES:
-        raise LTSIError(f"Unknown mixed-precision mode {mode!r}; use one of {', '.join(AMP_MODES)}.")
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
-        return None
-    if mode == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if mode == "bf16" else torch.float16
-
-
-def next_item_loss(
-    model: LTSI,
-    interest: torch.Tensor,
-    items: torch.Tensor,
-    targets: torch.Tensor,
-    negatives: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean cross-entropy of the next item at every real position; (B, T, D), (B, T), (B, T) -> ().
-
-    Full softmax over the catalogue, or with `negatives` (K,) distinct items a sampled softmax: the
-    target against the K negatives (a negative equal to the target is masked out). The counts part
-    of the target's score leaves the predicted transition out of its own counts (see
-    `LTSI.transition_parts`), so training sees the counts as evaluation will.
-    """
-    real = targets != PADDING_IDX  # (B, T)
-    h = interest[real]  # (M, D) one row per real position
-    y = targets[real]  # (M,)
-    sources = model.count_sources(items)[real] if model.config.transitions else None  # (M, L)
-    if negatives is None:
-        logits = model.scores(h)  # (M, N) padding column is -inf
-        if sources is not None:
-            model.add_counts(logits, sources)  # (M, N)
-            correction = model.count_score(sources, y, leave_out=True) - model.count_score(sources, y)  # (M,)
-            logits.index_put_((torch.arange(len(y), device=y.device), y), correction.to(logits.dtype), accumulate=True)
-        return F.cross_entropy(logits.float(), y)
-    weight = model.item_embedding.weight  # (N, D)
-    positive = (h * weight[y]).sum(-1, keepdim=True)  # (M, 1)
-    negative = h @ weight[negatives].T  # (M, K)
-    if sources is not None:
-        positive = positive + model.count_score(sources, y, leave_out=True)[:, None].to(positive.dtype)  # (M, 1)
-        model.add_counts(negative, sources, negatives)  # (M, K)
-    negative = negative.masked_fill(negatives[None, :] == y[:, None], float("-inf"))  # (M, K)
-    logits = torch.cat([positive, negative], dim=1).float()  # (M, 1 + K)
-    return F.cross_entropy(logits, torch.zeros_like(y))
-
-
 def jittered_windows(train_ends: np.ndarray, max_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(users, ends) of training windows cut at a random offset per user.
 
@@ -375,53 +143,6 @@ def jittered_windows(train_ends: np.ndarray, max_len: int, rng: np.random.Genera
     j = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)  # (W,) window index in user
     window_ends = np.where(j == 0, ends[users], ends[users] - shift[users] - (j - 1) * max_len)  # (W,)
     return users, window_ends
-
-
-def learning_rate(cfg: TrainConfig, progress: float) -> float:
-    """Learning rate at `progress` in [0, 1], the share of the planned training done.
-
-    The plan is `cfg.epochs` epochs, or, with a time budget, whichever of the epochs and the
-    budget runs out first: the caller passes max(epochs done / epochs, seconds used / budget), so
-    the schedule anneals within the budget instead of being cut off in the middle.
-    """
-    schedule = cfg.lr_schedule()
-    if schedule not in SCHEDULES:
-        raise LTSIError(f"Unknown learning-rate schedule {cfg.schedule!r}; use auto or {', '.join(SCHEDULES)}.")
-    warmup = min(cfg.warmup_epochs / cfg.epochs, 0.5)  # share of the plan spent warming up
-    if progress < warmup:
-        return cfg.lr * (0.1 + 0.9 * progress / warmup)
-    if schedule in ("constant", "plateau"):  # plateau without a stall: see plateau_learning_rate
-        return cfg.lr
-    t = min((progress - warmup) / max(1 - warmup, 1e-9), 1.0)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def plateau_learning_rate(cfg: TrainConfig, epochs_done: float, cuts: int) -> float:
-    """The "plateau" schedule: warm-up over `warmup_epochs`, then lr halved `cuts` times (at least lr * min_lr_ratio).
-
-    Chosen for training until early stopping: a cosine needs a known end and would either decay to
-    ~0 at an arbitrary epoch or stay near its peak; a constant rate never anneals, which costs
-    accuracy. Halving on a stall anneals when the validation score says the current rate has done
-    its work, so the run ends near where a cosine would have annealed it.
-    """
-    if cfg.warmup_epochs > 0 and epochs_done < cfg.warmup_epochs:
-        return cfg.lr * (0.1 + 0.9 * epochs_done / cfg.warmup_epochs)
-    return cfg.lr * max(0.5**cuts, cfg.min_lr_ratio)
-
-
-def unused_weights(model: LTSI, dataset: NextItemDataset, device: torch.device) -> list[torch.nn.Parameter]:
-    """The weights that the training loss does not depend on (an ablation's switched-off parts), from two windows."""
-    was_training = model.training
-    model.eval()  # the same weights take part, and dropout draws no random numbers
-    inputs, targets = dataset.batch(np.arange(min(2, len(dataset))))  # (2, L) each
-    inputs, targets = inputs.to(device), targets.to(device)
-    negatives = torch.arange(1, min(model.config.n_items, 3), device=device)  # (<= 2,) small at any catalogue size
-    out = model(inputs.items, inputs.events, inputs.gaps)
-    loss = next_item_loss(model, out.interest, inputs.items, targets, negatives)  # ()
-    weights = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss, weights, allow_unused=True)
-    model.train(was_training)
-    return [p for p, g in zip(weights, grads) if g is None]
 
 
 def _param_groups(model: LTSI, cfg: TrainConfig) -> list[dict]:
@@ -498,7 +219,7 @@ def train(
     if ctx.rank:  # own dropout masks on each rank; the weights are rank 0's (DDP copies them at the start)
         set_seed(cfg.seed + ctx.rank)
     # an ablation's switched-off weights get no gradient in any case; DDP needs one for every weight it averages
-    frozen = unused_weights(model, dataset, device) if ctx.active else []
+    frozen = distributed.unused_weights(model, dataset, device) if ctx.active else []
     for weight in frozen:
         weight.requires_grad_(False)
     forward = distributed.wrap(model, ctx, device)  # DDP averages the gradients of several processes
@@ -516,6 +237,7 @@ def train(
     if not plateau:
         learning_rate(cfg, 0.0)  # an unknown schedule fails here, before any work
     epoch_seconds: list[float] = []  # training + validation time of each finished epoch
+    best = BestWeights(cfg.metric)  # the best validation score so far and its weights; early stopping's count
 
     def report(epoch: int, step: int, loss: float, metrics: dict | None, message: str) -> None:
         if callback is None or not ctx.is_main:
@@ -535,7 +257,7 @@ def train(
                 max_seconds=cfg.max_seconds,
                 until_converged=cfg.until_converged,
                 patience=cfg.patience,
-                bad_evals=bad_evals,
+                bad_evals=best.bad_evals,
                 eval_every=cfg.eval_every,
             )
         )
@@ -557,8 +279,7 @@ def train(
         code, shared_elapsed = distributed.agree(ctx, HALT_PRIORITY.index(stop), time.perf_counter() - t0, device)
         return HALT_PRIORITY[code]
 
-    history, best_state, best_score, best_epoch, best_metrics = [], None, -math.inf, 0, {}
-    bad_evals, evaluated_epochs, cuts = 0, [], 0  # cuts: halvings of the "plateau" learning rate so far
+    history, cuts = [], 0  # cuts: halvings of the "plateau" learning rate so far
     if cfg.until_converged:  # only reached when early stopping did not come first: said as such
         reason = StopReason.SAFETY_CAP
         stopped = (
@@ -648,16 +369,11 @@ def train(
                 else {}
             )
             metrics = distributed.combine_means(ctx, mine, len(valid_cases), metric_names(), device)
-            evaluated_epochs.append(epoch)
-            if metrics[cfg.metric] > best_score:
-                best_score, best_epoch, best_metrics, bad_evals = metrics[cfg.metric], epoch, metrics, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad_evals += 1
-                if plateau and bad_evals % cfg.plateau_evals() == 0:
-                    cuts += 1  # validation stalled at this rate: halve it
+            improved = best.add(epoch, metrics, model)
+            if plateau and not improved and best.bad_evals % cfg.plateau_evals() == 0:
+                cuts += 1  # validation stalled at this rate: halve it
         elif not diverged and not can_validate:  # nothing to select on: keep the latest weights
-            best_state = copy.deepcopy(model.state_dict())
+            best.keep_latest(model)
         history.append(
             {
                 "epoch": epoch,
@@ -678,32 +394,32 @@ def train(
         # not in the first half of a planned schedule either: the learning rate is still high there, and a model
         # whose counts part scores well at once dips on validation before the interest part catches up
         settled = epoch >= cfg.min_epochs and (plateau or progress(epoch) >= 0.5)
-        if can_validate and bad_evals >= cfg.patience and settled:
+        if can_validate and best.bad_evals >= cfg.patience and settled:
             reason = StopReason.CONVERGED
             stopped = (
                 f"early stop: validation {cfg.metric} did not improve for {cfg.patience} evaluations "
-                f"(best {best_score:.4f} at epoch {best_epoch})"
+                f"(best {best.score:.4f} at epoch {best.epoch})"
             )
             break
 
-    model.load_state_dict(best_state if best_state is not None else initial_state)
+    model.load_state_dict(best.state if best.state is not None else initial_state)
     for weight in frozen:
         weight.requires_grad_(True)
     model = model.to("cpu").eval()
     seconds = time.perf_counter() - t0
-    still_improving = reason is not StopReason.CONVERGED and best_epoch in evaluated_epochs[-2:]
+    still_improving = reason is not StopReason.CONVERGED and best.still_improving
     report(
         len(history),
         steps,
         history[-1]["loss"] if history else math.nan,
-        best_metrics or None,
+        best.metrics or None,
         f"done in {seconds:.1f} s: {stopped}",
     )
     return TrainResult(
         model=model,
         history=pd.DataFrame(history, columns=["epoch", "loss", "lr", *metric_names(), "seconds", "eval_seconds"]),
-        best_epoch=best_epoch,
-        valid_metrics=best_metrics,
+        best_epoch=best.epoch,
+        valid_metrics=best.metrics,
         stopped=stopped,
         stop_reason=reason,
         still_improving=still_improving,

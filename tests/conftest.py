@@ -9,7 +9,8 @@ import torch
 from ltsi.baselines import training_counts
 from ltsi.library import ENV as LIBRARY_ENV
 from ltsi.model import LTSI, ModelConfig
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 from ltsi.synth import generate
 
 

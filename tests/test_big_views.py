@@ -13,8 +13,8 @@ from test_dashboard import APP, TIMEOUT, needs_demo_run, ok, with_demo
 
 from dashboard import exporting, state
 from ltsi import insights, slices
+from ltsi.batches import history_batch
 from ltsi.recommend import last_outputs
-from ltsi.sequences import history_batch
 
 
 def test_scored_users_follow_the_catalogue_size(monkeypatch):
@@ -59,6 +59,7 @@ def small_thresholds(monkeypatch):
     monkeypatch.setattr(insights, "SCORED_PAIRS", 1)
     monkeypatch.setattr(insights, "MIN_SCORED_USERS", 50)
     monkeypatch.setattr(insights, "SAMPLE_USERS", 200)
+    monkeypatch.setattr(insights, "GATE_USERS", 200)
     monkeypatch.setattr(insights, "SAMPLE_ITEMS", 100)
 
 

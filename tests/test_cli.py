@@ -188,7 +188,8 @@ def test_train_prints_the_plan_and_why_it_stopped_and_saves_the_run(small_log, t
     from ltsi.events import load_events
     from ltsi.plan import plan_training
     from ltsi.runs import load_run
-    from ltsi.sequences import build_sequences, leave_one_out
+    from ltsi.sequences import build_sequences
+    from ltsi.splits import leave_one_out
 
     result = invoke("train", small_log, "--out", tmp_path / "run", "--epochs", "1", "--budget", "60", "--dim", "8")
     assert result.exit_code == 0, result.output
@@ -216,7 +217,7 @@ def test_train_refuses_zero_epochs_and_budgets(small_log, tmp_path):
 def test_verdict_says_when_ltsi_is_below_a_baseline():
     import pandas as pd
 
-    from ltsi.cli import _verdict
+    from ltsi.cli_train import _verdict
 
     table = pd.DataFrame({"model": ["LTSI", "most popular", "last-item transitions"], "NDCG@10": [0.04, 0.02, 0.05]})
     assert _verdict(table) == (

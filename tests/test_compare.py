@@ -16,7 +16,8 @@ from dashboard import explaining, state, text
 from dashboard.figures.compare import shared_drivers_chart
 from ltsi import compare
 from ltsi.library import RunLibrary
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 
 # ---------------------------------------------------------------------------------------------
 # Two top-K lists

@@ -2,7 +2,7 @@
 (ltsi.explain.what_if_history), and the Users page's editor, its saved scenarios and the report.
 
 The edited histories are checked against ones built by hand from the log's timestamps with
-`ltsi.sequences` functions, and the scores against `ltsi.recommend.score_histories` of those.
+`ltsi.histories` functions, and the scores against `ltsi.recommend.score_histories` of those.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from dashboard.state import Keys
 from dashboard.text import fmt_rank
 from ltsi import explain as ex
 from ltsi.errors import LTSIError
+from ltsi.histories import History, edit_history
 from ltsi.recommend import score_histories
 from ltsi.scenarios import Edit, Scenario, apply_edits, describe_edits, usual_gap_seconds
-from ltsi.sequences import History, edit_history, gap_buckets
+from ltsi.sequences import gap_buckets
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from ltsi.baselines import TrainingCounts, training_counts
+from ltsi.batches import Batch
 from ltsi.errors import LTSIError
+from ltsi.loss import next_item_loss
 from ltsi.model import LTSI, ModelConfig
-from ltsi.sequences import PADDING_IDX, Batch, build_sequences, leave_one_out
-from ltsi.train import next_item_loss
+from ltsi.sequences import PADDING_IDX, build_sequences
+from ltsi.splits import leave_one_out
 
 
 def log(rows):

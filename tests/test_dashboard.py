@@ -48,7 +48,7 @@ def trace_types(at: AppTest) -> set[str]:
 def trained_through_the_job(dataset, **model):
     """A tiny model trained for one epoch through the dashboard's own training job; its ActiveRun."""
     from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
+    from ltsi.train_config import TrainConfig
 
     seqs, _ = dataset.sequences()
     config = ModelConfig(len(seqs.items), len(seqs.event_types), **{"dim": 8, "max_len": 10, **model})
@@ -407,7 +407,7 @@ def test_the_budget_check_takes_a_training_slot_and_respects_stop(small_run, mon
     import ltsi.pipeline
     import ltsi.plan
     from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
+    from ltsi.train_config import TrainConfig
 
     measuring, release, trained = threading.Event(), threading.Event(), []
 
@@ -493,7 +493,7 @@ def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_r
 
 def test_ablations_carry_the_library_labels(small_run):
     from ltsi.model import ABLATIONS, ModelConfig
-    from ltsi.train import TrainConfig
+    from ltsi.train_config import TrainConfig
 
     dataset = small_run[0]
     seqs, _ = dataset.sequences()
@@ -526,7 +526,7 @@ def test_a_dashboard_training_goes_through_the_pipeline(small_run, monkeypatch):
     its result wraps the very `Run` that fit_run returned."""
     import ltsi.pipeline
     from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
+    from ltsi.train_config import TrainConfig
 
     calls, returned, real_fit_run = [], [], ltsi.pipeline.fit_run
 
@@ -679,7 +679,7 @@ def test_views_without_a_model_point_to_the_demo():
 def test_a_session_trained_run_downloads_as_zip_and_loads_back_on_the_train_view(tiny_run):
     import torch
 
-    from ltsi.sequences import history_batch
+    from ltsi.batches import history_batch
 
     data = exporting.run_zip(tiny_run)
     at = app()
@@ -832,7 +832,7 @@ def test_a_training_whose_session_has_gone_stops_and_frees_its_slot(small_run, m
     import threading
 
     from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
+    from ltsi.train_config import TrainConfig
 
     monkeypatch.setattr(training, "HEARTBEAT_TIMEOUT_S", 1.0)
     dataset = small_run[0]
@@ -864,7 +864,7 @@ def test_a_training_whose_session_has_gone_stops_and_frees_its_slot(small_run, m
 def endless_job(dataset, **kwargs) -> training.TrainingJob:
     """A training on `dataset` that would go on for a long time unless something stops it."""
     from ltsi.model import ModelConfig
-    from ltsi.train import TrainConfig
+    from ltsi.train_config import TrainConfig
 
     seqs, _ = dataset.sequences()
     return training.TrainingJob(

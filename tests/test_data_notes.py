@@ -11,9 +11,11 @@ from test_dashboard import app, ok
 
 from dashboard import figures
 from dashboard.figures.model import MAP_COLOURS, OTHER, OTHER_COLOUR
-from ltsi.columns import rating_scale
+from ltsi.column_content import rating_scale
+from ltsi.data_notes import burst_note
 from ltsi.errors import LTSIError
-from ltsi.events import burst_note, keep_ratings_at_least, load_events, reason_few_events, reason_low_rating
+from ltsi.event_log import reason_few_events, reason_low_rating
+from ltsi.events import keep_ratings_at_least, load_events
 from ltsi.items import load_items
 
 DAY = 86_400

@@ -17,9 +17,11 @@ from ltsi.cli import app
 from ltsi.errors import LTSIError
 from ltsi.model import ModelConfig
 from ltsi.runs import load_run
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 from ltsi.synth import generate, write_log
-from ltsi.train import StopReason, TrainConfig, TrainResult, train
+from ltsi.train import StopReason, TrainResult, train
+from ltsi.train_config import TrainConfig
 
 ONE = distributed.Context()
 RANK0, RANK1 = distributed.Context(rank=0, world_size=2), distributed.Context(rank=1, world_size=2)

@@ -9,9 +9,12 @@ import torch
 import torchmetrics.functional.retrieval as tmr
 
 from ltsi.baselines import LastItemTransitions, MostPopular, fit_baselines
+from ltsi.batches import Batch
 from ltsi.errors import LTSIError
 from ltsi.evaluate import compare, evaluate, metric_names, rank_metrics, target_ranks
-from ltsi.sequences import Batch, EvalCases, build_sequences, history_mask, leave_one_out
+from ltsi.seen_items import history_mask
+from ltsi.sequences import build_sequences
+from ltsi.splits import EvalCases, leave_one_out
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -36,7 +39,10 @@ def test_ranks_count_strictly_greater_scores():
         ]
     )
     targets = torch.tensor([3, 2, 4, 1])
+    before = scores.clone()
     assert target_ranks(scores, targets).tolist() == [2.0, 1.0, 4.0, math.inf]
+    assert torch.equal(scores.nan_to_num(-7.0), before.nan_to_num(-7.0))  # the caller's scores are left as they were
+    assert torch.equal(target_ranks(scores.bfloat16(), targets), target_ranks(scores, targets))  # exact in bf16 here
 
 
 def test_metrics_by_hand():

@@ -18,18 +18,14 @@ import torch
 from ltsi import attribution, insights
 from ltsi import explain as ex
 from ltsi.baselines import training_counts
+from ltsi.batches import NextItemDataset, history_batch
 from ltsi.errors import LTSIError
+from ltsi.histories import edit_history, pad_histories
+from ltsi.loss import next_item_loss
 from ltsi.model import LTSI, ModelConfig
 from ltsi.recommend import item_info
-from ltsi.sequences import (
-    NextItemDataset,
-    build_sequences,
-    edit_history,
-    history_batch,
-    leave_one_out,
-    pad_histories,
-)
-from ltsi.train import next_item_loss
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -430,8 +426,8 @@ def test_cli_explain(toy, trained, tmp_path):
 
     from ltsi.cli import app
     from ltsi.runs import Run, save_run
-    from ltsi.sequences import leave_one_out
-    from ltsi.train import TrainConfig
+    from ltsi.splits import leave_one_out
+    from ltsi.train_config import TrainConfig
 
     seqs, cases, items = toy
     run = Run(

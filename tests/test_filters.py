@@ -10,7 +10,8 @@ from test_dashboard import app, ok
 
 from dashboard import state
 from ltsi.errors import LTSIError
-from ltsi.events import load_events, reason_few_events, reason_low_rating
+from ltsi.event_log import reason_few_events, reason_low_rating
+from ltsi.events import load_events
 from ltsi.filters import (
     EventFilter,
     apply_filters,

@@ -6,8 +6,9 @@ import torch
 import torch.nn as nn
 
 from ltsi.baselines import TrainingCounts
+from ltsi.batches import Batch
 from ltsi.model import LTSI, ModelConfig, left_to_right_index, masked_softmax
-from ltsi.sequences import PADDING_IDX, Batch
+from ltsi.sequences import PADDING_IDX
 
 N_ITEMS, N_EVENTS = 30, 4
 

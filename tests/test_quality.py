@@ -17,8 +17,8 @@ from test_dashboard import APP, SMALL_LOG, TIMEOUT, needs_demo_run, trained_thro
 
 from dashboard import state, widgets
 from dashboard.state import ActiveRun
-from ltsi.insights import suggest_users
-from ltsi.quality import Quality, assess_run, gate_saturated, gate_spread, mean_jaccard, near_uniform
+from ltsi.insights import sample_index, suggest_users
+from ltsi.quality import Quality, assess_run, gate_saturated, gate_spread, mean_jaccard, near_uniform, sample_behaviour
 from ltsi.runs import Run, load_run
 
 
@@ -132,7 +132,21 @@ def test_everyone_getting_the_most_popular_items_is_caught(demo):
 
     q = assess_run(with_model(demo, popularity_only))
     assert q.recommendations_alike and q.level == "bad"
-    assert any("Nearly every user gets the same top 10 (on average two users share 100%" in w for w in q.warnings)
+    assert any(w.startswith("Nearly every user gets the same top 10 (on average two of the ") for w in q.warnings)
+    assert any(f"{q.n_users:,} users compared share 100% of their lists" in w for w in q.warnings)
+
+
+@needs_demo_run
+def test_a_big_catalogue_compares_fewer_lists_but_checks_every_sampled_gate(demo, monkeypatch):
+    import ltsi.insights
+
+    full = sample_behaviour(demo, max_users=200)
+    assert full.gates.shape == (200,) and full.top.shape == (200, 10)
+    monkeypatch.setattr(ltsi.insights, "SCORED_PAIRS", 40 * (len(demo.seqs.items) - 1))  # as if 40 users fit
+    monkeypatch.setattr(ltsi.insights, "MIN_SCORED_USERS", 10)
+    fewer = sample_behaviour(demo, max_users=200)
+    assert np.array_equal(fewer.gates, full.gates)  # every sampled user's gate is still checked
+    assert np.array_equal(fewer.top, full.top[sample_index(200, 40, 0)])  # the lists of a seeded 40 of them
 
 
 @needs_demo_run

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from ltsi.batches import history_batch
 from ltsi.errors import LTSIError
 from ltsi.recommend import recommend, recommend_all, recommend_history
 from ltsi.runs import Run
-from ltsi.sequences import history_batch, leave_one_out
-from ltsi.train import TrainConfig
+from ltsi.splits import leave_one_out
+from ltsi.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,8 @@ def test_top_k_table_ranks_excludes_and_names_items(tiny_seqs):
 
 
 def test_seen_mask_marks_each_history_items(tiny_seqs):
-    from ltsi.sequences import edit_history, new_history, seen_mask
+    from ltsi.histories import edit_history, new_history
+    from ltsi.seen_items import seen_mask
 
     seqs, _ = tiny_seqs
     first = edit_history(seqs, 0, 5)
@@ -126,7 +128,8 @@ def test_seen_mask_marks_each_history_items(tiny_seqs):
 
 
 def test_the_two_seen_masks_agree(tiny_seqs):
-    from ltsi.sequences import edit_history, history_mask, seen_mask
+    from ltsi.histories import edit_history
+    from ltsi.seen_items import history_mask, seen_mask
 
     seqs, _ = tiny_seqs
     users, ends = np.array([0, 3, 7]), np.array([4, 1, 12])

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from test_dashboard import PAYLOADS, needs_demo_run, payload_run  # noqa: F401  (payload_run is a fixture)
 
-from dashboard import explaining, report, state
+from dashboard import explaining, report, report_markup, state
 from dashboard.exporting import all_recommendations
 from dashboard.state import ActiveRun
 from dashboard.text import fmt_rank
@@ -236,20 +236,25 @@ def test_a_user_id_with_markup_is_shown_as_text(payload_run, uid):  # noqa: F811
 
 
 def test_colours_follow_the_scales():
-    assert report.mix(((0.0, "#000000"), (1.0, "#ffffff")), 0.5) == "#808080"  # 127.5 rounds to 128
-    colours, bound = report.cell_colors(np.array([-2.0, 0.0, 1.0, np.nan]), "attribution")
+    assert report_markup.mix(((0.0, "#000000"), (1.0, "#ffffff")), 0.5) == "#808080"  # 127.5 rounds to 128
+    colours, bound = report_markup.cell_colors(np.array([-2.0, 0.0, 1.0, np.nan]), "attribution")
     assert bound == 2.0
-    assert colours == ["#b2182b", "#f7f7f7", report.mix(report.ATTRIBUTION_STOPS, 0.75), report.MISSING_COLOR]
+    assert colours == [
+        "#b2182b",
+        "#f7f7f7",
+        report_markup.mix(report_markup.ATTRIBUTION_STOPS, 0.75),
+        report_markup.MISSING_COLOR,
+    ]
     # four even weights of 0.25: scaled to twice the uniform weight (0.5), so each is half-way, not the darkest
-    colours, top = report.cell_colors(np.full(4, 0.25), "weight")
-    assert top == 0.5 and set(colours) == {report.mix([(p, c) for p, c in report.ATTENTION_SCALE], 0.5)}
+    colours, top = report_markup.cell_colors(np.full(4, 0.25), "weight")
+    assert top == 0.5 and set(colours) == {report_markup.mix([(p, c) for p, c in report_markup.ATTENTION_SCALE], 0.5)}
 
 
 def test_the_gate_bar_splits_at_the_gate():
-    svg = report.gate_bar_svg(0.25, width=600)
+    svg = report_markup.gate_bar_svg(0.25, width=600)
     assert 'width="150.0"' in svg and 'x="150.0" y="0" width="450.0"' in svg
     assert "long-term 25%" in svg and "short-term 75%" in svg
-    assert "long-term" not in report.gate_bar_svg(0.1).split("</title>")[1]  # too narrow a share for its label
+    assert "long-term" not in report_markup.gate_bar_svg(0.1).split("</title>")[1]  # too narrow a share for its label
 
 
 def test_the_timeline_draws_one_cell_per_event_and_signal_and_escapes_the_data():
@@ -265,7 +270,7 @@ def test_the_timeline_draws_one_cell_per_event_and_signal_and_escapes_the_data()
         }
     )
     signals = [("Short <term>", "short_attention", "weight"), ("Attribution", "attribution", "attribution")]
-    svg = report.timeline_svg(rows, signals, removed=[4])
+    svg = report_markup.timeline_svg(rows, signals, removed=[4])
     assert svg.count("<rect") == 3 * 2 + 1  # 3 events x 2 signals, plus one grey column
     assert "<script" not in svg and "<b>" not in svg and "Short &lt;term&gt;" in svg
     assert "#4 · &lt;script&gt;x&lt;/script&gt; (&lt;i2&gt;) · buy · 2025-01-02 11:00\nShort &lt;term&gt;: 0.300" in svg

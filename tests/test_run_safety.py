@@ -20,7 +20,7 @@ from ltsi.errors import LTSIError
 from ltsi.folders import write_manifest
 from ltsi.model import LTSI, ModelConfig
 from ltsi.runs import FORMAT, MANIFEST, Run, load_run, save_run
-from ltsi.train import TrainConfig
+from ltsi.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_RUN = ROOT / "data" / "demo_run"

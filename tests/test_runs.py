@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from ltsi.batches import history_batch
 from ltsi.errors import LTSIError
 from ltsi.evaluate import evaluate
 from ltsi.folders import write_manifest
@@ -15,7 +16,6 @@ from ltsi.model import ABLATIONS
 from ltsi.pipeline import Stage, fit_run
 from ltsi.plan import plan_training
 from ltsi.runs import FORMAT, MANIFEST, fingerprint, load_run, save_run
-from ltsi.sequences import history_batch
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Items a user already had: one rule from the data (ltsi.sequences.seen_rule), followed by the Users page's
+"""Items a user already had: one rule from the data (ltsi.seen_items.seen_rule), followed by the Users page's
 switch, the Export page and the CLI (`recommend`/`explain --seen`, `evaluate` with both protocols)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from dashboard import explaining, state
 from ltsi.cli import app
-from ltsi.sequences import REPEAT_SHARE_TO_HIDE, build_sequences, repeat_share, seen_rule
+from ltsi.seen_items import REPEAT_SHARE_TO_HIDE, repeat_share, seen_rule
+from ltsi.sequences import build_sequences
 
 
 def log(rows: list[tuple[str, str]]) -> pd.DataFrame:

@@ -5,19 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from ltsi.batches import NextItemDataset, history_batch
 from ltsi.errors import LTSIError
-from ltsi.sequences import (
-    FIRST_EVENT_BUCKET,
-    PADDING_IDX,
-    NextItemDataset,
-    Vocabulary,
-    build_sequences,
-    custom_history,
-    gap_buckets,
-    history_batch,
-    leave_one_out,
-    time_split,
-)
+from ltsi.histories import custom_history
+from ltsi.sequences import FIRST_EVENT_BUCKET, PADDING_IDX, Vocabulary, build_sequences, gap_buckets
+from ltsi.splits import leave_one_out, time_split
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 

@@ -3,6 +3,7 @@ page's "where the model does well or poorly" section."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -17,7 +18,8 @@ from dashboard import figures, state
 from ltsi import slices
 from ltsi.errors import LTSIError
 from ltsi.runs import evaluate_run
-from ltsi.sequences import build_sequences, leave_one_out
+from ltsi.sequences import build_sequences
+from ltsi.splits import EvalCases, leave_one_out
 
 DEMO_CAUSES = state.DATA / "ecommerce" / "causes.csv"
 
@@ -111,6 +113,23 @@ def test_builtin_slices_describe_the_heldout_event(tiny_log, tiny_fitted_run):
     away = slices.tested_user_slices(run, slices.SliceBy.RECENCY)
     assert set(away.cat.categories) <= {label for _, label in slices.RECENCY_BINS} | {slices.RECENCY_OPEN}
     assert slices.SliceBy.CATEGORY in slices.available_slicings(run)
+
+
+def test_slices_of_some_tested_users_are_theirs_in_the_full_slicing(tiny_fitted_run):
+    run = tiny_fitted_run
+    every = {by: slices.tested_user_slices(run, by) for by in slices.SliceBy}
+    some = list(every[slices.SliceBy.HISTORY_LENGTH].index[::3][::-1])  # every third tested user, backwards
+    for by in (slices.SliceBy.HISTORY_LENGTH, slices.SliceBy.RECENCY, slices.SliceBy.POPULARITY):
+        part = slices.tested_user_slices(run, by, among=some)
+        assert part.index.tolist() == some
+        assert part.astype(str).tolist() == every[by].loc[some].astype(str).tolist()
+    test = run.split.test
+    first_untested = dataclasses.replace(  # the first tested user loses its test case
+        run, split=dataclasses.replace(run.split, test=EvalCases(test.users[1:], test.ends[1:], test.targets[1:]))
+    )
+    untested = run.seqs.users[int(test.users[0])]
+    with pytest.raises(LTSIError, match=f"User '{untested}' has no held-out test event"):
+        slices.tested_user_slices(first_untested, slices.SliceBy.HISTORY_LENGTH, among=[some[0], untested])
 
 
 def test_popularity_tiers_by_hand():

@@ -7,22 +7,18 @@ import pytest
 import torch
 
 import ltsi.train as train_module
+from ltsi.batches import NextItemDataset
+from ltsi.devices import amp_dtype, pick_device
 from ltsi.errors import LTSIError
+from ltsi.learning_rate import learning_rate
+from ltsi.loss import next_item_loss
 from ltsi.model import ABLATIONS, ModelConfig
-from ltsi.sequences import NextItemDataset, build_sequences, leave_one_out
+from ltsi.progress import Progress, eta_words
+from ltsi.sequences import build_sequences
+from ltsi.splits import leave_one_out
 from ltsi.synth import generate
-from ltsi.train import (
-    Progress,
-    StopReason,
-    TrainConfig,
-    amp_dtype,
-    eta_words,
-    jittered_windows,
-    learning_rate,
-    next_item_loss,
-    pick_device,
-    train,
-)
+from ltsi.train import StopReason, jittered_windows, train
+from ltsi.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")

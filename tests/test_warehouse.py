@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 
 from ltsi.errors import LTSIError
-from ltsi.events import (
+from ltsi.event_log import (
     REASON_BAD_TIME,
     REASON_DUPLICATE,
     REASON_NO_ITEM,
     REASON_NO_TIME,
     REASON_NO_USER,
     REASON_TIME_RANGE,
-    load_events,
     reason_few_events,
 )
+from ltsi.events import load_events
 from ltsi.filters import EventFilter, apply_filters, reason_after, reason_before, reason_event_type
 from ltsi.sequences import Sequences, build_sequences
 from ltsi.synth import generate

@@ -25,17 +25,9 @@ from dashboard.figures.style import (
     plain,
     short_text,
 )
+from dashboard.figures.timeline import EVENT_SYMBOLS, event_counts_by_day, event_symbol, timeline_by_day
 from dashboard.figures.training import metrics_comparison, training_curves
-from dashboard.figures.users import (
-    EVENT_SYMBOLS,
-    event_counts_by_day,
-    event_symbol,
-    gate_bar,
-    gate_bar_html,
-    heatmap_signals,
-    timeline_by_day,
-    user_heatmap,
-)
+from dashboard.figures.users import gate_bar, gate_bar_html, heatmap_signals, user_heatmap
 
 __all__ = [
     "ATTENTION_SCALE",

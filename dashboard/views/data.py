@@ -9,9 +9,9 @@ import streamlit as st
 from dashboard import figures, library, state, widgets
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
-from ltsi.events import UNIT_NONE
 from ltsi.filters import EventFilter, effective_filter, log_days
 from ltsi.server_sources import allowed_folders, enable_note
+from ltsi.times import UNIT_NONE
 
 SOURCES = {"ecommerce": "E-commerce demo", "movielens": "MovieLens 100K", "upload": "Upload a file"}
 SERVER_SOURCES = {"server": "A file or folder on the server", "sql": "A SQL query"}

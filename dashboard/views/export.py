@@ -48,7 +48,7 @@ with st.container(border=True):
     k = c1.number_input("Items per user", 1, 100, 10, key=Keys.EXPORT_K)
     rule = explaining.seen_rule(active)
     if Keys.HIDE_SEEN not in st.session_state:  # one switch per session, shared with the Users page
-        st.session_state[Keys.HIDE_SEEN] = rule.hide  # its default follows the data (ltsi.sequences.seen_rule)
+        st.session_state[Keys.HIDE_SEEN] = rule.hide  # its default follows the data (ltsi.seen_items.seen_rule)
     exclude_seen = c2.toggle(
         "Hide items already in the history",
         key=Keys.HIDE_SEEN,

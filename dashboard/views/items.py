@@ -9,8 +9,6 @@ from dashboard.figures import items as item_figures
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
 from ltsi import insights, item_analysis
-from ltsi.items import item_label
-from ltsi.recommend import item_info
 
 K = 10
 MAX_OPTIONS = 200  # a selectbox sends all its options to the browser on every run
@@ -30,27 +28,10 @@ seqs = active.run.seqs
 rule = explaining.seen_rule(active)
 
 
-def catalogue() -> pd.DataFrame:
-    """item_id, label ("title (id)"), lowercased search text and events in the log, one row per item of the model."""
-    info = item_info(active.run.items)
-    ids = pd.Series(seqs.items.tokens[1:], dtype=object)  # index 0 is padding
-    titles = info["title"].reindex(ids).to_numpy() if info is not None and "title" in info else [None] * len(ids)
-    labels = [item_label(i, t) for i, t in zip(ids, titles)]
-    return pd.DataFrame(
-        {
-            "item_id": ids,
-            "label": labels,
-            "search": [label.lower() for label in labels],
-            "events": np.bincount(seqs.item_ids, minlength=len(seqs.items))[1:],
-        }
-    )
-
-
-items = active.cached(("item-catalogue",), catalogue)
-label_of = dict(zip(items["item_id"], items["label"]))
+catalogue = explaining.catalogue(active)
 
 # ---- the seen-items switch (shared with the Users and Export pages)
-if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one rule: ltsi.sequences.seen_rule)
+if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one rule: ltsi.seen_items.seen_rule)
     st.session_state[Keys.HIDE_SEEN] = rule.hide
 
 # ---- choose an item: one search box narrows the list
@@ -71,20 +52,19 @@ with widgets.guard("ranking every user's recommendations"):
     # the Export page's CSV rows (of the sampled users on a big log), cached
     recommendations = exporting.all_recommendations(active, K, hide_seen, users=ranked_users)
 reach = recommendations["item_id"].value_counts()  # item id -> users who get it in their top 10
-if st.session_state.get(Keys.ITEM) not in label_of:  # start on the item most users get (or a new run's first)
-    st.session_state[Keys.ITEM] = str(reach.index[0]) if len(reach) else str(items["item_id"].iat[0])
+if not catalogue.has(str(st.session_state.get(Keys.ITEM))):  # start on the item most users get (or the first)
+    st.session_state[Keys.ITEM] = str(reach.index[0]) if len(reach) else catalogue.first(1)[0]
 
 with left:
     query = st.text_input(
         "Find an item (part of its id or title)", key=Keys.ITEM_QUERY, placeholder="type part of an id or a title"
     ).strip()
-if query:
-    matches = items.loc[items["search"].str.contains(query.lower(), regex=False), "item_id"].tolist()
-    # the items most users get first: the likely reason to look one up
-    matches.sort(key=lambda i: -int(reach.get(i, 0)))
-else:
-    matches = [i for i in reach.index if i in label_of] or items["item_id"].tolist()
 current = st.session_state[Keys.ITEM]
+if query:  # the shown item if it matches, then the items most users get: the likely reason to look one up
+    matches, n_matches = catalogue.search(query, MAX_OPTIONS, first=[current, *reach.index.astype(str)])
+else:
+    matches = reach.index.astype(str)[:MAX_OPTIONS].tolist() or catalogue.first(MAX_OPTIONS)
+    n_matches = len(matches)
 keep_current = not query or current in matches  # a search that misses the shown item moves to its first match
 options = list(dict.fromkeys([current] * keep_current + matches[:MAX_OPTIONS])) or [current]
 if st.session_state.get(PICK) not in options:
@@ -95,15 +75,15 @@ with left:
         options,
         key=PICK,
         help="The list: the item shown, then the items most users get. Type in the search box to narrow it.",
-        format_func=lambda i: f"{label_of.get(i, i)} · in {plural(int(reach.get(i, 0)), lists_word)}",
+        format_func=lambda i: f"{catalogue.label(i)} · in {plural(int(reach.get(i, 0)), lists_word)}",
     )
     if query and not matches:
         st.caption(f"No item has “{md_escape(query)}” in its id or title; the list shows the item shown before.")
     elif query:
-        shown = " (the list shows the first 200)" if len(matches) > MAX_OPTIONS else ""
-        st.caption(f"{plural(len(matches), 'item')} with “{md_escape(query)}” in the id or title{shown}.")
+        shown = f" (the list shows the first {MAX_OPTIONS})" if n_matches > MAX_OPTIONS else ""
+        st.caption(f"{plural(n_matches, 'item')} with “{md_escape(query)}” in the id or title{shown}.")
 st.session_state[Keys.ITEM] = item
-name = md_escape(label_of.get(item, item))
+name = md_escape(catalogue.label(item))
 st.caption(
     (
         "Items a user already had are left out of that user's top 10 (as in the exported CSV). "
@@ -130,7 +110,7 @@ with widgets.guard("finding who gets this item"):
     st.markdown(
         f"**{name}** is in the top {K} of **{plural(len(getters), 'user')}** of {of_whom} "
         f"({len(getters) / max(n_ranked, 1):.1%}), after each user's whole history. It has "
-        f"{plural(int(items.loc[items['item_id'] == item, 'events'].iat[0]), 'event')} in the log."
+        f"{plural(catalogue.events_of(item), 'event')} in the log."
     )
     groups = item_analysis.reach_by_history_length(seqs, getters["user_id"].tolist(), among=ranked_users)
     st.plotly_chart(item_figures.reach_by_history_length(groups, K), key="item_reach", config={"displayModeBar": False})
@@ -247,7 +227,7 @@ def pick_nearest_row() -> None:
     if rows is None and isinstance(selection, dict):
         rows = selection.get("selection", {}).get("rows")
     shown = st.session_state.get(Keys.ITEM)
-    if rows and shown in label_of:
+    if rows and catalogue.has(shown):
         neighbour = active.cached(("item-nearest", shown), lambda: item_analysis.nearest_items(active.run, shown))
         st.session_state[Keys.ITEM] = neighbour["item_id"].iat[rows[0]]
         st.session_state[PICK] = st.session_state[Keys.ITEM]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, widgets
+from dashboard import explaining, figures, widgets
 from dashboard.state import Keys
 from dashboard.text import fmt_rank, md_escape, plural, small_catalogue_note
 from ltsi import insights, slices
@@ -21,6 +21,7 @@ VALUE_CHOICES = 200  # a custom filter offers the most frequent values of a text
 st.title("Model")
 st.caption("What the model does across all users, not just one.")
 active = widgets.require_run("model")
+explaining.baselines_started(active)  # fitted in the background while the charts below are computed
 quality = None  # stays None when the check fails (the guard says why): the charts still show
 with widgets.guard("checking the model's quality"):
     widgets.quality_badge(active)
@@ -63,9 +64,9 @@ with left, widgets.guard("computing attention by recency"):
         f"read (up to {plural(cfg.max_len, 'event')})."
     )
 with right, widgets.guard("computing the gate distribution"):
-    gates = active.cached(("gates",), lambda: insights.gate_distribution(model, seqs, max_users=insights.SAMPLE_USERS))
+    gates = active.cached(("gates",), lambda: insights.gate_distribution(model, seqs, max_users=insights.GATE_USERS))
     st.plotly_chart(figures.gate_distribution(gates["gate"]), key="model_gates")
-    gate_users = users_phrase(insights.SAMPLE_USERS)
+    gate_users = users_phrase(insights.GATE_USERS)
     if quality is not None and quality.gate_saturated:
         st.warning(
             "Nearly every user is at 0% or at 100% here: the model gives everyone the same mix of short-term "
@@ -180,7 +181,9 @@ with widgets.guard("comparing the models by group of users"):
     slicing = st.radio(
         "Cut the tested users by", choices, key=Keys.SLICE_BY, format_func=slicing_words, horizontal=True
     )
-    ranks = active.cached(("heldout-ranks",), lambda: slices.heldout_ranks(run))
+    ranks = active.cached(
+        ("heldout-ranks",), lambda: slices.heldout_ranks(run, baselines=explaining.baselines_started(active).result())
+    )
     models = [name for name in ("LTSI", *BASELINES) if name in ranks]
     # events before each held-out one; the test cases list users in user order (both splits make them so)
     tested_at = np.searchsorted(run.split.test.users, [seqs.user_index(u) for u in ranks.index])
@@ -196,9 +199,12 @@ with widgets.guard("comparing the models by group of users"):
         custom = custom_groups()
         groups, key = (slices.filter_as_slices(custom[0]), custom[1]) if custom else (None, None)
     else:
-        groups = active.cached(("slices", slicing), lambda: slices.tested_user_slices(run, slices.SliceBy[slicing]))
+        among = ranks.index if ranked < tested else None  # ranked on a sample: the groups of the sampled users
+        groups = active.cached(
+            ("slices", slicing), lambda: slices.tested_user_slices(run, slices.SliceBy[slicing], among=among)
+        )
         key = (slicing,)
-    if groups is not None and ranked < tested:  # ranked on a sample: the groups of the sampled users
+    if groups is not None and ranked < tested:  # (a custom filter's groups cover every tested user)
         groups = groups[groups.index.isin(ranks.index)]
     if groups is not None:
         metrics = active.cached(

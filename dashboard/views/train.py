@@ -17,9 +17,11 @@ from dashboard.text import (
     small_catalogue_note,
     stop_note,
 )
+from ltsi.devices import default_threads
 from ltsi.model import ABLATIONS, ModelConfig
+from ltsi.progress import eta_words
 from ltsi.server_sources import allowed_folders, check_path
-from ltsi.train import TrainConfig, default_threads, eta_words
+from ltsi.train_config import TrainConfig
 
 st.title("Train")
 st.caption(

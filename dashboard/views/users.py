@@ -12,6 +12,7 @@ from ltsi.items import item_label
 from ltsi.scenarios import Edit, Scenario
 
 K = 10
+LISTED_USERS = 200  # a search lists this many of its matches (a selectbox sends its options to the browser)
 
 st.title("Users")
 active = widgets.require_run("users")
@@ -19,18 +20,16 @@ widgets.quality_badge(active)
 with st.popover("What do these words mean?", icon=":material/help:"):
     st.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in GLOSSARY.items()))
 
-seqs, items = active.run.seqs, active.run.items
+seqs = active.run.seqs
 rule = explaining.seen_rule(active)
 cfg = active.run.model_config
 lags = cfg.transition_lags if getattr(cfg, "transitions", False) else 0  # events that carry a transition term
-titles = None
-if items is not None and "title" in items:
-    titles = items.drop_duplicates("item_id").set_index("item_id")["title"]
+titles = explaining.item_titles(active)
 
 
 def item_text(item_id: str) -> str:
     """The item's title and id as plain text (for the figures, which escape it themselves)."""
-    return item_label(item_id, titles.get(item_id) if titles is not None else None)
+    return item_label(item_id, titles.get(item_id))
 
 
 def item_name(item_id: str) -> str:
@@ -42,9 +41,8 @@ def item_name(item_id: str) -> str:
 picks = {}
 with widgets.guard("finding interesting users"):
     picks = explaining.suggestions(active)
-users = list(seqs.users)
-known = set(users)
-if st.session_state.get(Keys.USER) not in known:  # start on a test hit: the held-out item is in the list
+users = seqs.users  # a tuple: no per-run copies of a million ids (lookups go through seqs.has_user)
+if not seqs.has_user(st.session_state.get(Keys.USER) or ""):  # start on a test hit: the held-out item is in the list
     first = picks.get("Test hit") or next(iter(picks.values()), None)
     st.session_state[Keys.USER] = first[0] if first else users[0]
 
@@ -67,7 +65,11 @@ if picks:
             width="stretch",
         )
 
-lengths = dict(zip(seqs.users, seqs.lengths))
+
+def n_events(user_id: str) -> int:
+    return int(seqs.offsets[seqs.user_index(user_id) + 1] - seqs.offsets[seqs.user_index(user_id)])
+
+
 many = len(users) > widgets.MAX_SELECTBOX_USERS  # a selectbox sends all its options to the browser on every run
 
 
@@ -77,21 +79,21 @@ def find_typed_user() -> None:
     if not typed:  # the box was cleared: stay on the shown user
         st.session_state[Keys.USER_PICK] = st.session_state[Keys.USER]
         return
-    if typed in known:
+    if seqs.has_user(typed):
         st.session_state[Keys.USER] = typed
         return
     st.session_state[Keys.USER_QUERY] = typed  # the page lists the users that match it
-    matches = [u for u in users if typed.lower() in u.lower()]
+    matches, _ = explaining.find_users(active, typed, LISTED_USERS)
     st.session_state[Keys.USER_PICK] = matches[0] if matches else st.session_state[Keys.USER]
 
 
 query = str(st.session_state.get(Keys.USER_QUERY) or "") if many else ""
 if many:  # list a few users (the matches of the last search); any id can be typed
-    matches = [u for u in users if query.lower() in u.lower()] if query else users
+    matches, n_matches = explaining.find_users(active, query, LISTED_USERS) if query else (users, len(users))
     suggested = [uid for uid, _ in picks.values()]
-    options = list(dict.fromkeys([st.session_state[Keys.USER], *suggested, *matches[:200]]))
+    options = list(dict.fromkeys([st.session_state[Keys.USER], *suggested, *matches[:LISTED_USERS]]))
 else:
-    matches, options = users, users
+    options = users
 if st.session_state.get(Keys.USER_PICK) not in options:
     st.session_state[Keys.USER_PICK] = st.session_state[Keys.USER]
 left, right = st.columns([2, 3], vertical_alignment="bottom")
@@ -100,18 +102,18 @@ with left:
         "User (type part of an id and press Enter)" if many else "User (type to search)",
         options,
         key=Keys.USER_PICK,
-        format_func=lambda u: f"{u} · {plural(lengths[u], 'event')}" if u in lengths else str(u),
+        format_func=lambda u: f"{u} · {plural(n_events(u), 'event')}" if seqs.has_user(u) else str(u),
         accept_new_options=many,
         on_change=find_typed_user if many else None,
     )
     if many and query:
-        found = plural(len(matches), "user")
+        found = plural(n_matches, "user")
         st.caption(
-            f"{found} with “{md_escape(query)}” in the id; the list shows the first 200."
-            if len(matches) > 200
+            f"{found} with “{md_escape(query)}” in the id; the list shows the first {LISTED_USERS}."
+            if n_matches > LISTED_USERS
             else f"{found} with “{md_escape(query)}” in the id."
         )
-if user not in known:  # typed without the callback (it resolves every typed id): stay on the shown user
+if not seqs.has_user(user):  # typed without the callback (it resolves every typed id): stay on the shown user
     user = st.session_state[Keys.USER]
 st.session_state[Keys.USER] = user
 held = explaining.heldout(active, user)
@@ -125,7 +127,7 @@ with right:
         "with that held-out event (how the model was tested). Off: the whole history, as "
         "for a recommendation made today.",
     )
-    if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one rule: ltsi.sequences.seen_rule)
+    if Keys.HIDE_SEEN not in st.session_state:  # the default follows the data (one rule: ltsi.seen_items.seen_rule)
         st.session_state[Keys.HIDE_SEEN] = rule.hide
     hide_seen = st.toggle("Hide items already in the history", key=Keys.HIDE_SEEN, help=md_escape(rule.reason))
 end = held["end"] if (held is not None and evaluation) else None
@@ -200,11 +202,11 @@ with widgets.guard("explaining this user"):
             window_note = f"the model reads the last {exp.n_window} of them"
         else:
             window_note = "the model reads it" if n_hist == 1 else "the model reads all of them"
-        if n_hist < lengths[user]:  # the held-out event is hidden: say how many the model sees
+        if n_hist < n_events(user):  # the held-out event is hidden: say how many the model sees
             seen = f"{n_hist} before the held-out one ({window_note})"
         else:
             seen = window_note
-        st.markdown(f"**{md_escape(user)}** has {plural(lengths[user], 'event')}; {seen}.")
+        st.markdown(f"**{md_escape(user)}** has {plural(n_events(user), 'event')}; {seen}.")
         if held is not None and evaluation:
             rank = explaining.heldout_rank(active, user, exclude_seen=hide_seen)
             if not np.isfinite(rank):  # hidden: the held-out item is one the user already had
