@@ -10,6 +10,11 @@
 3. Demo: "Open the demo" on the Start page until the heatmap is drawn (pre-trained model).
 4. Every view on the demo, first visit: from clicking the view in the sidebar until its script is idle (the
    browser's wall time), beside the script's own time on the server (LTSI_DASHBOARD_TIMING=1).
+
+With --run FOLDER (e.g. bench/out/big_run from bench/big_run.py: 1M users x 1M items), instead: the server may
+read FOLDER's parent (LTSI_DATA_FOLDERS); after its one-off start-up imports (--settle seconds), the Train
+page opens the run folder, then each view is timed on its first visit as in 4, then a user search on the
+Users page (type part of an id, press Enter, until idle).
 """
 
 from __future__ import annotations
@@ -52,10 +57,56 @@ def timing_lines(log_path: Path) -> list[tuple[str, float]]:
     return out
 
 
+def time_view(page, log_path: Path, view: str) -> tuple[float, float]:
+    """(browser s until idle, the script's s on the server) of one click on `view` in the sidebar."""
+    seen = len(timing_lines(log_path))
+    t0 = time.perf_counter()
+    page.get_by_test_id("stSidebarNav").get_by_text(view, exact=True).click()
+    page.wait_for_url(f"**/{view.lower()}")
+    idle(page)
+    wall = time.perf_counter() - t0
+    page.wait_for_timeout(300)  # the server's line may lag the browser's idle mark a little
+    runs = [t for name, t in timing_lines(log_path)[seen:] if name == view]
+    return wall, runs[0] if runs else float("nan")
+
+
+def time_run_folder(page, url: str, log_path: Path, run: Path, settle: float) -> None:
+    """--run: open the run folder on the Train page, then time each view's first visit and a user search."""
+    page.goto(url)
+    idle(page)
+    page.wait_for_timeout(settle * 1000)  # the server's background start-up imports (training.warm_up)
+    page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()
+    page.wait_for_url("**/train")
+    idle(page)
+    page.get_by_text("Open a run folder on the server").click()
+    page.get_by_label("Run folder", exact=True).fill(str(run.resolve()))
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Open this run").click()
+    page.get_by_text("it is the active model now").wait_for()
+    idle(page)
+    print(f"open the run folder {run}: {time.perf_counter() - t0:.1f} s", flush=True)
+    print("each view, first visit (browser until idle / the script on the server):", flush=True)
+    for view in ("Users", "Model", "Items", "Compare", "Export"):
+        wall, on_server = time_view(page, log_path, view)
+        print(f"  {view:8s} {wall:5.2f} s / {on_server:5.2f} s", flush=True)
+    time_view(page, log_path, "Users")
+    box = page.get_by_test_id("stSelectbox").filter(has_text="User (type part of an id and press Enter)")
+    box.click()
+    page.keyboard.type("U05000")  # part of an id: about a hundred users of a million contain it
+    t0 = time.perf_counter()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(100)
+    idle(page)
+    caption = page.get_by_text("with “U05000” in the id").first.inner_text()
+    print(f"  user search (part of an id, until idle): {time.perf_counter() - t0:.2f} s: {caption}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=None, help="override the Train page's time budget (s)")
     parser.add_argument("--switches", type=int, default=8)
+    parser.add_argument("--run", type=Path, default=None, help="time every view on this run folder instead")
+    parser.add_argument("--settle", type=float, default=15, help="with --run: seconds for the server's start-up")
     args = parser.parse_args()
 
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -80,7 +131,11 @@ def main() -> None:
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "LTSI_DASHBOARD_TIMING": "1"},
+        env={
+            **os.environ,
+            "LTSI_DASHBOARD_TIMING": "1",
+            **({"LTSI_DATA_FOLDERS": str(args.run.resolve().parent)} if args.run else {}),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -97,6 +152,10 @@ def main() -> None:
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(180_000)
+            if args.run is not None:
+                time_run_folder(page, url, log_path, args.run, args.settle)
+                browser.close()
+                return
 
             # 3. the one-click demo
             page.goto(url)

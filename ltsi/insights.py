@@ -30,10 +30,10 @@ if TYPE_CHECKING:  # ltsi.quality samples users with this module's sample_users
 
 # Views over all users or items stay responsive on big logs: above these sizes they use a seeded sample (and say so).
 SAMPLE_USERS = 20_000  # users a view that only runs the model (no scoring of the catalogue) reads at most
-SAMPLE_ITEMS = 20_000  # points the item map draws at most
-GATE_USERS = 5_000  # users the gate histogram reads at most (its 40 bins are smooth well before that)
+SAMPLE_ITEMS = 5_000  # points the item map draws at most (more are slow to send and draw, and say no more)
+GATE_USERS = 2_000  # users the gate histogram reads at most (its 40 bins are smooth well before that)
 # A view that scores every item for each user costs users x items: it scores at most this many (user, item) pairs,
-# about 5 s on a 2-core CPU, so a 1M-item catalogue gets 100 users and a 2,000-item one 20,000.
+# about 0.3 s per model on a 2-core CPU, so a 1M-item catalogue gets 100 users and a 2,000-item one 20,000.
 SCORED_PAIRS = 100_000_000
 MIN_SCORED_USERS = 100  # fewer would say little: a view scores at least this many users, whatever the catalogue
 
@@ -210,15 +210,17 @@ def item_map(
     weights = model.item_embedding.weight.detach().float().cpu().numpy()[1:]  # (N - 1, D) padding left out
     if len(weights) < 2:
         raise LTSIError("An item map needs at least two items.")
-    centred = weights - weights.mean(0)
-    # the axes from the (D, D) scatter matrix: the SVD's, at a fraction of its cost on a million items; summed in
-    # float32 by BLAS (the data are centred, so nothing cancels), 60x faster than float64 copies of every row
-    eigenvalues, vectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))  # (D,), (D, D)
+    mean = weights.mean(0, dtype=np.float64)  # (D,)
+    # the axes from the (D, D) scatter matrix: the SVD's, at a fraction of its cost on a million items. W'W by
+    # float32 BLAS minus n mean mean' (no centred copy of a million rows); embeddings sit near the origin next
+    # to their spread, so the subtraction keeps the digits a 2-D map needs
+    scatter = (weights.T @ weights).astype(np.float64) - len(weights) * np.outer(mean, mean)  # (D, D)
+    eigenvalues, vectors = np.linalg.eigh(scatter)  # (D,), (D, D)
     order = np.argsort(eigenvalues)[::-1]
     s, vt = np.sqrt(np.clip(eigenvalues[order], 0, None)), vectors[:, order].T  # singular values, (D, D) axes
     vt = vt[:2] * np.sign(vt[:2][np.arange(min(2, len(vt))), np.abs(vt[:2]).argmax(1)])[:, None]  # (2, D)
     shown = sample_index(len(weights), max_items)  # (M,) rows of the map
-    xy = centred[shown].astype(np.float64) @ vt.T  # (M, 2) only the drawn rows
+    xy = (weights[shown].astype(np.float64) - mean) @ vt.T  # (M, 2) only the drawn rows, centred
     variance = s**2 / max((s**2).sum(), 1e-30)
     tokens = seqs.items.tokens
     frame = pd.DataFrame(
