@@ -70,7 +70,7 @@ def time_view(page, log_path: Path, view: str) -> tuple[float, float]:
     return wall, runs[0] if runs else float("nan")
 
 
-def time_run_folder(page, url: str, log_path: Path, run: Path, settle: float) -> None:
+def time_run_folder(page, url: str, log_path: Path, run: Path, settle: float, views: list[str]) -> None:
     """--run: open the run folder on the Train page, then time each view's first visit and a user search."""
     page.goto(url)
     idle(page)
@@ -86,7 +86,7 @@ def time_run_folder(page, url: str, log_path: Path, run: Path, settle: float) ->
     idle(page)
     print(f"open the run folder {run}: {time.perf_counter() - t0:.1f} s", flush=True)
     print("each view, first visit (browser until idle / the script on the server):", flush=True)
-    for view in ("Users", "Model", "Items", "Compare", "Export"):
+    for view in views:
         wall, on_server = time_view(page, log_path, view)
         print(f"  {view:8s} {wall:5.2f} s / {on_server:5.2f} s", flush=True)
     time_view(page, log_path, "Users")
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=8)
     parser.add_argument("--run", type=Path, default=None, help="time every view on this run folder instead")
     parser.add_argument("--settle", type=float, default=15, help="with --run: seconds for the server's start-up")
+    parser.add_argument("--views", default="Users,Model,Items,Compare,Export", help="with --run: the views, in order")
     args = parser.parse_args()
 
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -153,7 +154,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(180_000)
             if args.run is not None:
-                time_run_folder(page, url, log_path, args.run, args.settle)
+                time_run_folder(page, url, log_path, args.run, args.settle, args.views.split(","))
                 browser.close()
                 return
 

@@ -5,8 +5,6 @@ No `st.*` here: a deferred download (the HTML report) calls these from another t
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,31 +33,6 @@ def heldout(active: ActiveRun, user: str) -> dict | None:
         return None
     end = int(test.ends[at])
     return {"end": end, "item_id": seqs.items.decode([test.targets[at]])[0], "position": end}
-
-
-def baselines_started(active: ActiveRun) -> Future:
-    """The run's fitted baselines (`ltsi.baselines.fit_baselines`), fitted once per run in a background thread.
-
-    The fit is numpy over the training events and never touches the model, so it runs beside the page's own
-    work (explanations hook the model: those stay on the page's thread); on a million users it takes about a
-    second, which a page that starts it first no longer waits for.
-    """
-
-    def start() -> Future:
-        from ltsi.baselines import fit_baselines
-
-        future: Future = Future()
-
-        def fit() -> None:
-            try:
-                future.set_result(fit_baselines(active.run.seqs, active.run.split))
-            except BaseException as error:  # handed to whoever asks for the result
-                future.set_exception(error)
-
-        threading.Thread(target=fit, name="ltsi-baselines", daemon=True).start()
-        return future
-
-    return active.cached(("baselines",), start)
 
 
 def find_users(active: ActiveRun, query: str, limit: int = 200) -> tuple[list[str], int]:

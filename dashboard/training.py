@@ -99,8 +99,8 @@ class SlotBoard:
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
     """Once per server process, in the background: sweep stale temp folders, then the slow first imports that
-    training and attribution need (torch's optimizer pulls in torch._dynamo, ~6 s; captum ~2 s), so the first
-    Train click does not wait for them."""
+    training and attribution need (torch's optimizer pulls in torch._dynamo, ~6 s; captum ~2 s) and those of the
+    views' analysis modules, so the first Train click or the first visit of a view does not wait for them."""
 
     def work() -> None:
         from dashboard.exporting import sweep_stale_temp
@@ -108,6 +108,14 @@ def warm_up() -> threading.Thread:
         sweep_stale_temp()  # run folders extracted by servers that are gone, older than a day
         import captum.attr  # noqa: F401
         import torch._dynamo  # noqa: F401
+
+        import dashboard.figures  # noqa: F401
+        import dashboard.report  # noqa: F401
+        import ltsi.catalogue  # noqa: F401
+        import ltsi.compare  # noqa: F401
+        import ltsi.item_analysis  # noqa: F401
+        import ltsi.quality  # noqa: F401
+        import ltsi.slices  # noqa: F401
 
     thread = threading.Thread(target=work, name="ltsi-warm-up", daemon=True)
     thread.start()

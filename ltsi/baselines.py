@@ -62,18 +62,27 @@ class TrainingCounts:
             raise LTSIError("Training counts: pair keys must be unique, sorted and within the catalogue.")
 
 
-def training_counts(seqs: Sequences, split: Split, max_successors: int | None = None) -> TrainingCounts:
+def training_counts(
+    seqs: Sequences, split: Split, max_successors: int | None = None, sources: np.ndarray | None = None
+) -> TrainingCounts:
     """Item and item-to-next-item counts over the training part of the split.
 
     A pair (event e, event e + 1) counts when both are training events of the same user. With
     `max_successors`, each item keeps only its that-many most frequent successors (ties: lower
-    item index), which bounds the memory a history's successors take in a batch.
+    item index), which bounds the memory a history's successors take in a batch. With `sources`
+    (item indices), only the pairs from those items are counted: exact for them, and on a big log
+    far cheaper than sorting every pair when a view needs the successors of a few items only.
     """
     n = len(seqs.items)
     # event e -> e + 1 is a training transition when both are training events of one user: e is among the user's
     # first train_ends - 1 events (so a user's last event, never followed by one of theirs, is never a source)
     pair = _first_events(seqs, np.maximum(split.train_ends - 1, 0))  # (E,)
     src, dst = seqs.item_ids[pair], seqs.item_ids[1:][pair[:-1]]  # (P',) each; pair[-1] is always False
+    if sources is not None:
+        wanted = np.zeros(n, dtype=bool)  # (N,) a lookup table: one pass over the pairs
+        wanted[sources] = True
+        keep = wanted[src]  # (P',)
+        src, dst = src[keep], dst[keep]
     keys, counts = _counted(src * n + dst)  # sorted by (src, dst)
     if max_successors is not None and len(keys):
         order = np.lexsort((keys % n, -counts, keys // n))  # per previous item: most frequent first
@@ -120,10 +129,15 @@ class LastItemTransitions:
 
     name = "last-item transitions"
 
-    def fit(self, seqs: Sequences, split: Split) -> LastItemTransitions:
-        counts = training_counts(seqs, split)
+    def fit(self, seqs: Sequences, split: Split, sources: np.ndarray | None = None) -> LastItemTransitions:
+        """Counts from the training part; with `sources`, only the successors of those items (then a history
+        ending in another item is refused: its scores would be missing its transitions)."""
+        counts = training_counts(seqs, split, sources=sources)
         n = counts.n_items
         self.n_items = n
+        self.covered = None if sources is None else np.zeros(n, dtype=bool)  # (N,) the items fitted, None: all
+        if self.covered is not None:
+            self.covered[sources] = True
         self.indptr = np.searchsorted(counts.keys // n, np.arange(n + 1)).astype(np.int64)  # (N + 1,)
         self.indices = (counts.keys % n).astype(np.int64)  # (P,)
         self.values = counts.transitions.astype(np.float32)  # (P,)
@@ -135,6 +149,8 @@ class LastItemTransitions:
         if not hasattr(self, "indptr"):
             raise LTSIError("The last-item transition baseline has not been fitted yet.")
         last = batch.items[:, -1].numpy()  # (B,) most recent item (left padding: last column)
+        if self.covered is not None and not self.covered[last].all():
+            raise LTSIError("The last-item transitions were fitted for other last items than this batch's.")
         starts, stops = self.indptr[last], self.indptr[last + 1]  # (B,)
         lengths = stops - starts
         rows = np.repeat(np.arange(len(last)), lengths)  # (P_b,)
@@ -147,6 +163,10 @@ class LastItemTransitions:
 BASELINES = {"most popular": MostPopular, "last-item transitions": LastItemTransitions}
 
 
-def fit_baselines(seqs: Sequences, split: Split) -> dict[str, object]:
-    """Every baseline, fitted on the training part: {name: fitted baseline}."""
-    return {name: cls().fit(seqs, split) for name, cls in BASELINES.items()}
+def fit_baselines(seqs: Sequences, split: Split, last_items: np.ndarray | None = None) -> dict[str, object]:
+    """Every baseline, fitted on the training part: {name: fitted baseline}. With `last_items`, for histories
+    ending in those items only (the transitions of other items are not counted)."""
+    return {
+        MostPopular.name: MostPopular().fit(seqs, split),
+        LastItemTransitions.name: LastItemTransitions().fit(seqs, split, sources=last_items),
+    }

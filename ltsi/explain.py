@@ -238,6 +238,8 @@ def occlusion(
     edited = [history] + [edit_history(seqs, u, end, remove=r, allow_empty=True) for r in sets]
     scores, ranks = score_histories(model, edited, np.tile(target_ids, (len(edited), 1)), exclude_seen)  # (1 + R, K)
     K, R = len(target_ids), len(sets)
+    with np.errstate(invalid="ignore"):  # a target without a rank with and without the event: inf - inf, NaN
+        change = (ranks[1:].T - ranks[0][:, None]).reshape(-1)
     return pd.DataFrame(
         {
             "target_item": np.repeat(seqs.items.decode(target_ids), R),
@@ -247,7 +249,7 @@ def occlusion(
             "occlusion_score": scores[1:].T.reshape(-1).astype(np.float64),
             "occlusion_rank": ranks[1:].T.reshape(-1),
             "occlusion_drop": (scores[0][:, None] - scores[1:].T).reshape(-1).astype(np.float64),
-            "occlusion_rank_change": (ranks[1:].T - ranks[0][:, None]).reshape(-1),
+            "occlusion_rank_change": change,
         }
     )
 

@@ -522,20 +522,21 @@ def _load_model(config: ModelConfig, file: Path) -> LTSI:
 
 
 def model_scorers(
-    model: LTSI, ablations: dict[str, LTSI], seqs: Sequences, split: Split, baselines: dict | None = None
+    model: LTSI, ablations: dict[str, LTSI], seqs: Sequences, split: Split, last_items: np.ndarray | None = None
 ) -> dict[str, object]:
-    """Every model under its report name: LTSI, its ablations, then the baselines (given fitted, else fitted here)."""
+    """Every model under its report name: LTSI, its ablations, then the baselines (fitted here on the split's
+    training part, deterministic; with `last_items`, for histories ending in those items only)."""
     from ltsi.baselines import fit_baselines
 
     scorers: dict[str, object] = {"LTSI": model}
     scorers.update({f"LTSI ({name})": ablation for name, ablation in ablations.items()})
-    scorers.update(fit_baselines(seqs, split) if baselines is None else baselines)
+    scorers.update(fit_baselines(seqs, split, last_items))
     return scorers
 
 
-def run_scorers(run: Run, baselines: dict | None = None) -> dict[str, object]:
+def run_scorers(run: Run, last_items: np.ndarray | None = None) -> dict[str, object]:
     """`model_scorers` of a loaded run."""
-    return model_scorers(run.model, run.ablations, run.seqs, run.split, baselines)
+    return model_scorers(run.model, run.ablations, run.seqs, run.split, last_items)
 
 
 def evaluate_run(run: Run, split: str = "test", exclude_seen: bool = False, ks=(10, 20)) -> pd.DataFrame:

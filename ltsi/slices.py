@@ -270,16 +270,14 @@ def filter_as_slices(mask: pd.Series) -> pd.Series:
 
 
 @torch.no_grad()
-def heldout_ranks(
-    run: Run, batch_size: int = 512, max_users: int | None = -1, baselines: dict | None = None
-) -> pd.DataFrame:
+def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -> pd.DataFrame:
     """Rank of each tested user's held-out item (rows: user_id) by each model of `run_scorers` (columns:
     LTSI, its ablations, the baselines), full ranking as `ltsi.evaluate` (inf: never ranked).
 
     Every model scores the whole catalogue for each user, so a big log is ranked on a seeded sample of at most
     `max_users` tested users (-1, the default: `ltsi.insights.scored_users` of the catalogue, 20,000 for a
     catalogue of up to 5,000 items; None: all). `frame.attrs["of_users"]`: how many users are tested in all.
-    `baselines`: already fitted ones (`ltsi.baselines.fit_baselines` on the run's split), else fitted here.
+    The transitions baseline counts only the successors of the ranked histories' last items (exact for them).
     """
     from ltsi.insights import sample_index, scored_users
 
@@ -289,7 +287,8 @@ def heldout_ranks(
     picked = sample_index(len(cases), max_users)  # (C',) positions in the test cases
     users, ends, targets = cases.users[picked], cases.ends[picked], cases.targets[picked]
     columns = {}
-    for name, scorer in run_scorers(run, baselines).items():
+    last_items = seqs.item_ids[seqs.offsets[users] + ends - 1]  # (C',) each ranked history's last item
+    for name, scorer in run_scorers(run, last_items).items():
         score = as_scorer(scorer)
         ranks = []
         for start in range(0, len(picked), batch_size):

@@ -145,3 +145,21 @@ def test_without_the_counts_part_nothing_is_added(data):
     batch = Batch(items, (items > 0).long(), (items > 0).long())
     out = model(batch.items, batch.events, batch.gaps)
     assert torch.equal(model.last_scores(batch), model.scores(out.interest[:, -1]))
+
+
+def test_transitions_fitted_for_some_last_items_score_those_histories_exactly(tiny_seqs):
+    from ltsi.baselines import LastItemTransitions
+    from ltsi.batches import history_batch
+
+    seqs, split = tiny_seqs
+    test = split.test
+    batch = history_batch(seqs, test.users[:12], test.ends[:12], 10)  # 12 users' histories before their test
+    last = batch.items[:, -1].numpy()  # (12,)
+    full = LastItemTransitions().fit(seqs, split)
+    part = LastItemTransitions().fit(seqs, split, sources=last)
+    assert torch.equal(part.score(batch), full.score(batch))
+    assert len(part.indices) < len(full.indices)  # only the successors of those items were counted
+    others = history_batch(seqs, test.users[12:], test.ends[12:], 10)
+    outside = ~np.isin(others.items[:, -1].numpy(), last)
+    with pytest.raises(LTSIError, match="fitted for other last items"):
+        part.score(history_batch(seqs, test.users[12:][outside], test.ends[12:][outside], 10))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import explaining, figures, widgets
+from dashboard import figures, widgets
 from dashboard.state import Keys
 from dashboard.text import fmt_rank, md_escape, plural, small_catalogue_note
 from ltsi import insights, slices
@@ -21,7 +21,6 @@ VALUE_CHOICES = 200  # a custom filter offers the most frequent values of a text
 st.title("Model")
 st.caption("What the model does across all users, not just one.")
 active = widgets.require_run("model")
-explaining.baselines_started(active)  # fitted in the background while the charts below are computed
 quality = None  # stays None when the check fails (the guard says why): the charts still show
 with widgets.guard("checking the model's quality"):
     widgets.quality_badge(active)
@@ -181,9 +180,7 @@ with widgets.guard("comparing the models by group of users"):
     slicing = st.radio(
         "Cut the tested users by", choices, key=Keys.SLICE_BY, format_func=slicing_words, horizontal=True
     )
-    ranks = active.cached(
-        ("heldout-ranks",), lambda: slices.heldout_ranks(run, baselines=explaining.baselines_started(active).result())
-    )
+    ranks = active.cached(("heldout-ranks",), lambda: slices.heldout_ranks(run))
     models = [name for name in ("LTSI", *BASELINES) if name in ranks]
     # events before each held-out one; the test cases list users in user order (both splits make them so)
     tested_at = np.searchsorted(run.split.test.users, [seqs.user_index(u) for u in ranks.index])
