@@ -168,17 +168,7 @@ def main() -> None:
             demo_s = time.perf_counter() - t0
 
             # 4. every view on the demo, first visit (nothing cached for it yet)
-            views = {}
-            for view in VIEWS:
-                seen = len(timing_lines(log_path))
-                t0 = time.perf_counter()
-                page.get_by_test_id("stSidebarNav").get_by_text(view, exact=True).click()
-                page.wait_for_url(f"**/{view.lower()}")
-                idle(page)
-                wall = time.perf_counter() - t0
-                page.wait_for_timeout(300)  # the server's line may lag the browser's idle mark a little
-                runs = [t for name, t in timing_lines(log_path)[seen:] if name == view]
-                views[view] = (wall, runs[0] if runs else float("nan"))
+            views = {view: time_view(page, log_path, view) for view in VIEWS}
 
             # 1. Train -> first heatmap (the demo data is active: it is the e-commerce log)
             page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()  # same session

@@ -237,13 +237,12 @@ def what_if_edits(
 
 
 def item_titles(active: ActiveRun) -> pd.Series:
-    """item id -> title, from the run's item table (empty without one); `.get(item_id)` is None for no title."""
+    """item id -> title, from the run's item table (empty without one), once per run; a missing title stays
+    missing (NaN), so `ltsi.items.item_label` shows the bare id for it."""
     items = active.run.items
     if items is None or "title" not in items:
         return pd.Series(dtype=object)
-    return active.cached(
-        ("item-titles",), lambda: items.drop_duplicates("item_id").set_index("item_id")["title"].astype(str)
-    )
+    return active.cached(("item-titles",), lambda: items.drop_duplicates("item_id").set_index("item_id")["title"])
 
 
 def catalogue(active: ActiveRun) -> Catalogue:

@@ -42,14 +42,6 @@ if TYPE_CHECKING:
 Namer = Callable[[str], str]  # item id -> how a person reads it ("title (id)")
 
 
-def _item_namer(items: pd.DataFrame | None) -> Namer:
-    """item id -> 'title (id)' or the id, from the run's item table."""
-    titles = {}
-    if items is not None and "title" in items:
-        titles = items.drop_duplicates("item_id").set_index("item_id")["title"].to_dict()
-    return lambda item: item_label(item, titles.get(item))
-
-
 def history_words(n_events: int, n_history: int, n_window: int, tested: bool, evaluation: bool) -> str:
     """Which history the report explains, in words (the held-out view, or the whole history and why)."""
     if evaluation and tested:
@@ -255,7 +247,11 @@ def user_report(
     recommendations CSV's rows of this user for the same k and rule.
     """
     seqs, run = active.run.seqs, active.run
-    name = _item_namer(run.items)
+    titles = explaining.item_titles(active)  # cached per run
+
+    def name(item: str) -> str:
+        return item_label(item, titles.get(item))
+
     rule = explaining.seen_rule(active)
     hide = bool(rule.hide) if hide_seen is None else bool(hide_seen)
     held = explaining.heldout(active, user)

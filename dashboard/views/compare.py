@@ -31,17 +31,9 @@ seen_note = (
 )
 
 
-def titles_of(run: ActiveRun) -> pd.Series | None:
-    items = run.run.items
-    if items is None or "title" not in items:
-        return None
-    return items.drop_duplicates("item_id").set_index("item_id")["title"]
-
-
 def item_text(run: ActiveRun, item_id: str) -> str:
     """The item's title and id as plain text (for figures, which escape it themselves)."""
-    titles = titles_of(run)
-    return item_label(item_id, titles.get(item_id) if titles is not None else None)
+    return item_label(item_id, explaining.item_titles(run).get(item_id))
 
 
 def pick_user(label: str, users: list[str], key: str, default: str) -> str:
