@@ -10,7 +10,8 @@ For timing the dashboard at scale (bench/big_dashboard.py), not for judging reco
   on this size is hours on 2 cores), with its counts part set from the training events, as
   ltsi.train.train does (so its scores follow item-to-item transitions, like a trained one's);
 - metrics: LTSI and the baselines on a seeded sample of --metric-users test users (full ranking),
-  labelled so in the run's training summary; history.csv is empty (no epochs were run).
+  labelled so in the run's training summary, with their ranks (test_ranks.safetensors); history.csv
+  is empty (no epochs were run).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 
 from ltsi.baselines import training_counts
 from ltsi.devices import set_seed
-from ltsi.evaluate import compare, metric_names
+from ltsi.evaluate import compare_ranks, metric_names, metrics_table
 from ltsi.model import LTSI
 from ltsi.plan import plan_training
 from ltsi.runs import Run, model_scorers, save_run
@@ -120,7 +121,9 @@ def main() -> None:
     rng = np.random.default_rng(1)
     picked = np.sort(rng.choice(len(split.test), min(args.metric_users, len(split.test)), replace=False))
     sample = EvalCases(split.test.users[picked], split.test.ends[picked], split.test.targets[picked])
-    table = compare(model_scorers(model, {}, seqs, split), seqs, sample, plan.model_config.max_len, batch_size=64)
+    ranks = compare_ranks(model_scorers(model, {}, seqs, split), seqs, sample, plan.model_config.max_len, batch_size=64)
+    ranks.index = pd.Index(picked, name="case")  # kept with the run: positions in all the test cases
+    table = metrics_table(ranks)
     metrics = [{"model": row.pop("model"), "split": "test", **row} for row in table.to_dict(orient="records")]
     print(table.to_string(index=False), flush=True)
     print(f"metrics on {len(sample):,} sampled test users ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -140,9 +143,8 @@ def main() -> None:
         "ablations": {},
     }
     history = pd.DataFrame(columns=["epoch", "loss", "lr", *metric_names(), "seconds", "eval_seconds"])
-    run = Run(
-        model, plan.model_config, plan.train_config, seqs, split, item_table(args.items), metrics, history, {}, info
-    )
+    items = item_table(args.items)
+    run = Run(model, plan.model_config, plan.train_config, seqs, split, items, metrics, history, {}, info, ranks)
     path = save_run(run, args.out, overwrite=True)
     print(f"saved {path} in {time.perf_counter() - t0:.0f} s, peak RSS {peak_rss_gb():.1f} GB", flush=True)
 

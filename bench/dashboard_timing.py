@@ -57,14 +57,40 @@ def timing_lines(log_path: Path) -> list[tuple[str, float]]:
     return out
 
 
+def cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by the server process and by all Chromium processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    server = browser = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if int(entry.name) == server_pid:
+            server += used
+        elif "chrom" in name or "headless" in name:
+            browser += used
+    return server, browser
+
+
 def time_view(page, log_path: Path, view: str) -> tuple[float, float]:
-    """(browser s until idle, the script's s on the server) of one click on `view` in the sidebar."""
+    """(browser s until idle, the script's s on the server) of one click on `view` in the sidebar; with
+    LTSI_BENCH_SERVER_PID set, also prints the CPU seconds the server and the browser used meanwhile."""
     seen = len(timing_lines(log_path))
+    server_pid = int(os.environ.get("LTSI_BENCH_SERVER_PID", 0))
+    cpu_before = cpu_seconds(server_pid)
     t0 = time.perf_counter()
     page.get_by_test_id("stSidebarNav").get_by_text(view, exact=True).click()
     page.wait_for_url(f"**/{view.lower()}")
     idle(page)
     wall = time.perf_counter() - t0
+    if server_pid:
+        used = [after - before for before, after in zip(cpu_before, cpu_seconds(server_pid))]
+        print(f"  ({view}: CPU {used[0]:.2f} s on the server, {used[1]:.2f} s in the browser)", flush=True)
     page.wait_for_timeout(300)  # the server's line may lag the browser's idle mark a little
     runs = [t for name, t in timing_lines(log_path)[seen:] if name == view]
     return wall, runs[0] if runs else float("nan")
@@ -139,6 +165,7 @@ def main() -> None:
         },
     )
     url = f"http://127.0.0.1:{port}"
+    os.environ["LTSI_BENCH_SERVER_PID"] = str(server.pid)
     try:
         for _ in range(200):
             try:

@@ -12,9 +12,16 @@ import os
 import time
 from pathlib import Path
 
-import streamlit as st
+# Before torch is imported (its OpenMP reads this once): by default its worker threads spin on a core after each
+# operation, waiting for the next. Between a view's many small model passes that spinning took about a core from
+# the browser drawing the page and from the page's own script (Model view at a million users: 2.9 s -> 2.1 s in
+# bench/dashboard_timing.py); training in the dashboard is ~8% slower for it. `ltsi` on the command line keeps
+# the default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from dashboard import state, training, widgets
+import streamlit as st  # noqa: E402
+
+from dashboard import state, training, widgets  # noqa: E402
 
 st.set_page_config(
     page_title="LTSI · why this recommendation",

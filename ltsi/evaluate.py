@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -112,21 +113,19 @@ def rank_metrics(
 
 
 @torch.no_grad()
-def evaluate(
+def case_ranks(
     scorer,
     seqs: Sequences,
     cases: EvalCases,
     max_len: int,
-    ks: Iterable[int] = (10, 20),
     exclude_seen: bool = False,
     batch_size: int = 512,
-) -> dict[str, float]:
-    """Mean metrics of `scorer` over `cases` (see module docstring), e.g. {"HR@10": ..., "NDCG@10": ...}."""
-    ks = tuple(ks)
+) -> np.ndarray:
+    """(C,) float32: the rank of each case's target under `scorer` (see module docstring; inf: never ranked)."""
     if len(cases) == 0:
         raise LTSIError("There is nothing to evaluate: no user has enough events for a held-out target.")
     score = as_scorer(scorer)
-    sums = {name: 0.0 for name in metric_names(ks)}
+    ranks = []
     for start in range(0, len(cases), batch_size):
         users = cases.users[start : start + batch_size]
         ends = cases.ends[start : start + batch_size]
@@ -138,9 +137,47 @@ def evaluate(
             )
         excluded = history_mask(seqs, users, ends, len(seqs.items)).to(scores.device) if exclude_seen else None
         targets = torch.from_numpy(cases.targets[start : start + batch_size]).to(scores.device)  # (B,)
-        for name, values in metrics_from_ranks(target_ranks(scores, targets, excluded), ks).items():
-            sums[name] += float(values.sum())
-    return {name: total / len(cases) for name, total in sums.items()}
+        ranks.append(target_ranks(scores, targets, excluded).cpu().numpy())  # (B,)
+    return np.concatenate(ranks)  # (C,)
+
+
+def mean_metrics(ranks: np.ndarray, ks: Iterable[int] = (10, 20)) -> dict[str, float]:
+    """Mean HR@K, NDCG@K, MRR@K over cases from their ranks (C,), e.g. {"HR@10": ..., "NDCG@10": ...}."""
+    per_case = metrics_from_ranks(torch.from_numpy(np.array(ranks, dtype=np.float32)), ks)  # name -> (C,) (a copy)
+    return {name: float(values.double().mean()) for name, values in per_case.items()}
+
+
+def evaluate(
+    scorer,
+    seqs: Sequences,
+    cases: EvalCases,
+    max_len: int,
+    ks: Iterable[int] = (10, 20),
+    exclude_seen: bool = False,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """Mean metrics of `scorer` over `cases` (see module docstring), e.g. {"HR@10": ..., "NDCG@10": ...}."""
+    return mean_metrics(case_ranks(scorer, seqs, cases, max_len, exclude_seen, batch_size), ks)
+
+
+def compare_ranks(
+    scorers: dict[str, object],
+    seqs: Sequences,
+    cases: EvalCases,
+    max_len: int,
+    exclude_seen: bool = False,
+    batch_size: int = 512,
+) -> pd.DataFrame:
+    """(C, M) float32: each case's rank (rows: positions in `cases`) under each scorer (columns, in the order given)."""
+    ranks = {name: case_ranks(s, seqs, cases, max_len, exclude_seen, batch_size) for name, s in scorers.items()}
+    return pd.DataFrame(ranks, index=pd.RangeIndex(len(cases), name="case"))
+
+
+def metrics_table(ranks: pd.DataFrame, ks: Iterable[int] = (10, 20)) -> pd.DataFrame:
+    """One row per column of `ranks` (column "model" + one column per metric), from `compare_ranks`."""
+    ks = tuple(ks)
+    rows = [{"model": name, **mean_metrics(ranks[name].to_numpy(), ks)} for name in ranks.columns]
+    return pd.DataFrame(rows, columns=["model", *metric_names(ks)])
 
 
 def compare(
@@ -153,8 +190,4 @@ def compare(
     batch_size: int = 512,
 ) -> pd.DataFrame:
     """One row per scorer (column "model" + one column per metric), in the order given."""
-    rows = [
-        {"model": name, **evaluate(s, seqs, cases, max_len, ks, exclude_seen, batch_size)}
-        for name, s in scorers.items()
-    ]
-    return pd.DataFrame(rows, columns=["model", *metric_names(ks)])
+    return metrics_table(compare_ranks(scorers, seqs, cases, max_len, exclude_seen, batch_size), ks)

@@ -19,7 +19,7 @@ from dataclasses import replace
 import pandas as pd
 
 from ltsi import distributed
-from ltsi.evaluate import compare
+from ltsi.evaluate import compare_ranks, metrics_table
 from ltsi.model import ABLATIONS
 from ltsi.plan import Plan
 from ltsi.progress import Progress
@@ -52,7 +52,8 @@ def fit_run(
 
     `callback` gets every training's progress; `on_stage(stage, words)` is told when a new stage
     starts. `Run.info` holds the training summaries ("training", "ablations"),
-    `Run.metrics` the test rows of every model (`Run.table()` as a DataFrame).
+    `Run.metrics` the test rows of every model (`Run.table()` as a DataFrame), the means of
+    `Run.test_ranks` (each test case's rank under each model).
     """
 
     def stage(kind: Stage, words: str) -> None:
@@ -77,14 +78,26 @@ def fit_run(
             )
     stage(Stage.EVALUATING, "evaluating LTSI and the baselines on the test events")
     models = {name: r.model for name, r in trained.items()}
-    metrics = []
+    metrics, ranks = [], None
     if len(split.test) and distributed.current().is_main:  # under torchrun, the other ranks skip the test
-        table = compare(model_scorers(result.model, models, seqs, split), seqs, split.test, plan.model_config.max_len)
+        scorers = model_scorers(result.model, models, seqs, split)
+        ranks = compare_ranks(scorers, seqs, split.test, plan.model_config.max_len)  # (C, M) kept with the run
+        table = metrics_table(ranks)
         metrics = [{"model": row.pop("model"), "split": "test", **row} for row in table.to_dict(orient="records")]
     info = {
         "training": training_summary(result),
         "ablations": {name: training_summary(r) for name, r in trained.items()},
     }
     return Run(
-        result.model, plan.model_config, plan.train_config, seqs, split, items, metrics, result.history, models, info
+        result.model,
+        plan.model_config,
+        plan.train_config,
+        seqs,
+        split,
+        items,
+        metrics,
+        result.history,
+        models,
+        info,
+        test_ranks=ranks,
     )

@@ -9,6 +9,7 @@
       metrics.json           list of {"model", "split", "HR@10", ...} rows
       history.csv            one row per training epoch
       items.csv              the item table, when one was given
+      test_ranks.safetensors each test case's rank under each model (ltsi.saved_ranks), when evaluated
       manifest.json          SHA-256 and size of every file above, written last (format 3 on)
 
 Everything a later `evaluate`, `recommend` or `explain` needs is in the folder, so a run can be
@@ -39,6 +40,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import ltsi
+from ltsi import saved_ranks
 from ltsi.baselines import TrainingCounts
 from ltsi.errors import LTSIError
 from ltsi.folders import file_digest, fsync_dir, move_into_place, sweep_unfinished, write_manifest
@@ -53,7 +55,7 @@ FORMAT_VERSION = 3  # 2: LTSI's counts part (training counts stored with the wei
 STALE_SAVE_S = 3600  # an unfinished save folder older than this is a killed save's, and is removed
 MANIFEST = "manifest.json"  # SHA-256 and size of every other file, written last (format 3 on)
 REQUIRED = ("config.json", "model.safetensors", "sequences.safetensors")
-OPTIONAL = ("metrics.json", "history.csv", "items.csv", MANIFEST)
+OPTIONAL = ("metrics.json", "history.csv", "items.csv", saved_ranks.FILE, MANIFEST)
 
 
 def is_run_file(name: str) -> bool:
@@ -76,6 +78,12 @@ class Run:
     history: pd.DataFrame  # per-epoch training history
     ablations: dict[str, LTSI] = field(default_factory=dict)  # name -> model, eval mode
     info: dict = field(default_factory=dict)  # training summaries ("training", "ablations"), data, versions, path
+    # each test case's rank under each model, whose means are `metrics` (ltsi.saved_ranks); None: not kept
+    test_ranks: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.test_ranks is not None:
+            saved_ranks.check_test_ranks(self.test_ranks, len(self.split.test))
 
     def table(self, split: str = "test") -> pd.DataFrame | None:
         """The stored metrics of one split: one row per model ("model", "HR@10", ...), or None when there are none."""
@@ -220,6 +228,8 @@ def _write_run_files(run: Run, path: Path, ablation_weights: bool) -> None:
     run.history.to_csv(path / "history.csv", index=False)
     if run.items is not None:
         run.items.to_csv(path / "items.csv", index=False)
+    if run.test_ranks is not None:
+        saved_ranks.write_test_ranks(run.test_ranks, path / saved_ranks.FILE)
 
 
 def training_summary(result: TrainResult) -> dict:
@@ -364,6 +374,9 @@ def load_run(path: str | Path) -> Run:
             history = pd.read_csv(path / "history.csv")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
             raise LTSIError(f"{path / 'history.csv'} cannot be read ({error}).") from None
+    test_ranks = None
+    if (path / saved_ranks.FILE).is_file():
+        test_ranks = saved_ranks.read_test_ranks(path / saved_ranks.FILE, len(split.test))
     info = {
         "path": str(path),
         "training": config.get("training", {}),
@@ -371,7 +384,7 @@ def load_run(path: str | Path) -> Run:
         "versions": config.get("versions", {}),
         "ablations": {k: {kk: vv for kk, vv in v.items() if kk != "model_config"} for k, v in stored.items()},
     }
-    return Run(model, model_config, train_config, seqs, split, items, metrics, history, ablations, info)
+    return Run(model, model_config, train_config, seqs, split, items, metrics, history, ablations, info, test_ranks)
 
 
 def _read_json(file: Path):
@@ -428,7 +441,7 @@ def _check_manifest(path: Path, config: dict, version: int) -> None:
         if file.stat().st_size != entry["size"] or file_digest(file)["sha256"] != entry["sha256"]:
             raise LTSIError(f"Incomplete or mixed run folder {path}: {name} does not match its manifest; {mixed}")
     ablations = config.get("ablations", {})
-    read = [*REQUIRED, "metrics.json", "history.csv", "items.csv"]
+    read = [*REQUIRED, "metrics.json", "history.csv", "items.csv", saved_ranks.FILE]
     if isinstance(ablations, dict):
         read += [e["file"] for e in ablations.values() if isinstance(e, dict) and isinstance(e.get("file"), str)]
     unlisted = [name for name in read if name not in files and (path / name).exists()]

@@ -3,9 +3,10 @@
 A slice is a group of tested users (those of `run.split.test`), named by a plain label, as a
 `pd.Series` indexed by user_id. `tested_user_slices` cuts them by one built-in property of their
 held-out (test) event; `custom_slice` filters them by the held-out event's value of any column the
-run keeps. `heldout_ranks` ranks every held-out item once per model (full ranking, as
-`ltsi.evaluate`), so `slice_metrics` only averages and bootstraps those ranks: any number of
-slicings is cheap. `segment_drivers` pools the attributions of a slice's top recommendations.
+run keeps. `heldout_ranks` gives every held-out item's rank under each model (full ranking, as
+`ltsi.evaluate`; those the run's test evaluation kept, else ranked once now), so `slice_metrics`
+only averages and bootstraps those ranks: any number of slicings is cheap. `segment_drivers` pools the
+attributions of a slice's top recommendations.
 """
 
 from __future__ import annotations
@@ -274,14 +275,24 @@ def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -
     """Rank of each tested user's held-out item (rows: user_id) by each model of `run_scorers` (columns:
     LTSI, its ablations, the baselines), full ranking as `ltsi.evaluate` (inf: never ranked).
 
-    Every model scores the whole catalogue for each user, so a big log is ranked on a seeded sample of at most
-    `max_users` tested users (-1, the default: `ltsi.insights.scored_users` of the catalogue, 20,000 for a
-    catalogue of up to 5,000 items; None: all). `frame.attrs["of_users"]`: how many users are tested in all.
-    The transitions baseline counts only the successors of the ranked histories' last items (exact for them).
+    A run that kept its test evaluation's ranks (`Run.test_ranks`) gives those, the very ranks behind its
+    metrics table, for a seeded sample of at most `max_users` of the users it evaluated (-1, the default:
+    `ltsi.insights.SAMPLE_USERS`; None: all); `frame.attrs["saved"]` is True then. Otherwise every model scores
+    the whole catalogue for each user now, so a big log is ranked on a seeded sample of at most `max_users`
+    tested users (-1: `ltsi.insights.scored_users` of the catalogue, 20,000 for a catalogue of up to 5,000 items);
+    the transitions baseline counts only the successors of the ranked histories' last items (exact for them).
+    `frame.attrs["of_users"]`: how many users are tested in all.
     """
-    from ltsi.insights import sample_index, scored_users
+    from ltsi.insights import SAMPLE_USERS, sample_index, scored_users
 
     seqs, cases = run.seqs, _test_cases(run)
+    if run.test_ranks is not None:
+        rows = sample_index(len(run.test_ranks), SAMPLE_USERS if max_users == -1 else max_users)  # (C',)
+        picked = run.test_ranks.index.to_numpy()[rows]  # (C',) positions in the test cases
+        values = run.test_ranks.to_numpy(np.float64)[rows]  # (C', M)
+        frame = pd.DataFrame(values, columns=run.test_ranks.columns, index=_tested_index(run, picked))
+        frame.attrs.update(of_users=len(cases), saved=True)
+        return frame
     if max_users == -1:
         max_users = scored_users(len(seqs.items) - 1)
     picked = sample_index(len(cases), max_users)  # (C',) positions in the test cases
@@ -298,7 +309,7 @@ def heldout_ranks(run: Run, batch_size: int = 512, max_users: int | None = -1) -
             ranks.append(target_ranks(scores, torch.from_numpy(targets[part])).numpy())  # (b,)
         columns[name] = np.concatenate(ranks).astype(np.float64)
     frame = pd.DataFrame(columns, index=_tested_index(run, picked))
-    frame.attrs["of_users"] = len(cases)
+    frame.attrs.update(of_users=len(cases), saved=False)
     return frame
 
 

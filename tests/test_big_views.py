@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,9 +13,12 @@ from streamlit.testing.v1 import AppTest
 from test_dashboard import APP, TIMEOUT, needs_demo_run, ok, with_demo
 
 from dashboard import exporting, state
+from dashboard.text import fmt_rank
 from ltsi import insights, slices
 from ltsi.batches import history_batch
+from ltsi.evaluate import compare_ranks
 from ltsi.recommend import last_outputs
+from ltsi.runs import run_scorers
 
 
 def test_scored_users_follow_the_catalogue_size(monkeypatch):
@@ -92,6 +96,33 @@ def test_model_page_samples_users_and_items_and_says_so(small_thresholds):
     assert any(c.startswith("A sample of 100 of the ") for c in captions)  # the item map
     item_map = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "model_item_map" in c.proto.id)
     assert sum(n_points(trace.get("x", [])) for trace in item_map["data"]) == 100
+
+
+@needs_demo_run
+def test_model_page_reads_the_ranks_the_runs_test_evaluation_kept(small_thresholds, monkeypatch):
+    demo = state.load_demo_run()
+    run = demo.run
+    every = compare_ranks(run_scorers(run), run.seqs, run.split.test, run.model_config.max_len)
+    kept = every.iloc[::2]  # a run whose test evaluation ranked every other tested user
+    scored = []  # nothing may rank the catalogue again for the page
+    monkeypatch.setattr(slices, "run_scorers", lambda *args: scored.append(args) or {})
+    at = with_demo(
+        AppTest.from_file(APP, default_timeout=TIMEOUT), state.ActiveRun(replace(run, test_ranks=kept), "kept")
+    )
+    at.switch_page("views/model.py").run()
+    ok(at)
+    assert scored == []
+    tested = len(run.split.test)
+    assert any(
+        "The ranks here are those of the run's test evaluation, itself on a sample, and this section is computed on "
+        f"a random sample of 200 of the {tested:,} tested users" in c.value
+        for c in at.caption
+    )
+    listed = next(d.value for d in at.dataframe if "user" in d.value)  # a group's users, with their held-out ranks
+    positions = np.searchsorted(run.split.test.users, [run.seqs.user_index(u) for u in listed["user"]])
+    assert set(positions) <= set(kept.index)  # only users the evaluation ranked
+    ltsi_ranks = listed["held-out rank (LTSI)"].tolist()
+    assert ltsi_ranks == [fmt_rank(r) for r in every.loc[positions, "LTSI"]]
 
 
 def n_points(x) -> int:

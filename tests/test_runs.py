@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from ltsi.batches import history_batch
 from ltsi.errors import LTSIError
-from ltsi.evaluate import evaluate
+from ltsi.evaluate import evaluate, metrics_table
 from ltsi.folders import write_manifest
 from ltsi.model import ABLATIONS
 from ltsi.pipeline import Stage, fit_run
@@ -68,6 +68,7 @@ def test_saved_run_has_the_documented_files(run_dir):
         "metrics.json",
         "model.safetensors",
         "sequences.safetensors",
+        "test_ranks.safetensors",
     ]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["format"] == "ltsi-run" and config["model_config"]["dim"] == 16
@@ -99,9 +100,15 @@ def test_reload_gives_identical_scores_data_and_split(run_dir, trained):
     assert {k: {kk: v for kk, v in s.items() if kk != "file"} for k, s in run.info["ablations"].items()} == result.info[
         "ablations"
     ]
+    # the test evaluation's ranks come back as they were, and the metrics table is their means
+    assert run.test_ranks.equals(result.test_ranks) and list(run.test_ranks.columns) == list(run.table()["model"])
+    assert len(run.test_ranks) == len(split.test) and run.test_ranks.index.tolist() == list(range(len(split.test)))
+    means = metrics_table(run.test_ranks).set_index("model")
+    assert np.allclose(means.to_numpy(), run.table().set_index("model")[means.columns].to_numpy(), atol=1e-9)
     # a loaded run saves again to the same folder contents (save_run mirrors load_run)
     again = load_run(save_run(run, run_dir.parent / "again"))
     assert again.info["training"] == run.info["training"] and again.metrics == run.metrics
+    assert again.test_ranks.equals(run.test_ranks)
     with torch.no_grad():
         assert torch.equal(again.model.last_scores(batch), run.model.last_scores(batch))
 
@@ -203,8 +210,10 @@ def test_save_refuses_a_file_path(tmp_path, trained):
     with pytest.raises(LTSIError, match="a file with that name exists"):
         save_run(run, target)
     # without an item table, metrics or ablations, the run still loads
-    bare = load_run(save_run(replace(run, items=None, metrics=[], ablations={}, info={}), tmp_path / "bare"))
+    run_without = replace(run, items=None, metrics=[], ablations={}, info={}, test_ranks=None)
+    bare = load_run(save_run(run_without, tmp_path / "bare"))
     assert bare.items is None and bare.metrics == [] and bare.ablations == {} and bare.table() is None
+    assert bare.test_ranks is None and not (tmp_path / "bare" / "test_ranks.safetensors").exists()
     assert isinstance(bare.history, pd.DataFrame)
 
 

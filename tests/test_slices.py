@@ -94,6 +94,20 @@ def test_heldout_ranks_give_back_the_runs_test_metrics(tiny_fitted_run):
             assert ours.loc[model, name] == pytest.approx(stored.loc[model, name], abs=1e-6)
 
 
+def test_saved_test_ranks_are_the_ranks_scored_again(tiny_fitted_run):
+    saved = slices.heldout_ranks(tiny_fitted_run)
+    again = slices.heldout_ranks(dataclasses.replace(tiny_fitted_run, test_ranks=None))
+    assert saved.attrs == {"of_users": len(tiny_fitted_run.split.test), "saved": True} and not again.attrs["saved"]
+    pd.testing.assert_frame_equal(saved, again, check_exact=True)
+    # a sample of the saved ranks: the same seeded users as a sample scored now
+    part, part_again = (
+        slices.heldout_ranks(tiny_fitted_run, max_users=7),
+        slices.heldout_ranks(dataclasses.replace(tiny_fitted_run, test_ranks=None), max_users=7),
+    )
+    assert len(part) == 7 and part.index.is_unique
+    pd.testing.assert_frame_equal(part, part_again, check_exact=True)
+
+
 def test_builtin_slices_describe_the_heldout_event(tiny_log, tiny_fitted_run):
     run = tiny_fitted_run
     test = run.split.test
@@ -124,8 +138,10 @@ def test_slices_of_some_tested_users_are_theirs_in_the_full_slicing(tiny_fitted_
         assert part.index.tolist() == some
         assert part.astype(str).tolist() == every[by].loc[some].astype(str).tolist()
     test = run.split.test
-    first_untested = dataclasses.replace(  # the first tested user loses its test case
-        run, split=dataclasses.replace(run.split, test=EvalCases(test.users[1:], test.ends[1:], test.targets[1:]))
+    first_untested = dataclasses.replace(  # the first tested user loses its test case (and the run its test ranks)
+        run,
+        split=dataclasses.replace(run.split, test=EvalCases(test.users[1:], test.ends[1:], test.targets[1:])),
+        test_ranks=None,
     )
     untested = run.seqs.users[int(test.users[0])]
     with pytest.raises(LTSIError, match=f"User '{untested}' has no held-out test event"):

@@ -186,10 +186,14 @@ with widgets.guard("comparing the models by group of users"):
     tested_at = np.searchsorted(run.split.test.users, [seqs.user_index(u) for u in ranks.index])
     heldout_ends = pd.Series(run.split.test.ends[tested_at], index=ranks.index)
     ranked, tested = len(ranks), ranks.attrs.get("of_users", len(ranks))
-    if ranked < tested:  # every model scores the whole catalogue per user: a big log is ranked on a sample
+    if ranked < tested:
+        if ranks.attrs.get("saved"):  # the ranks behind the metrics table, kept with the run: no scoring here
+            sampled = ", itself on a sample" if len(run.test_ranks) < tested else ""
+            why = f"The ranks here are those of the run's test evaluation{sampled}, and"
+        else:
+            why = f"Every model ranks the whole catalogue of {plural(len(seqs.items) - 1, 'item')} for each user, so"
         st.caption(
-            f"Every model ranks the whole catalogue of {plural(len(seqs.items) - 1, 'item')} for each user, so "
-            f"this section is computed on a random sample of {ranked:,} of the {tested:,} tested users; the "
+            f"{why} this section is computed on a random sample of {ranked:,} of the {tested:,} tested users; the "
             "groups, counts and scores below are those of the sample."
         )
     if slicing == CUSTOM:
