@@ -38,8 +38,9 @@ def _train_mask(seqs: Sequences, split: Split) -> np.ndarray:
     return _first_events(seqs, split.train_ends)
 
 
-def _popularity(seqs: Sequences, train: np.ndarray) -> np.ndarray:
-    counts = np.bincount(seqs.item_ids[train], minlength=len(seqs.items)).astype(np.float64)  # (N,)
+def training_popularity(seqs: Sequences, split: Split) -> np.ndarray:
+    """(N,) float64 training events of each item (padding: 0); no pairs counted, so cheap on a big log."""
+    counts = np.bincount(seqs.item_ids[_train_mask(seqs, split)], minlength=len(seqs.items)).astype(np.float64)
     counts[PADDING_IDX] = 0
     return counts
 
@@ -90,8 +91,7 @@ def training_counts(
         kept = order[np.arange(len(order)) - first < max_successors]
         kept.sort()
         keys, counts = keys[kept], counts[kept]
-    popularity = _popularity(seqs, _train_mask(seqs, split))
-    return TrainingCounts(n, popularity, keys.astype(np.int64), counts.astype(np.float64))
+    return TrainingCounts(n, training_popularity(seqs, split), keys.astype(np.int64), counts.astype(np.float64))
 
 
 def _counted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +109,7 @@ class MostPopular:
     name = "most popular"
 
     def fit(self, seqs: Sequences, split: Split) -> MostPopular:
-        self.counts = _popularity(seqs, _train_mask(seqs, split))  # (N,)
+        self.counts = training_popularity(seqs, split)  # (N,)
         self.log_counts = torch.from_numpy(np.log1p(self.counts)).float()  # (N,)
         return self
 

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ltsi.attribution import integrated_gradients, interest_split
-from ltsi.baselines import training_counts
+from ltsi.baselines import training_popularity
 from ltsi.batches import history_batch
 from ltsi.errors import LTSIError
 from ltsi.evaluate import as_scorer, metrics_from_ranks, target_ranks
@@ -122,7 +122,7 @@ def popularity_tiers(seqs: Sequences, split: Split) -> np.ndarray:
     the items ranked before it are under 20% of all training events, tail once those are at least 80%,
     else torso. So head items make (about) the first 20% of events, tail items the last 20%.
     """
-    counts = training_counts(seqs, split).items  # (N,) padding 0
+    counts = training_popularity(seqs, split)  # (N,) padding 0
     order = np.lexsort((np.arange(len(counts)), -counts))  # most popular first
     before = np.concatenate([[0.0], np.cumsum(counts[order])[:-1]]) / max(counts.sum(), 1.0)  # share ranked above
     tiers = np.where(before < HEAD_SHARE, HEAD, np.where(before >= 1 - TAIL_SHARE, TAIL, TORSO)).astype(object)
