@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from ltsi.errors import LTSIError
 
 FILE = "test_ranks.safetensors"
+MAX_MODELS = 64  # LTSI, its ablations and the baselines are fewer than ten: a file listing more is not a run's
 
 
 def check_test_ranks(ranks: pd.DataFrame, n_cases: int, where: str = "the test ranks") -> None:
@@ -51,19 +52,31 @@ def write_test_ranks(ranks: pd.DataFrame, file: Path) -> None:
 
 
 def read_test_ranks(file: Path, n_cases: int) -> pd.DataFrame:
-    """The ranks `write_test_ranks` saved, checked against a split of `n_cases` test cases; LTSIError names the file."""
+    """The ranks `write_test_ranks` saved, checked against a split of `n_cases` test cases; LTSIError names the file.
+
+    Names, types and shapes are checked from the file's header before any array is read, so a file that claims
+    more cases than the split has, or more models than a run trains, is refused without filling the memory."""
     damaged = f"{file} is damaged"
     try:
         with safe_open(str(file), framework="pt") as handle:
             models = json.loads((handle.metadata() or {}).get("models", "null"))
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not a dict)
+            names = list(handle.keys())  # noqa: SIM118 (a safetensors handle, not a dict)
+            layout = {name: (handle.get_slice(name).get_dtype(), handle.get_slice(name).get_shape()) for name in names}
+            if set(layout) != {"cases", "ranks"} or layout["cases"][0] != "I64" or layout["ranks"][0] != "F32":
+                raise LTSIError(f"{damaged}: it needs an int64 'cases' and a float32 'ranks' array, nothing else.")
+            (_, cases_shape), (_, ranks_shape) = layout["cases"], layout["ranks"]
+            if not (isinstance(models, list) and 0 < len(models) <= MAX_MODELS and len(cases_shape) == 1):
+                raise LTSIError(f"{damaged}: it must list between 1 and {MAX_MODELS} models.")
+            if cases_shape[0] > n_cases or list(ranks_shape) != [cases_shape[0], len(models)]:
+                raise LTSIError(
+                    f"{damaged}: its 'ranks' must have one row per case (at most the {n_cases:,} test cases) and "
+                    "one column per listed model."
+                )
+            cases, ranks = handle.get_tensor("cases"), handle.get_tensor("ranks")  # (C,), (C, M)
+    except LTSIError:
+        raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise LTSIError(f"{damaged} or not a safetensors file ({error}).") from None
-    cases, ranks = tensors.get("cases"), tensors.get("ranks")
-    if cases is None or ranks is None or cases.dtype != torch.int64 or ranks.dtype != torch.float32:
-        raise LTSIError(f"{damaged}: it needs an int64 'cases' and a float32 'ranks' array.")
-    if not isinstance(models, list) or cases.ndim != 1 or ranks.shape != (len(cases), len(models)):
-        raise LTSIError(f"{damaged}: its 'ranks' must have one row per case and one column per listed model.")
     frame = pd.DataFrame(ranks.numpy(), columns=models, index=pd.Index(cases.numpy(), name="case"))
     check_test_ranks(frame, n_cases, damaged)
     return frame

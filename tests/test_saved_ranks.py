@@ -40,9 +40,12 @@ def write_raw(path, cases, ranks, models):
         (torch.tensor([0, 1]), torch.tensor([[1.0], [0.0]]), ["LTSI"], "a rank is below 1 or missing"),
         (torch.tensor([0, 6]), torch.ones(2, 1), ["LTSI"], "increasing positions among the 6 test cases"),
         (torch.tensor([3, 1]), torch.ones(2, 1), ["LTSI"], "increasing positions"),
-        (torch.tensor([0, 1]), torch.ones(2, 2), ["LTSI"], "one row per case and one column per listed model"),
+        (torch.tensor([0, 1]), torch.ones(2, 2), ["LTSI"], "one row per case .* one column per listed model"),
+        (torch.arange(7), torch.ones(7, 1), ["LTSI"], r"at most the 6 test cases"),  # refused from the header
+        (torch.tensor([0]), torch.ones(1, 65), [f"m{i}" for i in range(65)], "between 1 and 64 models"),
         (torch.tensor([0, 1]), torch.ones(2, 2), ["LTSI", "LTSI"], "distinct names"),
         (torch.tensor([0, 1]), torch.ones(2, 1, dtype=torch.float64), ["LTSI"], "float32 'ranks'"),
+        (torch.tensor([0, 1], dtype=torch.int32), torch.ones(2, 1), ["LTSI"], "an int64 'cases'"),
     ],
 )
 def test_damaged_files_are_refused_with_the_reason(tmp_path, cases, ranks, models, message):
@@ -57,7 +60,7 @@ def test_not_a_safetensors_file_or_no_model_list(tmp_path):
     with pytest.raises(LTSIError, match="not a safetensors file"):
         read_test_ranks(tmp_path / "junk.safetensors", n_cases=6)
     save_file({"cases": torch.tensor([0]), "ranks": torch.ones(1, 1)}, str(tmp_path / "r.safetensors"))
-    with pytest.raises(LTSIError, match="one column per listed model"):
+    with pytest.raises(LTSIError, match="must list between 1 and 64 models"):
         read_test_ranks(tmp_path / "r.safetensors", n_cases=6)
 
 
