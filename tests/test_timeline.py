@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dashboard import figures
+from dashboard.figures.timeline import MAX_TICK_LABELS
 from ltsi import explain as ex
 from ltsi.model import LTSI, ModelConfig
 from ltsi.sequences import build_sequences
@@ -164,9 +165,21 @@ def test_item_labels_and_a_first_view_small_enough_to_read_them(explained):
     assert tuple(axis.range) == (N_LONG - 60 - 0.5, N_LONG - 0.5)  # the last 60 events, the window included
     assert heatmaps(fig)[0].x[-1] == f"#499 · {whole['title'].iat[-1]}"
     assert list(axis.categoryarray) == list(heatmaps(fig)[0].x)  # oldest first, not in event-type lane order
+    assert (
+        axis.nticks == MAX_TICK_LABELS < 60
+    )  # the first view's 60 names are thinned out, not drawn on top of each other
     # a window longer than 60 events is shown whole
     wide = whole.assign(in_window=whole["position"] >= 400)
     assert tuple(bottom_axis(figures.user_heatmap(None, SIGNALS, timeline=wide)).range) == (399.5, 499.5)
+
+
+def test_items_sharing_a_title_are_told_apart_by_their_ids(explained):
+    _, _, _, exp = explained
+    whole = exp.timeline_for("I3").head(4).copy()
+    whole["item_id"] = ["218", "673", "218", "1"]
+    whole["title"] = ["Cape Fear", "Cape Fear", "Cape Fear", ""]  # two films, one title; a missing title
+    labels = list(heatmaps(figures.user_heatmap(None, SIGNALS, timeline=whole))[0].x)
+    assert labels == ["#0 · Cape Fear (218)", "#1 · Cape Fear (673)", "#2 · Cape Fear (218)", "#3 · 1"]
 
 
 def test_event_types_get_distinct_markers(explained):

@@ -27,6 +27,7 @@ EVENT_SYMBOLS = {
 }
 OTHER_SYMBOLS = ["triangle-up", "cross", "x", "hexagon", "triangle-down", "pentagon", "hourglass", "bowtie"]
 DAILY_ABOVE = 2000  # longer histories get one column per day: thousands of columns are unreadable and slow
+MAX_TICK_LABELS = 24  # item names under the timeline at once: about 35 px apart in a 900 px wide chart
 INITIAL_COLUMNS = 60  # the first view of a long timeline: the window the model reads, and at least this many
 ADDITIVE_KINDS = ("weight", "attribution")  # shares and score parts: a day's value is the sum of its events'
 
@@ -86,10 +87,15 @@ class _Columns:
 def _event_columns(timeline: pd.DataFrame, signals: Sequence[tuple[str, str, str]]) -> _Columns:
     """One column per event, labelled '#12 · Red sneaker' (unique: a category axis merges equal names)."""
     positions = timeline["position"].to_numpy()
-    titles = timeline["title"] if "title" in timeline else timeline["item_id"]
+    items = timeline["item_id"].astype(str)
+    names = timeline["title"].where(timeline["title"].astype(str) != "", items) if "title" in timeline else items
+    names = names.fillna(items).astype(str)
+    # two items with one title (ML-100k's two "Cape Fear" films): their ids tell them apart
+    distinct = pd.DataFrame({"name": names, "item": items}).drop_duplicates()
+    shared = names.isin(distinct["name"][distinct["name"].duplicated()])
     labels = [
-        f"#{int(p)} · {plain(short_text(t if isinstance(t, str) and t else i, 18))}"
-        for p, t, i in zip(positions, titles, timeline["item_id"])
+        f"#{int(p)} · {plain(short_text(n, 18))}" + (f" ({plain(i)})" if twin else "")
+        for p, n, i, twin in zip(positions, names, items, shared)
     ]
     hover = hover_lines(timeline)
     events = timeline["event"].astype(str).to_numpy() if "event" in timeline else np.full(len(timeline), "")
@@ -269,6 +275,9 @@ def timeline_heatmap(
         zeroline=False,
         tickangle=-45,
         tickfont=dict(size=10),
+        # at most this many names in the visible range (more as the analyst zooms in): left to itself Plotly drew
+        # every one of 60 slanted names, on top of each other, in the dashboard's column
+        nticks=MAX_TICK_LABELS,
         automargin=True,
         title=dict(text=f"{unit_hint}; drag the strip below to see older {columns.unit}s", font=dict(size=12)),
     )

@@ -199,11 +199,11 @@ with widgets.guard("explaining this user"):
     with s2:
         n_hist = exp.n_history
         if exp.n_window < n_hist:
-            window_note = f"the model reads the last {exp.n_window} of them"
+            window_note = f"the model reads the last {exp.n_window:,} of them"
         else:
             window_note = "the model reads it" if n_hist == 1 else "the model reads all of them"
         if n_hist < n_events(user):  # the held-out event is hidden: say how many the model sees
-            seen = f"{n_hist} before the held-out one ({window_note})"
+            seen = f"{n_hist:,} before the held-out one ({window_note})"
         else:
             seen = window_note
         st.markdown(f"**{md_escape(user)}** has {plural(n_events(user), 'event')}; {seen}.")
