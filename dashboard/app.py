@@ -49,9 +49,15 @@ state.keep_settings()
 training.adopt_finished()  # a finished training becomes the active model, whichever page the user is on
 
 started = time.perf_counter()
+# The sidebar's panel is drawn before the page and again after it. After st.stop() no element can be drawn
+# (Streamlit stops the run at the next one), so the first drawing is what stays when the page stops early;
+# the second shows what the page just loaded.
+with st.sidebar:
+    panel = st.empty()
+widgets.sidebar(page.title, panel)
 try:
     page.run()
-finally:  # after the page, so the sidebar shows what the page just loaded (also after st.stop())
-    widgets.sidebar(page.title)
+finally:
+    widgets.sidebar(page.title, panel)
     if TIMING:  # LTSI_DASHBOARD_TIMING=1: one line per script run on the server's log (bench/dashboard_timing.py)
         print(f"ltsi-timing page={page.title} script_s={time.perf_counter() - started:.3f}", flush=True)

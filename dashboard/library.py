@@ -20,6 +20,7 @@ from dashboard.state import ActiveRun, Keys, log
 from dashboard.text import md_escape, plural
 from ltsi.errors import LTSIError
 from ltsi.library import LibraryEntry, RunLibrary
+from ltsi.quality import versus_words
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,14 @@ def settings_words(settings: dict) -> str:
     return " · ".join(words)
 
 
+VERSUS = "vs simple methods"  # the column that says, in words, whether a saved run loses to a simple method
+
+
 def library_table(entries: list[LibraryEntry]) -> pd.DataFrame:
-    """The list the section shows: one row per saved run (shown with st.dataframe: text stays text)."""
+    """The list the section shows: one row per saved run (shown with st.dataframe: text stays text).
+
+    Few columns, so that the table fits the page; a run's settings and save time are said under the picker.
+    """
     return pd.DataFrame(
         {
             "Name": [e.name for e in entries],
@@ -101,13 +108,33 @@ def library_table(entries: list[LibraryEntry]) -> pd.DataFrame:
             "Users": [e.n_users for e in entries],
             "Items": [e.n_items for e in entries],
             "Events": [e.n_events for e in entries],
-            "Settings": [settings_words(e.settings) for e in entries],
             "LTSI NDCG@10": [e.ltsi_ndcg for e in entries],
-            "Best simple method NDCG@10": [e.baseline_ndcg for e in entries],
-            "Best simple method": [e.baseline for e in entries],
-            "Saved (UTC)": [e.created.replace("T", " ")[:16] for e in entries],
+            VERSUS: [versus_words(e.ltsi_ndcg, e.baseline, e.baseline_ndcg, e.n_items) for e in entries],
         }
     )
+
+
+# how the table is drawn: counts with thousands separators; widths in pixels that add up to about 860, so that
+# the table fits the Train page (a long name is cut in its cell, and shown whole in the picker below)
+LIBRARY_COLUMNS = {
+    "Name": st.column_config.TextColumn(width=200),
+    "Data": st.column_config.TextColumn(width=110),
+    "Users": st.column_config.NumberColumn(format="localized", width=70),
+    "Items": st.column_config.NumberColumn(format="localized", width=70),
+    "Events": st.column_config.NumberColumn(format="localized", width=80),
+    "LTSI NDCG@10": st.column_config.NumberColumn(format="%.4f", width=100),
+    VERSUS: st.column_config.TextColumn(
+        width=230,
+        help="LTSI against the best simple method on the same held-out events (that method's NDCG@10 in "
+        "brackets). A model below a simple method should not be trusted yet.",
+    ),
+}
+
+
+def entry_details(entry: LibraryEntry) -> str:
+    """What the table leaves out about one saved run: 'size 64 · history 50 · best epoch 7 of 30 · saved …'."""
+    saved = f"saved {entry.created.replace('T', ' ')[:16]} UTC"
+    return " · ".join(words for words in (settings_words(entry.settings), saved) if words)
 
 
 def open_saved(entry_id: str) -> ActiveRun:
@@ -218,18 +245,11 @@ def render_library() -> None:
 
 
 def _render_entries(entries: list[LibraryEntry]) -> None:
-    st.dataframe(
-        library_table(entries),
-        hide_index=True,
-        key="library_table",
-        column_config={
-            "LTSI NDCG@10": st.column_config.NumberColumn(format="%.4f"),
-            "Best simple method NDCG@10": st.column_config.NumberColumn(format="%.4f"),
-        },
-    )
+    st.dataframe(library_table(entries), hide_index=True, key="library_table", column_config=LIBRARY_COLUMNS)
     st.caption(
         "NDCG@10 on each user's held-out last event: higher is better. The simple methods are the most popular "
-        "items and the items that most often follow the user's last item."
+        "items and the items that most often follow the user's last item; a model below one of them should not "
+        "be trusted yet."
     )
     by_id = {entry.id: entry for entry in entries}
     if st.session_state.get(Keys.LIBRARY_PICK) not in by_id:  # deleted, or hidden by the search
@@ -238,6 +258,7 @@ def _render_entries(entries: list[LibraryEntry]) -> None:
         "Saved run", list(by_id), format_func=lambda entry_id: _entry_label(by_id[entry_id]), key=Keys.LIBRARY_PICK
     )
     entry = by_id[picked]
+    st.caption(md_escape(entry_details(entry)))
     left, middle, right = st.columns([1, 3, 1], vertical_alignment="bottom")
     left.button(
         "Open",

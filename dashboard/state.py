@@ -20,7 +20,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +72,8 @@ class Keys:
     SERVER_PATH = "server_path"  # the Data page's path on the server (a file, a folder or a pattern)
     SERVER_SQL = "server_sql"  # the Data page's SQL query over files on the server
     SERVER_SAMPLE = "server_sample"  # the Data page's number of users to sample from a server source
+    CHOICES_LOG = "choices_log"  # form -> the log (Dataset.reading_key) the Data page's form choices were made on
+    UPLOAD_COLUMNS = "upload_columns"  # (digest, role -> column): the columns chosen after a file could not be read
     RUN_FOLDER = "run_folder"  # the Train page's run folder on the server
     USER = "user"  # the user the Users page shows (and the Export page's default)
     USER_PICK = "user_pick"  # the Users page's user selectbox
@@ -253,6 +255,16 @@ class Dataset:
         """Which data this is: the digest of the bytes, and the filters when there are some (other data,
         so other caches, training budgets and run-library entries)."""
         return self.source_key if self.filters is None else f"{self.source_key} | {self.filters.key()}"
+
+    @property
+    def reading_key(self) -> str:
+        """Which reading of which log this is, before any filter: the source, and for a file also the column
+        read for each role, the minimum events per user and the day-first choice. What the Data page's forms
+        offer (columns, dates, event types) depends on it, so their choices belong to one reading."""
+        if self.log is None:
+            return self.source_key
+        columns = sorted(self.as_read.report.mapping.columns().items())
+        return f"{self.source_key} | {columns} | {self.min_events} | {self.dayfirst}"
 
     @property
     def has_events(self) -> bool:
@@ -444,6 +456,22 @@ def reread(current: Dataset, mapping: dict[str, str | None] | None, min_events: 
     )
     new.name = current.name
     return new
+
+
+def forget_choices_of_another_log(form: str, log_key: str, widget_keys: Iterable[str]) -> None:
+    """Drop the choices left in a form's widgets when they were made on another log than `log_key`.
+
+    A widget with a key keeps its value across script runs, whatever its options or default become (also
+    while a page that stopped early did not draw it): a choice made on one log would start the form of the
+    next (event types it shares, its dates). Without them the widgets start from their defaults for this log.
+    Call before drawing the form.
+    """
+    made_on = st.session_state.setdefault(Keys.CHOICES_LOG, {})
+    if made_on.get(form) == log_key:
+        return
+    for key in widget_keys:
+        st.session_state.pop(key, None)
+    made_on[form] = log_key
 
 
 def dataset() -> Dataset | None:

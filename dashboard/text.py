@@ -164,9 +164,13 @@ def _stop(info: dict) -> tuple[str | None, bool, str]:
     return (str(reason) if reason else None, bool(info.get("still_improving", False)), str(info.get("advice") or ""))
 
 
-def stop_note(info: dict, epochs_done: int) -> tuple[str, str] | None:
+def stop_note(info: dict, epochs_done: int, beats_baselines: bool = False) -> tuple[str, str] | None:
     """(kind, words) on why training stopped; kind "warning" (train longer, or it diverged), "info" or
-    "caption". None when the run does not say (runs from before the stop reason was stored)."""
+    "caption". None when the run does not say (runs from before the stop reason was stored).
+
+    `beats_baselines` (`ltsi.quality.versus_baselines` is "beats"): a run cut short that already beats the
+    simple baselines is not said to "may trail" them.
+    """
     reason, improving, advice = _stop(info)
     epochs = plural(epochs_done, "epoch")
     best = f" (best epoch {info['best_epoch']})" if info.get("best_epoch") else ""
@@ -178,10 +182,16 @@ def stop_note(info: dict, epochs_done: int) -> tuple[str, str] | None:
             if reason == "budget"
             else "Raise Max. epochs (0 = planned from the log)"
         )
-        words = (
-            f"Not fully trained: stopped at {ended} after {epochs}, and this model may trail the baselines. "
-            f"{advice} {how}, or load the pre-trained demo model."
-        )
+        if beats_baselines:
+            words = (
+                f"Not fully trained: stopped at {ended} after {epochs}. It already beats the simple baselines "
+                f"and would likely get better with more training. {advice} {how}."
+            )
+        else:
+            words = (
+                f"Not fully trained: stopped at {ended} after {epochs}, and this model may trail the baselines. "
+                f"{advice} {how}, or load the pre-trained demo model."
+            )
         return "warning", words
     if reason == "budget":
         words = (

@@ -20,6 +20,8 @@ from dashboard.text import md_escape, plural
 from ltsi.errors import LTSIError
 
 if TYPE_CHECKING:  # ltsi.quality and ltsi.runs import torch: loaded when first needed, not with every page
+    from streamlit.delta_generator import DeltaGenerator
+
     from ltsi.quality import Quality
 
 MAX_SELECTBOX_USERS = 5000  # more users than this: a search box narrows the Users page's picker down
@@ -94,13 +96,15 @@ QUALITY_BOXES = {"good": st.success, "caution": st.warning, "bad": st.error}
 QUALITY_ICONS = {"good": ":material/verified:", "caution": ":material/warning:", "bad": ":material/report:"}
 
 
-def quality_badge(active: ActiveRun) -> None:
+def quality_badge(active: ActiveRun, link: bool = True) -> None:
     """One box at the top of a page: how the model compares with the simple baselines on test events and
-    any sign that its explanations mean nothing; green, amber or red by `Quality.level`."""
+    any sign that its explanations mean nothing; green, amber or red by `Quality.level`. `link`: a link to the
+    Train page's test results under it (not on the Train page itself)."""
     quality = quality_of(active)
     lines = [md_escape(quality.headline), *(md_escape(warning) for warning in quality.warnings)]
     QUALITY_BOXES[quality.level]("  \n".join(lines), icon=QUALITY_ICONS[quality.level])
-    st.page_link("views/train.py", label="Test results and training details", icon=":material/model_training:")
+    if link:
+        st.page_link("views/train.py", label="Test results and training details", icon=":material/model_training:")
 
 
 def gpu_summary() -> str:
@@ -112,10 +116,10 @@ def gpu_summary() -> str:
     return f"No GPU: training runs on the CPU ({os.cpu_count()} cores)"
 
 
-def sidebar(page: str = "") -> None:
+def sidebar(page: str, panel: DeltaGenerator) -> None:
     """The active dataset and model, on every page (and the training progress, except on the Train page,
-    which shows it itself)."""
-    with st.sidebar:
+    which shows it itself), in place of what `panel` (an `st.empty` in the sidebar) showed before."""
+    with panel.container():
         st.markdown("**Active data**")
         d = state.dataset()
         if d is None:

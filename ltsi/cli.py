@@ -23,12 +23,17 @@ from ltsi.cli_data import synth, validate
 from ltsi.cli_shared import fail
 from ltsi.cli_train import train
 from ltsi.cli_trained_run import evaluate, explain_command, recommend
+from ltsi.columns import ColumnError
 from ltsi.errors import LTSIError
 
 try:  # typer vendors its own copy of click (typer >= 0.20): its exceptions are not click's
     from typer._click import exceptions as _typer_click
 except ImportError:  # pragma: no cover - an older typer uses click itself
     _typer_click = click.exceptions
+
+
+# The option that names the column of a role (ColumnError.role): the library's message does not name it
+COLUMN_OPTIONS = {"user": "--user-col", "item": "--item-col", "timestamp": "--time-col"}
 
 
 class _NeverRaised(Exception):
@@ -71,6 +76,8 @@ class _ErrorBoundary(TyperGroup):
             _usage_error(exc)
         except (typer.Exit, typer.Abort, *_CLICK_ERRORS, KeyboardInterrupt):
             raise
+        except ColumnError as exc:
+            fail(f"{exc} Use {COLUMN_OPTIONS[exc.role]} to choose it.")
         except LTSIError as exc:
             fail(str(exc))
         except MemoryError:

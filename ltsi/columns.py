@@ -3,6 +3,7 @@ given explicitly, by name (`ltsi.column_names`) or by content (`ltsi.column_cont
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,9 +11,24 @@ import pandas as pd
 
 from ltsi.column_content import profile
 from ltsi.column_names import ALL_KNOWN, GENERIC_RE, KNOWN_NAMES, OTHER_NAMES, norm_name
-from ltsi.errors import one_line_error
+from ltsi.errors import LTSIError, one_line_error
 
 ROLES = ("user", "item", "timestamp", "event", "value", "category")
+
+
+class ColumnError(LTSIError):
+    """The column of one role (user, item or timestamp) is missing or unusable.
+
+    The message says what is wrong in words that hold wherever it is shown; how to choose another column
+    differs there (a command-line option, a form), so the caller adds it from `role`. `columns` (the file's
+    columns) and `chosen` (role -> column mapped so far) let a form offer the choice.
+    """
+
+    def __init__(self, message: str, role: str, columns: Sequence[str], chosen: dict[str, str | None]):
+        super().__init__(" ".join(message.split()))  # one line, even when a column name holds a line break
+        self.role = role
+        self.columns = [str(c) for c in columns]
+        self.chosen = dict(chosen)
 
 
 @dataclass
@@ -72,8 +88,11 @@ def detect_columns_with_notes(
         real = _resolve_column(str(col), columns, role)
         if real in [c for c in chosen.values() if c]:
             other = next(r for r, c in chosen.items() if c == real)
-            raise one_line_error(
-                f"Column '{real}' was given for both {other} and {role}; give a different column for each."
+            raise ColumnError(
+                f"Column '{real}' was given for both {other} and {role}; give a different column for each.",
+                role,
+                columns,
+                chosen,
             )
         chosen[role] = real
         reasons[role] = "given explicitly"
@@ -150,19 +169,25 @@ def detect_columns_with_notes(
 
     available = ", ".join(columns)
     if not chosen.get("user"):
-        raise one_line_error(
-            f"No user column was found (columns: {available}). Name the column that identifies "
-            "the user (--user-col, or the user field of the mapping)."
+        raise ColumnError(
+            f"No user column was found (columns: {available}). Name the column that identifies the user.",
+            "user",
+            columns,
+            chosen,
         )
     if not chosen.get("item"):
-        raise one_line_error(
-            f"No item column was found (columns: {available}). Name the column that identifies "
-            "the item (--item-col, or the item field of the mapping)."
+        raise ColumnError(
+            f"No item column was found (columns: {available}). Name the column that identifies the item.",
+            "item",
+            columns,
+            chosen,
         )
     if "timestamp" not in chosen:
-        raise one_line_error(
-            f"No time column was found (columns: {available}). Name the column with the time "
-            "of each event (--time-col, or the timestamp field of the mapping)."
+        raise ColumnError(
+            f"No time column was found (columns: {available}). Name the column with the time of each event.",
+            "timestamp",
+            columns,
+            chosen,
         )
     used = {c for c in chosen.values() if c}
     unused = [c for c in columns if c not in used]

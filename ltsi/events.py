@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ltsi.column_content import rating_scale
-from ltsi.columns import ColumnMapping, detect_columns_with_notes
+from ltsi.columns import ColumnError, ColumnMapping, detect_columns_with_notes
 from ltsi.data_notes import data_shape_notes
 from ltsi.errors import one_line_error
 from ltsi.event_log import (
@@ -217,10 +217,13 @@ def load_events(
     final = order[drops.keep[order]]
     if len(final) == 0:
         main = max(drops.counts, key=drops.counts.get)
-        raise one_line_error(
+        message = (
             f"No usable rows: all {rows_read:,} rows were dropped, mostly because '{main}' "
             f"({drops.counts[main]:,} rows). {_hint(main, cmap, info, min_events)}"
         )
+        if main in ROLE_OF_REASON:  # another column may be the right one: the caller says how to choose it
+            raise ColumnError(message, ROLE_OF_REASON[main], source_columns, cmap.columns())
+        raise one_line_error(message)
 
     events = pd.DataFrame(
         {
@@ -297,6 +300,17 @@ def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(remap[codes], categories=[names[i] for i in used])
 
 
+# The drop reasons that blame one column: when every row is dropped for one of them, another column may be right
+ROLE_OF_REASON = {
+    REASON_NO_TIME: "timestamp",
+    REASON_BAD_TIME: "timestamp",
+    REASON_TIME_RANGE: "timestamp",
+    REASON_NO_USER: "user",
+    REASON_NO_ITEM: "item",
+}
+ROLE_WORDS = {"timestamp": "time", "user": "user", "item": "item"}
+
+
 def _hint(reason: str, cmap: ColumnMapping | None, info: ReadInfo, min_events: int = 1) -> str:
     if reason == REASON_BAD_JSON:
         return "Check that every line is one JSON object, or save the events as CSV."
@@ -304,15 +318,10 @@ def _hint(reason: str, cmap: ColumnMapping | None, info: ReadInfo, min_events: i
         delim = info.delimiter
         words = {"\t": "tab", None: "none"}.get(delim, f"'{delim}'")
         return f"Check that every line has as many fields as the first line (fields were split on {words})."
-    if reason in (REASON_NO_TIME, REASON_BAD_TIME, REASON_TIME_RANGE):
-        col = cmap.timestamp if cmap else "?"
-        return f"Check the time column '{col}', or choose another one (--time-col)."
-    if reason == REASON_NO_USER:
-        col = cmap.user if cmap else "?"
-        return f"Check the user column '{col}', or choose another (--user-col)."
-    if reason == REASON_NO_ITEM:
-        col = cmap.item if cmap else "?"
-        return f"Check the item column '{col}', or choose another (--item-col)."
+    if reason in ROLE_OF_REASON:  # how to choose another column is the caller's to say (ColumnError.role)
+        role = ROLE_OF_REASON[reason]
+        col = getattr(cmap, role) if cmap else "?"
+        return f"Check the {ROLE_WORDS[role]} column '{col}', or choose another one."
     if reason == reason_few_events(min_events):
         return f"Lower the minimum number of events per user (now {min_events})."
     return "Check the file."

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ltsi.baselines import BASELINES
@@ -248,22 +249,22 @@ def _comparison(run: Run) -> tuple[str, str]:
             "its recommendations and explanations should not be trusted.",
             "bad",
         )
-    baselines = results[results["model"].isin(list(BASELINES))]
-    if baselines.empty:
+    best = best_baseline(results)
+    if best is None:
         return (
             f"LTSI scores {METRIC} {ours:.3f} on held-out test events; no simple baseline was measured to "
             "compare it with.",
             "caution",
         )
-    best = baselines.loc[baselines[METRIC].idxmax()]
-    theirs, name = float(best[METRIC]), str(best["model"])
-    if ours > theirs:
+    name, theirs = best
+    versus = outcome(ours, theirs)
+    if versus == "beats":
         return (
             f"LTSI beats the best simple baseline ({name}) on held-out test events: {METRIC} {ours:.3f} vs "
             f"{theirs:.3f}.",
             "good",
         )
-    if ours == theirs:
+    if versus == "matches":
         return (
             f"LTSI only matches the best simple baseline ({name}) on held-out test events: {METRIC} {ours:.3f} "
             f"vs {theirs:.3f}.",
@@ -274,6 +275,55 @@ def _comparison(run: Run) -> tuple[str, str]:
         f"{theirs:.3f}, so its recommendations and explanations should not be trusted yet.",
         "bad",
     )
+
+
+def best_baseline(results: pd.DataFrame | None) -> tuple[str, float] | None:
+    """(name, score) of the simple baseline with the highest NDCG@10 in a metrics table (a `model` column and
+    one column per metric); None when the table holds no baseline."""
+    if results is None or METRIC not in results:
+        return None
+    baselines = results[results["model"].isin(list(BASELINES))]
+    if baselines.empty:
+        return None
+    best = baselines.loc[baselines[METRIC].idxmax()]
+    return str(best["model"]), float(best[METRIC])
+
+
+def outcome(ours: float, theirs: float) -> str:
+    """ "beats", "matches" or "below": LTSI's test score against a baseline's (the rule the quality level follows)."""
+    if ours > theirs:
+        return "beats"
+    return "matches" if ours == theirs else "below"
+
+
+def versus_baselines(run: Run) -> str | None:
+    """LTSI against the best simple baseline on the held-out test events: "beats", "matches" or "below"; None
+    when that cannot be told (no test results or no baseline stored, or a catalogue of at most K items, where
+    every model scores alike)."""
+    results = run.table("test")
+    if results is None or METRIC not in results or len(run.seqs.items) - 1 <= K:
+        return None
+    ours = results.loc[results["model"] == "LTSI", METRIC]
+    best = best_baseline(results)
+    if ours.empty or best is None:
+        return None
+    return outcome(float(ours.iat[0]), best[1])
+
+
+def versus_words(ours: float | None, baseline: str | None, theirs: float | None, n_items: int) -> str:
+    """LTSI against the best simple baseline in a few words, for a list of runs: "beats most popular (0.0317)",
+    "below last-item transitions (0.1550)", "only matches …", or why it cannot be told. The same rules as the
+    quality level: below a baseline, or no held-out event in its top K, is a model not to be trusted yet."""
+    if ours is None:
+        return "no test results"
+    if n_items <= K:
+        return f"cannot tell: only {n_items} items"
+    if ours <= 0:
+        return f"no test event in its top {K}"
+    if baseline is None or theirs is None:
+        return "no simple method measured"
+    verb = {"beats": "beats", "matches": "only matches", "below": "below"}[outcome(ours, theirs)]
+    return f"{verb} {baseline} ({theirs:.4f})"
 
 
 def _training_ending(training: dict) -> str:

@@ -178,8 +178,8 @@ def _epoch(
     v = vals[ok]
     if shares[unit] == 0.0 and len(v) and v.min() >= 0 and v.max() < EPOCH_LOW_S:
         notes.append(
-            f"The time column holds small numbers ({v.min():g} to {v.max():g}), not dates; they "
-            "were read as seconds from an arbitrary start, so calendar dates shown are not real."
+            f"The time column holds small numbers ({plain_number(v.min())} to {plain_number(v.max())}), not dates; "
+            "they were read as seconds from an arbitrary start, so calendar dates shown are not real."
         )
         ns = np.full(n, NAT_NS, dtype=np.int64)
         ns[ok] = np.round(vals[ok] * 1e9).astype(np.int64)
@@ -365,3 +365,10 @@ def _window(ns: np.ndarray, missing: np.ndarray, unparseable: np.ndarray, unit: 
     out = ok & ((ns < DATE_LOW_NS) | (ns >= DATE_HIGH_NS))
     ns = np.where(out, NAT_NS, ns)
     return Times(ns, missing, unparseable, out, unit)
+
+
+def plain_number(x: float) -> str:
+    """A number as an analyst reads it: 27,506,100 or 0.25 (never 2.75061e+07)."""
+    if float(x).is_integer() or abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:,.6f}".rstrip("0").rstrip(".")

@@ -74,6 +74,8 @@ from ltsi.splits import Split
 from ltsi.train_config import TrainConfig
 
 MAX_SUCCESSORS = 100  # successors kept per item for the counts part: bounds a batch's gathered pairs
+# a run shorter than this gets no "about N s (twice this run)": twice a second or two is no advice
+SHORT_RUN_S = 5.0
 
 
 class StopReason(enum.Enum):
@@ -120,10 +122,13 @@ class TrainResult:
             StopReason.EPOCHS: "the last epoch",
             StopReason.SAFETY_CAP: "the safety cap on epochs",
         }[self.stop_reason]
+        if self.seconds < SHORT_RUN_S:
+            further = "This run took only a few seconds, so letting it run until early stopping costs little"
+        else:
+            further = f"About {fmt_duration(2 * self.seconds)} (twice this run) lets it go further"
         return (
             f"The validation score was still improving when {ended} ended training: train longer. "
-            f"About {fmt_duration(2 * self.seconds)} (twice this run) lets it go further; early stopping "
-            "ends it when the score stops improving."
+            f"{further}; early stopping ends it when the score stops improving."
         )
 
 

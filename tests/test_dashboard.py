@@ -462,10 +462,11 @@ def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_r
         run, stopped="time budget of 6 s reached", stop_reason="budget", still_improving=True, advice=advice
     )
     ok(at.switch_page("views/train.py").run())
-    warnings = [w.value for w in at.warning]
+    # the stop note (the other warning is the quality badge's amber verdict: a catalogue of 8 items says little)
+    warnings = [w.value for w in at.warning if w.icon != widgets.QUALITY_ICONS["caution"]]
     assert len(warnings) == 1 and "Not fully trained: stopped at the time budget" in warnings[0]
     assert advice in warnings[0] and "Set a larger time budget" in warnings[0]
-    # LTSI below a baseline is said in numbers even then, pointing at the note above (a catalogue of more than
+    # LTSI below a baseline is the quality badge's red verdict, in numbers, even then (a catalogue of more than
     # 10 items: the demo run's, so that the metrics mean something)
     demo = state.load_demo_run()
     metrics = [{**row, "NDCG@10": 0.0001} if row["model"] == "LTSI" else row for row in demo.run.metrics]
@@ -473,15 +474,16 @@ def test_train_view_says_train_longer_when_still_improving_at_the_budget(small_r
         demo, metrics, stopped="time budget of 6 s reached", stop_reason="budget", still_improving=True, advice=advice
     )
     ok(at.run())
-    below = [i.value for i in at.info if "is below" in i.value]
-    assert len(below) == 1 and below[0].startswith("On NDCG@10, LTSI (0.0001) is below")
-    assert below[0].endswith("See above why training stopped.")
+    red = [e.value for e in at.error if e.icon == widgets.QUALITY_ICONS["bad"]]
+    assert len(red) == 1 and red[0].startswith("LTSI is below the best simple baseline")
+    assert "0.000 vs 0.022" in red[0] and "should not be trusted yet" in red[0]
+    assert not any("is below" in i.value for i in at.info)  # said once, as on every other page
 
     at.session_state["run"] = with_info(
         run, stopped="early stop: ...", stop_reason="converged", still_improving=False, advice=""
     )
     ok(at.run())
-    assert not at.warning
+    assert [w.icon for w in at.warning] == [widgets.QUALITY_ICONS["caution"]]  # only the badge: no stop note
     assert any(
         c.value.endswith(
             "Training converged: the validation score stopped improving (best epoch 2), so early "

@@ -179,6 +179,12 @@ def event_types(events: pd.DataFrame) -> go.Figure:
     return fig
 
 
+DROPPED_TOP = 52  # px above the bars: the chart's title
+DROPPED_BAR = 34  # px per reason
+DROPPED_BOTTOM = 64  # px below the bars: tick labels (~20), the gap, the axis title (~18)
+DROPPED_TITLE_GAP = 12  # px between the tick labels and the axis title
+
+
 def dropped_rows(dropped: dict[str, int], rows_read: int) -> go.Figure:
     """Horizontal bars: rows dropped per reason, on an axis that spans every row read, so that a bar's
     length is its share of the file (1 row of 10,000 is a sliver, not a full-width bar)."""
@@ -199,9 +205,20 @@ def dropped_rows(dropped: dict[str, int], rows_read: int) -> go.Figure:
             hovertemplate="%{y}: %{customdata}<extra></extra>",
         )
     )
-    _style(fig, height=80 + 32 * len(reasons), title=dict(text="Rows dropped, per reason", x=0.0))
+    # Room below the bars for the tick labels and, under them, the axis title: with the shared 10 px bottom
+    # margin Plotly's automargin had no room to grow in so short a figure and drew the title over the ticks.
+    _style(
+        fig,
+        height=DROPPED_TOP + DROPPED_BOTTOM + DROPPED_BAR * len(reasons),
+        margin=dict(l=10, r=10, t=DROPPED_TOP, b=DROPPED_BOTTOM),
+        title=dict(text="Rows dropped, per reason", x=0.0),
+    )
     whole = max(int(rows_read), max(dropped.values()))  # rows read; never shorter than a bar
-    fig.update_xaxes(title_text=f"rows, of {whole:,} read", **count_axis(whole, range=[0, whole]))
+    fig.update_xaxes(
+        title=dict(text=f"rows, of {whole:,} read", standoff=DROPPED_TITLE_GAP),
+        automargin=True,
+        **count_axis(whole, range=[0, whole]),
+    )
     return fig
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.figures.style import (
+    BASE_LAYOUT,
     LTSI_COLOR,
     PALETTE,
     _style,
@@ -208,10 +209,16 @@ def item_map(
         )
     if OTHER in sizes_by_group:  # grey points first, so the coloured ones are drawn on top
         fig.data = (fig.data[-1], *fig.data[:-1])
-    title = "Item embedding map (PCA): similar items lie close"
+    # The map sits in half the page (about 460 px wide at 1,400): a title on one line ran out of the chart,
+    # so the colour note goes on a second, smaller line.
+    title = "Item embedding map: similar items lie close"  # the caption says how (PCA)
+    top = BASE_LAYOUT["margin"]["t"]
     if OTHER in sizes_by_group:
-        title += f" · the {len(order) - 1} biggest of {category_names(frame[color]).nunique()} categories in colour"
-    _style(fig, height=400, title=dict(text=title, x=0.0))
+        n_categories = category_names(frame[color]).nunique()
+        note = f"the {len(order) - 1} biggest of {n_categories} categories in colour"
+        title += f"<br><span style='font-size:12px'>{note}</span>"
+        top += 18  # room for the second line
+    _style(fig, height=400, title=dict(text=title, x=0.0), margin={**BASE_LAYOUT["margin"], "t": top})
     fig.update_xaxes(showticklabels=False, title_text="")
     fig.update_yaxes(showticklabels=False, title_text="")
     return fig

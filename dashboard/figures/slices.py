@@ -79,38 +79,70 @@ GROUP_TITLES = {
     "event type": "Kind of event",
     "category": "Category of the event's item",
 }
+# The panels are stacked, one under the other: the chart sits in a narrow column, where panels side by side
+# ran their titles, labels and values into each other. Pixel sizes of the stacked layout:
+BAR_PX = 30  # one bar's row (room for a label on two lines)
+PANEL_GAP_PX = 44  # between two panels: the lower panel's title
+TOP_PX = 80  # the chart's title, then the first panel's title
+BOTTOM_PX = 10
+LABEL_WIDTH = 24  # a bar's label wraps at this many characters, over two lines at most
+VALUE_ROOM = 1.3  # the x axis runs to this times the biggest share: each value's text fits inside the plot
+
+
+def bar_label(label: object) -> str:
+    """A bar's label on at most two short lines (the second shortened with …), escaped for Plotly."""
+    lines = textwrap.wrap(str(label), LABEL_WIDTH) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), LABEL_WIDTH, placeholder="…")]
+    return "<br>".join(plain(line) for line in lines)
 
 
 def segment_drivers_chart(drivers: pd.DataFrame, title: str = "What drives this group's recommendations") -> go.Figure:
     """One panel per group of an `ltsi.slices.segment_drivers` frame (interest, recency, event type,
-    category): horizontal bars of each label's share, largest first within the frame's order."""
+    category), stacked one under the other: horizontal bars of each label's share, in the frame's order.
+
+    Every panel has the same x axis (each panel sums to 100%, so bars compare across panels), running far
+    enough past the biggest share that the values printed beside the bars stay inside the plot."""
     if drivers is None or drivers.empty:
         return empty_figure("No attributions for these users")
     groups = [g for g in GROUP_TITLES if g in set(drivers["group"])]
     groups += [g for g in dict.fromkeys(drivers["group"]) if g not in groups]
+    bars = [int((drivers["group"] == g).sum()) for g in groups]
+    plot_px = BAR_PX * sum(bars) + PANEL_GAP_PX * (len(groups) - 1)  # the panels and the gaps between them
     fig = make_subplots(
-        rows=1,
-        cols=len(groups),
+        rows=len(groups),
+        cols=1,
+        row_heights=bars,  # the same height per bar in every panel
+        vertical_spacing=PANEL_GAP_PX / plot_px,
         subplot_titles=[plain(GROUP_TITLES.get(g, g)) for g in groups],
-        horizontal_spacing=0.12,
     )
-    for col, group in enumerate(groups, start=1):
+    for title_note in fig.layout.annotations:  # each panel's title over the left of its bars
+        title_note.update(x=0, xanchor="left", font=dict(size=13, color="#4b5563"))
+    value_end = VALUE_ROOM * float(drivers["share"].max())
+    for row, group in enumerate(groups, start=1):
         part = drivers[drivers["group"] == group]
         fig.add_bar(
             x=part["share"],
-            y=[plain(textwrap.shorten(str(label), 28, placeholder="…")) for label in part["label"]],
+            y=[bar_label(label) for label in part["label"]],
             orientation="h",
-            marker_color=LTSI_COLOR if group == "interest" else PALETTE[col % len(PALETTE)],
+            marker_color=LTSI_COLOR if group == "interest" else PALETTE[row % len(PALETTE)],
             text=[f"{v:.0%}" for v in part["share"]],
             textposition="outside",
-            cliponaxis=False,
+            cliponaxis=True,  # the axis leaves room for the values; nothing is drawn outside the panel
             customdata=[plain(label) for label in part["label"]],
             hovertemplate="%{customdata}: %{x:.1%}<extra></extra>",
             showlegend=False,
-            row=1,
-            col=col,
+            row=row,
+            col=1,
         )
-        fig.update_yaxes(autorange="reversed", row=1, col=col)  # the frame's first label on top
-        fig.update_xaxes(tickformat=".0%", rangemode="tozero", row=1, col=col)
-    _style(fig, height=340, title=dict(text=title, x=0.0), margin=dict(l=10, r=30, t=80, b=10))
+        fig.update_yaxes(autorange="reversed", row=row, col=1)  # the frame's first label on top
+        # the values are printed on the bars: no tick labels, the grid for scale
+        fig.update_xaxes(range=[0, value_end], showticklabels=False, tickformat=".0%", row=row, col=1)
+    _style(
+        fig,
+        height=TOP_PX + plot_px + BOTTOM_PX,
+        title=dict(text=title, x=0.0),
+        margin=dict(l=10, r=10, t=TOP_PX, b=BOTTOM_PX),
+        bargap=0.25,
+    )
     return fig

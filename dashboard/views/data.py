@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import figures, library, state, widgets
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
+from ltsi.columns import ColumnError
 from ltsi.filters import EventFilter, effective_filter, log_days
 from ltsi.server_sources import allowed_folders, enable_note
 from ltsi.times import UNIT_NONE
@@ -34,6 +35,16 @@ ROLE_HELP = {
     "category": "The item's category, when the log has a column for it (e.g. category_code). Optional; "
     "an item table, when given, is used instead.",
 }
+MAPPING_FORM_KEYS = (
+    *(f"map_{role}" for role in ROLE_LABELS),
+    "map_min_events",
+    "map_dayfirst",
+    "map_dates",
+    "map_event_types",
+    "map_min_rating",
+)
+SERVER_FILTER_KEYS = ("server_dates", "server_event_types")
+UPLOAD_COLUMN_KEYS = tuple(f"upload_col_{role}" for role in ROLE_LABELS)
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "parquet", "pq", "json", "jsonl", "gz", "zip", "bz2", "xz"]
 
 
@@ -76,10 +87,46 @@ def mapping_text(mapping) -> str:
     )
 
 
+def column_boxes(
+    columns: list[str], mapped: dict[str, str | None], reasons: dict[str, str] | None, prefix: str
+) -> dict[str, str | None]:
+    """One selectbox per role over the file's columns, two rows of three, starting at the `mapped` column
+    (a role not mapped starts at the first column, or "(none)" where a role may be left out); `reasons` say
+    in each help why the column in use was chosen. Role -> the column chosen (None: left out)."""
+    boxes = [*st.columns(3), *st.columns(3)]  # six selectboxes side by side are too narrow
+    chosen = {}
+    for box, role in zip(boxes, ROLE_LABELS):
+        options = list(columns) if role in ("user", "item") else [NONE, *columns]
+        value = mapped.get(role)
+        now = f"  \nNow: {md_escape(reasons.get(role, '')) or 'not found'}." if reasons is not None else ""
+        with box:
+            picked = st.selectbox(
+                ROLE_LABELS[role],
+                options,
+                index=options.index(value) if value in options else 0,
+                key=f"{prefix}_{role}",
+                help=f"{ROLE_HELP[role]}{now}",
+            )
+        chosen[role] = None if picked == NONE else picked
+    return chosen
+
+
+def column_retry_form(error: ColumnError, digest: str) -> None:
+    """After a file could not be read for want of a usable user, item or time column: the columns to read
+    it with, as the analyst chooses them (kept for this file; the next run reads it with them)."""
+    state.forget_choices_of_another_log("upload_columns", digest, UPLOAD_COLUMN_KEYS)
+    with st.form("upload_columns_form", border=False):
+        chosen = column_boxes(error.columns, error.chosen, None, "upload_col")
+        if st.form_submit_button("Read the file with these columns", icon=":material/refresh:"):
+            st.session_state[Keys.UPLOAD_COLUMNS] = (digest, chosen)
+            st.rerun()
+
+
 def server_filters(current: state.Dataset) -> None:
     """Dates and event types to keep from a log on the server: "Apply" scans it again with them."""
     server = current.server
     in_use = current.filters or EventFilter()
+    state.forget_choices_of_another_log("server_filters", current.reading_key, SERVER_FILTER_KEYS)
     with st.expander("Filters", expanded=current.filters is not None, icon=":material/filter_alt:"):
         st.caption(
             "Keep only some events (before training); the report below counts what is removed. The columns are "
@@ -222,12 +269,28 @@ else:
             else None
         )
         if current is None or current.kind != "upload" or current.source_key != key or loaded_items_key != items_key:
+            asked_key, asked_columns = st.session_state.get(Keys.UPLOAD_COLUMNS, (None, None))
+            column_error = None
             with widgets.guard("reading the file"):
-                state.set_dataset(
-                    state.read_dataset(
-                        data, upload.name, "upload", items, item_upload.name if item_upload is not None else None
+                try:
+                    state.set_dataset(
+                        state.read_dataset(
+                            data,
+                            upload.name,
+                            "upload",
+                            items,
+                            item_upload.name if item_upload is not None else None,
+                            mapping=asked_columns if asked_key == key else None,  # chosen after a failure
+                        )
                     )
+                except ColumnError as error:  # another column may do: the form below offers the choice
+                    column_error = error
+            if column_error is not None:
+                st.error(
+                    f"{md_escape(column_error)} Choose the columns below and read the file again.",
+                    icon=":material/error:",
                 )
+                column_retry_form(column_error, key)
             if state.dataset() is current:  # the file could not be read (the error is above): show no stale report
                 still = f" The data in use is still **{md_escape(current.name)}**." if current is not None else ""
                 st.info(f"Nothing was loaded from {md_escape(upload.name)}.{still}", icon=":material/info:")
@@ -262,22 +325,9 @@ else:
             "Columns are detected automatically from their names and contents; change any of them, or keep only "
             "some events, and apply."
         )
+        state.forget_choices_of_another_log("mapping", current.reading_key, MAPPING_FORM_KEYS)
         with st.form("mapping_form", border=False):
-            cols = [*st.columns(3), *st.columns(3)]  # two rows of three: six selectboxes side by side are too narrow
-            chosen = {}
-            for column, role in zip(cols, ROLE_LABELS):
-                options = list(current.columns) if role in ("user", "item") else [NONE, *current.columns]
-                value = getattr(mapping, role)
-                index = options.index(value) if value in options else 0
-                reason = mapping.reasons.get(role, "")
-                with column:
-                    chosen[role] = st.selectbox(
-                        ROLE_LABELS[role],
-                        options,
-                        index=index,
-                        key=f"map_{role}",
-                        help=f"{ROLE_HELP[role]}  \nNow: {md_escape(reason) or 'not found'}.",
-                    )
+            chosen = column_boxes(current.columns, mapping.columns(), mapping.reasons, "map")
             o1, o2 = st.columns([1, 3])
             with o1:
                 min_events = st.number_input(
@@ -340,9 +390,8 @@ else:
                         f"report. {low:g} keeps every rated event.",
                     )
             if st.form_submit_button("Apply", icon=":material/refresh:"):
-                overrides = {role: (None if value == NONE else value) for role, value in chosen.items()}
                 with widgets.guard("re-reading the file"):
-                    reread = state.reread(current, overrides, int(min_events), dayfirst)
+                    reread = state.reread(current, chosen, int(min_events), dayfirst)
                     chosen_filter = EventFilter(
                         start=start,
                         end=end,

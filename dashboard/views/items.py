@@ -16,7 +16,9 @@ MAX_TABLE_ROWS = 1000  # so does a table: the users who get a popular item are s
 MAX_DRIVER_USERS = 100  # Integrated Gradients per user is slow: the drivers come from a sample
 PICK = "item_pick"  # the item selectbox (widget identity; the chosen item lives in Keys.ITEM)
 USER_PICK = "item_user_pick"  # the selectbox of a user who gets the item
-USERS_TABLE = "item_users_table"
+USERS_LIST = "item_users_list"  # the list (run, item, seen switch) whose user the box holds
+USERS_TABLE = "item_users_table"  # + its version: a new version is a table with no row ticked
+USERS_TABLE_VERSION = "item_users_table_version"
 NEAREST_TABLE = "item_nearest_table"
 
 st.title("Items")
@@ -126,9 +128,23 @@ if len(getters):
     lengths = seqs.lengths[[seqs.user_index(u) for u in shown["user_id"]]]
     table = shown.assign(events=lengths)[["user_id", "rank", "score", "events"]]
 
+    def untick_users_table() -> None:
+        """A new version of the table: no row ticked, so no tick disagrees with the user in the box."""
+        st.session_state[USERS_TABLE_VERSION] = st.session_state.get(USERS_TABLE_VERSION, 0) + 1
+
+    # The box keeps its user across reruns, and the browser keeps showing the label it last had: on another
+    # list (item, seen switch or run) the user and its rank differ, so the box starts on the new list's first
+    # user (set here, so the browser is sent the new label) and the table with no row ticked.
+    shown_list = (id(active.run), item, hide_seen)  # id: the run object, the same for as long as it is active
+    if st.session_state.get(USERS_LIST) != shown_list or st.session_state.get(USER_PICK) not in set(table["user_id"]):
+        st.session_state[USERS_LIST] = shown_list
+        st.session_state[USER_PICK] = table["user_id"].iat[0]
+        untick_users_table()
+    table_key = f"{USERS_TABLE}_{st.session_state.get(USERS_TABLE_VERSION, 0)}"
+
     def pick_user_row() -> None:
         """A clicked row of the users table picks that user below."""
-        selection = st.session_state.get(USERS_TABLE)
+        selection = st.session_state.get(table_key)
         rows = getattr(getattr(selection, "selection", None), "rows", None)
         if rows is None and isinstance(selection, dict):
             rows = selection.get("selection", {}).get("rows")
@@ -138,7 +154,7 @@ if len(getters):
     st.dataframe(
         table,
         hide_index=True,
-        key=USERS_TABLE,
+        key=table_key,
         on_select=pick_user_row,
         selection_mode="single-row",
         height=min(38 + 35 * len(table), 320),
@@ -150,13 +166,13 @@ if len(getters):
     )
     c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
     ranks = dict(zip(table["user_id"], table["rank"]))
-    if st.session_state.get(USER_PICK) not in set(table["user_id"]):  # a user picked for another item
-        st.session_state[USER_PICK] = getters["user_id"].iat[0]
-    listed = list(dict.fromkeys([st.session_state[USER_PICK], *table["user_id"].head(MAX_OPTIONS)]))
+    listed = table["user_id"].head(MAX_OPTIONS).tolist()  # in the table's order, with a user clicked lower down
+    listed += [st.session_state[USER_PICK]] if st.session_state[USER_PICK] not in listed else []
     user = c1.selectbox(
         "User (or click a row above)",
         listed,
         key=USER_PICK,
+        on_change=untick_users_table,  # a user picked here, not the row ticked above
         format_func=lambda u: f"{u} · rank {ranks.get(u, '?')}",
     )
     opened = c2.button("Open this user", key="item_open_user", icon=":material/person_search:")

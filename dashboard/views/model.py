@@ -207,7 +207,15 @@ with widgets.guard("comparing the models by group of users"):
         key = (slicing,)
     if groups is not None and ranked < tested:  # (a custom filter's groups cover every tested user)
         groups = groups[groups.index.isin(ranks.index)]
-    if groups is not None:
+    labels = [] if groups is None else [label for label in groups.cat.categories if (groups == label).any()]
+    if len(labels) == 1:  # one group compares nothing (e.g. by kind of event when every held-out one is a purchase)
+        of_sample = " of the sample" if ranked < tested else ""
+        st.info(
+            f"Cut by {slicing_words(slicing)}, every tested user{of_sample} is in the same group "
+            f"(“{md_escape(labels[0])}”), so there is nothing to compare here. Pick another way to cut them.",
+            icon=":material/info:",
+        )
+    elif groups is not None:
         metrics = active.cached(
             ("slice-metrics", key), lambda: slices.slice_metrics(run, groups, ranks=ranks, models=models)
         )
@@ -231,13 +239,15 @@ with widgets.guard("comparing the models by group of users"):
                 hide_index=True,
                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[3:]},
             )
-
-        # ---- one group: its users, and what drives their recommendations
-        labels = [label for label in groups.cat.categories if (groups == label).any()]
         losing = verdicts.loc[~verdicts["wins"], "slice"].tolist()
+        weakest = metrics[metrics["model"] == "LTSI"].sort_values("NDCG@10")["slice"].tolist()
         if st.session_state.get(Keys.SLICE) not in labels:  # start on a group LTSI loses, else its weakest
-            weakest = metrics[metrics["model"] == "LTSI"].sort_values("NDCG@10")["slice"].tolist()
             st.session_state[Keys.SLICE] = (losing or weakest or labels)[0]
+
+    if labels:
+        # ---- one group: its users, and what drives their recommendations
+        if st.session_state.get(Keys.SLICE) not in labels:
+            st.session_state[Keys.SLICE] = labels[0]
         chosen = st.selectbox("Look closer at one group", labels, key=Keys.SLICE)
         members = groups.index[(groups == chosen).to_numpy()]
         listed = ranks.loc[members].sort_values("LTSI", kind="stable").head(LISTED_USERS)

@@ -20,6 +20,7 @@ from dashboard.text import (
 from ltsi.devices import default_threads
 from ltsi.model import ABLATIONS, ModelConfig
 from ltsi.progress import eta_words
+from ltsi.quality import versus_baselines
 from ltsi.server_sources import allowed_folders, check_path
 from ltsi.train_config import TrainConfig
 
@@ -317,13 +318,16 @@ elif job is not None and job.awaiting:
         b3.button("Cancel", key="budget_cancel", on_click=cancel, args=(job,), width="stretch")
 elif job is not None and job.state == "failed":
     st.error(md_escape(job.error or "Training failed."), icon=":material/error:")
-elif job is not None and job.state == "done" and active is job.result:
+elif job is not None and job.state == "done" and active is job.result and widgets.trained_on(job.result, dataset):
+    # only about the active data: a training on another log is that log's news (the model section says which)
     st.success(
-        f"Training finished: {md_escape(job.message)}. Open the Users page to see why it recommends what it does.",
+        f"Training finished on **{md_escape(job.dataset_name)}**: {md_escape(job.message)}. Open the Users page "
+        "to see why it recommends what it does.",
         icon=":material/check_circle:",
     )
     if st.button("Open the Users page", type="primary", icon=":material/arrow_forward:", key="train_to_users"):
         st.switch_page("views/users.py")
+
 
 # ---- the active model's results
 st.divider()
@@ -331,6 +335,12 @@ if active is None:
     st.info("No model yet: press Train, or load the demo model above.", icon=":material/info:")
 else:
     st.subheader(f"Active model: {md_escape(active.name)}")
+    if not widgets.trained_on(active, dataset):
+        st.info(
+            f"This model was trained on another log than the active data ({md_escape(dataset.name)}), so its "
+            f"results below are about that other log. Press Train above to train one on {md_escape(dataset.name)}.",
+            icon=":material/info:",
+        )
     info = active.training  # how it was trained (a loaded run's config.json "training")
     cfg = active.run.model_config
     facts = [
@@ -344,10 +354,13 @@ else:
         facts.append(f"best epoch {info['best_epoch']}")
     history = active.run.history
     epochs_done = len(history) if history is not None else 0
-    note = stop_note(info, epochs_done)  # why training stopped, from its stop reason (None: an older run)
+    versus = versus_baselines(active.run)  # None: cannot be told (no baselines, or a tiny catalogue)
+    note = stop_note(info, epochs_done, beats_baselines=versus == "beats")  # why training stopped (None: older run)
     if info.get("stopped") and note is None:
         facts.append(md_escape(info["stopped"]))
     st.caption(" · ".join(facts))
+    with widgets.guard("judging the model"):
+        widgets.quality_badge(active, link=False)  # the verdict every page shows for this model
     if note is not None:
         kind, words = note
         words = md_escape(words)  # a loaded run's config.json supplies part of it
@@ -359,22 +372,11 @@ else:
             st.caption(f":material/check_circle: {words}")
     results = active.run.table()
     catalogue_note = small_catalogue_note(len(active.run.seqs.items) - 1)
-    why = below_baseline_why(info)
+    why = below_baseline_why(info)  # None when the stop note above already says why (stopped while improving)
     if results is not None and len(results) and catalogue_note:
         st.info(catalogue_note, icon=":material/info:")  # instead of advice read from meaningless metrics
-    elif results is not None and len(results) and "NDCG@10" in results:
-        ours = results.loc[results["model"] == "LTSI", "NDCG@10"]
-        others = results[~results["model"].str.startswith("LTSI")]
-        best_other = others["NDCG@10"].max()
-        if len(ours) and float(ours.iat[0]) < float(best_other):
-            best_name = others.loc[others["NDCG@10"].idxmax(), "model"]
-            # said even when the stop note already explains why (training ended while still improving)
-            st.info(
-                f"On NDCG@10, LTSI ({float(ours.iat[0]):.4f}) is below {md_escape(best_name)} "
-                f"({float(best_other):.4f}) "
-                f"here. {why or 'See above why training stopped.'}",
-                icon=":material/info:",
-            )
+    elif versus == "below" and why:
+        st.caption(f":material/info: Why it may be below a simple baseline: {why}")
     if results is not None and len(results):
         st.markdown("**Test metrics**: each user's last event, ranked among all items (best per column shaded)")
         shown = results.set_index("model")
