@@ -29,7 +29,8 @@ from ltsi.devices import set_seed
 from ltsi.evaluate import compare_ranks, metric_names, metrics_table
 from ltsi.model import LTSI
 from ltsi.plan import plan_training
-from ltsi.runs import Run, model_scorers, save_run
+from ltsi.runs import Run, save_run
+from ltsi.scorers import model_scorers
 from ltsi.sequences import Sequences, Vocabulary, gap_buckets
 from ltsi.splits import EvalCases, leave_one_out
 from ltsi.train import MAX_SUCCESSORS

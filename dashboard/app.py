@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state, training, widgets  # noqa: E402
+from dashboard import training, widget_state, widgets  # noqa: E402
 
 st.set_page_config(
     page_title="LTSI · why this recommendation",
@@ -45,7 +45,7 @@ pages = [
 page = st.navigation(pages, position="sidebar", expanded=True)
 
 training.warm_up()
-state.keep_settings()
+widget_state.keep_settings()
 training.adopt_finished()  # a finished training becomes the active model, whichever page the user is on
 
 started = time.perf_counter()

@@ -93,7 +93,8 @@ def evaluate(
     """
     import pandas as pd
 
-    from ltsi.runs import evaluate_run, load_run
+    from ltsi.runs import load_run
+    from ltsi.scorers import evaluate_run
 
     run = load_run(run_dir)
     protocols = {"hidden": True} if exclude_seen else {"ranked": False, "hidden": True}

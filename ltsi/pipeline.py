@@ -23,7 +23,8 @@ from ltsi.evaluate import compare_ranks, metrics_table
 from ltsi.model import ABLATIONS
 from ltsi.plan import Plan
 from ltsi.progress import Progress
-from ltsi.runs import Run, model_scorers, training_summary
+from ltsi.runs import Run, training_summary
+from ltsi.scorers import model_scorers
 from ltsi.sequences import Sequences
 from ltsi.splits import Split
 from ltsi.train import StopReason, TrainResult, train

@@ -18,7 +18,7 @@ from ltsi import insights, slices
 from ltsi.batches import history_batch
 from ltsi.evaluate import compare_ranks
 from ltsi.recommend import last_outputs
-from ltsi.runs import run_scorers
+from ltsi.scorers import run_scorers
 
 
 def test_scored_users_follow_the_catalogue_size(monkeypatch):

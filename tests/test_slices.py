@@ -15,9 +15,9 @@ from streamlit.testing.v1 import AppTest
 from test_dashboard import APP, TIMEOUT, needs_demo_run, ok, with_demo
 
 from dashboard import figures, state
-from ltsi import slices
+from ltsi import slice_drivers, slices
 from ltsi.errors import LTSIError
-from ltsi.runs import evaluate_run
+from ltsi.scorers import evaluate_run
 from ltsi.sequences import build_sequences
 from ltsi.splits import EvalCases, leave_one_out
 
@@ -233,14 +233,14 @@ def test_slice_figures_show_ranges_and_user_counts():
 
 def test_segment_drivers_shares(tiny_fitted_run):
     users = list(slices.heldout_ranks(tiny_fitted_run).index[:12])
-    drivers = slices.segment_drivers(tiny_fitted_run, users, max_users=10, n_steps=8)
+    drivers = slice_drivers.segment_drivers(tiny_fitted_run, users, max_users=10, n_steps=8)
     assert drivers.attrs["n_users"] == 10
     assert set(drivers["group"]) == {"event type", "category", "recency", "interest"}
     for _, part in drivers.groupby("group"):
         assert part["share"].sum() == pytest.approx(1.0) and (part["share"] >= 0).all()
     assert drivers[drivers["group"] == "recency"]["label"].iloc[0] == "the last event"
     with pytest.raises(LTSIError, match="not 'best'"):
-        slices.segment_drivers(tiny_fitted_run, users, target="best")
+        slice_drivers.segment_drivers(tiny_fitted_run, users, target="best")
 
 
 @pytest.mark.skipif(
@@ -256,7 +256,7 @@ def test_a_long_term_group_leans_on_long_term_interest():
     kind = pd.read_csv(DEMO_CAUSES).set_index("user_id")["kind"]
 
     def long_share(users: list[str]) -> float:
-        drivers = slices.segment_drivers(run, users, max_users=60, n_steps=16, target="held-out")
+        drivers = slice_drivers.segment_drivers(run, users, max_users=60, n_steps=16, target="held-out")
         interest = drivers[drivers["group"] == "interest"].set_index("label")["share"]
         return interest["long-term interest"] / (interest["long-term interest"] + interest["short-term interest"])
 

@@ -98,7 +98,7 @@ def bar_label(label: object) -> str:
 
 
 def segment_drivers_chart(drivers: pd.DataFrame, title: str = "What drives this group's recommendations") -> go.Figure:
-    """One panel per group of an `ltsi.slices.segment_drivers` frame (interest, recency, event type,
+    """One panel per group of an `ltsi.slice_drivers.segment_drivers` frame (interest, recency, event type,
     category), stacked one under the other: horizontal bars of each label's share, in the frame's order.
 
     Every panel has the same x axis (each panel sums to 100%, so bars compare across panels), running far

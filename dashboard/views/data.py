@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, library, state, widgets
+from dashboard import figures, library, state, widget_state, widgets
 from dashboard.state import Keys
 from dashboard.text import md_escape, plural
 from ltsi.columns import ColumnError
@@ -114,7 +114,7 @@ def column_boxes(
 def column_retry_form(error: ColumnError, digest: str) -> None:
     """After a file could not be read for want of a usable user, item or time column: the columns to read
     it with, as the analyst chooses them (kept for this file; the next run reads it with them)."""
-    state.forget_choices_of_another_log("upload_columns", digest, UPLOAD_COLUMN_KEYS)
+    widget_state.forget_choices_of_another_log("upload_columns", digest, UPLOAD_COLUMN_KEYS)
     with st.form("upload_columns_form", border=False):
         chosen = column_boxes(error.columns, error.chosen, None, "upload_col")
         if st.form_submit_button("Read the file with these columns", icon=":material/refresh:"):
@@ -126,7 +126,7 @@ def server_filters(current: state.Dataset) -> None:
     """Dates and event types to keep from a log on the server: "Apply" scans it again with them."""
     server = current.server
     in_use = current.filters or EventFilter()
-    state.forget_choices_of_another_log("server_filters", current.reading_key, SERVER_FILTER_KEYS)
+    widget_state.forget_choices_of_another_log("server_filters", current.reading_key, SERVER_FILTER_KEYS)
     with st.expander("Filters", expanded=current.filters is not None, icon=":material/filter_alt:"):
         st.caption(
             "Keep only some events (before training); the report below counts what is removed. The columns are "
@@ -325,7 +325,7 @@ else:
             "Columns are detected automatically from their names and contents; change any of them, or keep only "
             "some events, and apply."
         )
-        state.forget_choices_of_another_log("mapping", current.reading_key, MAPPING_FORM_KEYS)
+        widget_state.forget_choices_of_another_log("mapping", current.reading_key, MAPPING_FORM_KEYS)
         with st.form("mapping_form", border=False):
             chosen = column_boxes(current.columns, mapping.columns(), mapping.reasons, "map")
             o1, o2 = st.columns([1, 3])

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import figures, widgets
 from dashboard.state import Keys
 from dashboard.text import fmt_rank, md_escape, plural, small_catalogue_note
-from ltsi import insights, slices
+from ltsi import insights, slice_drivers, slices
 from ltsi.baselines import BASELINES
 
 RECENCY_USERS = 1000  # users sampled for attention by recency
@@ -278,7 +278,7 @@ with widgets.guard("comparing the models by group of users"):
         with right:
             explained = st.radio(
                 "Explain",
-                slices.TARGETS,
+                slice_drivers.TARGETS,
                 key="slice_explain",
                 format_func=lambda t: "their top recommendation" if t == "top" else "the item they really picked next",
                 horizontal=True,
@@ -290,7 +290,7 @@ with widgets.guard("comparing the models by group of users"):
             with st.spinner(f"Attributing the {what} of {who}…"):
                 drivers = active.cached(
                     ("segment-drivers", key, chosen, explained),
-                    lambda: slices.segment_drivers(
+                    lambda: slice_drivers.segment_drivers(
                         run, list(members), max_users=SEGMENT_USERS, n_steps=IG_STEPS, target=explained
                     ),
                 )
